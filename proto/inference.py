@@ -1,0 +1,86 @@
+"""Contract of the inference service (internal REST, under /internal/v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from proto.common import Contract
+from proto.training import Task
+
+ArtifactFormat = Literal["onnx", "torch-safetensors"]
+FeatureType = Literal["number", "string"]
+FeatureValue = float | int | str | bool | None
+
+MAX_PREDICT_ROWS = 1000
+
+
+class FeatureSpec(Contract):
+    name: str
+    type: FeatureType
+
+
+class ModelVersionRegister(Contract):
+    """The `metadata` part of POST /internal/v1/models/versions (multipart, with `artifact`).
+
+    The owner is the acting user of the service token. A model with this name gets a new
+    version; otherwise a model is created at version 1.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    task: Task
+    format: ArtifactFormat
+    features: list[FeatureSpec] = Field(min_length=1)
+    classes: list[str] | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    training_job_id: UUID | None = None
+    dataset_id: UUID | None = None
+    dataset_version: int | None = None
+    library_versions: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelVersion(Contract):
+    model_id: UUID
+    version: int
+    task: Task
+    format: ArtifactFormat
+    features: list[FeatureSpec]
+    classes: list[str] | None = None
+    metrics: dict[str, float]
+    training_job_id: UUID | None = None
+    created_at: datetime
+
+
+class Model(Contract):
+    id: UUID
+    name: str
+    owner_id: str
+    task: Task
+    latest_version: int
+    aliases: dict[str, int]
+    features: list[FeatureSpec]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PredictRequest(Contract):
+    """POST /internal/v1/models/{id}/predict. `version` or `alias`; default: production, else latest."""
+
+    rows: list[dict[str, FeatureValue]] = Field(min_length=1, max_length=MAX_PREDICT_ROWS)
+    version: int | None = Field(default=None, ge=1)
+    alias: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class Prediction(Contract):
+    label: str | float
+    probabilities: dict[str, float] | None = None
+    confidence: float | None = None
+
+
+class PredictResponse(Contract):
+    model_id: UUID
+    version: int
+    predictions: list[Prediction]

@@ -1,0 +1,57 @@
+"""Contract of the training service (internal REST, under /internal/v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from proto.common import Contract
+
+Task = Literal["classification", "regression"]
+ModelKind = Literal[
+    "logistic_regression", "linear_regression", "random_forest", "gradient_boosting", "mlp"
+]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class TrainingJobCreate(Contract):
+    """POST /internal/v1/jobs: train a model on one dataset version."""
+
+    dataset_id: UUID
+    dataset_version: int | None = Field(default=None, ge=1, description="default: latest")
+    target: str = Field(min_length=1, max_length=200)
+    features: list[str] | None = Field(default=None, max_length=1000)
+    task: Task | None = None
+    model: ModelKind = "logistic_regression"
+    model_name: str | None = Field(default=None, min_length=1, max_length=200)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    validation_split: float = Field(default=0.2, gt=0, lt=0.9)
+    seed: int = 0
+
+
+class TrainingJob(Contract):
+    """A training job and, once it succeeded, its metrics and the model version it made."""
+
+    id: UUID
+    owner_id: str
+    status: JobStatus
+    dataset_id: UUID
+    dataset_version: int
+    target: str
+    features: list[str]
+    task: Task
+    model: ModelKind
+    model_name: str
+    hyperparameters: dict[str, Any]
+    validation_split: float
+    seed: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    metrics: dict[str, float] | None = None
+    model_id: UUID | None = None
+    model_version: int | None = None

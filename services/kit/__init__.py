@@ -1,0 +1,1 @@
+"""The service kit: what the BFF and every microservice share, written once."""

@@ -1,0 +1,90 @@
+"""The one app factory every service and the BFF build on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse
+from starlette.responses import Response
+
+from services.kit.errors import install_error_handlers
+from services.kit.health import build_health_router, default_checks
+from services.kit.http_client import DownstreamUnavailable
+from services.kit.middleware import (
+    BodySizeLimitMiddleware,
+    ExtraLabels,
+    LogFields,
+    RequestContextMiddleware,
+)
+from services.kit.migrations import upgrade_to_head
+from services.kit.runtime import ServiceRuntime
+from services.kit.settings import ServiceSettings
+from services.kit.structured_logging import configure_logging, get_logger
+
+StartupHook = Callable[[ServiceRuntime, AsyncExitStack], Awaitable[None]]
+
+_log = get_logger(__name__)
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    migrations_dir: Path | None,
+    downstreams: dict[str, str] | None = None,
+    startup: StartupHook | None = None,
+    ready_checks_downstreams: bool = False,
+    metric_labels: tuple[str, ...] = (),
+    extra_labels: ExtraLabels | None = None,
+    log_fields: LogFields | None = None,
+    body_limit_overrides: dict[str, int] | None = None,
+) -> FastAPI:
+    """A FastAPI app with the kit's middleware, errors, health, metrics and lifespan."""
+    runtime = ServiceRuntime.build(settings, downstreams or {}, metric_labels)
+    default_checks(runtime, include_downstreams=ready_checks_downstreams)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        settings.service_dir.mkdir(parents=True, exist_ok=True)
+        if migrations_dir is not None:
+            await upgrade_to_head(runtime.db, migrations_dir)
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(runtime.aclose)
+            if startup is not None:
+                await startup(runtime, stack)
+            _log.info("service_started", port=settings.port, environment=settings.environment)
+            yield
+            _log.info("service_stopping")
+
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        docs_url="/docs" if settings.environment != "production" else None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    async def _downstream_unavailable(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DownstreamUnavailable)
+        return exc.to_api_error().response()
+
+    app.add_exception_handler(DownstreamUnavailable, _downstream_unavailable)
+    app.include_router(build_health_router())
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        overrides=body_limit_overrides,
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=runtime.metrics,
+        extra_labels=extra_labels,
+        log_fields=log_fields,
+    )
+    return app

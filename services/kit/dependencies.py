@@ -1,0 +1,50 @@
+"""FastAPI dependencies shared by every service, as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit.errors import ApiError
+from services.kit.runtime import ServiceRuntime
+from services.kit.service_auth import ServicePrincipal
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+async def _db_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    async with runtime.db.session() as session:
+        yield session
+
+
+DbSession = Annotated[AsyncSession, Depends(_db_session)]
+
+
+def service_principal(request: Request, runtime: Runtime) -> ServicePrincipal:
+    """The calling service, from a valid service token for this service (else 401/403)."""
+    return runtime.verifier.verify(request.headers.get("authorization"))
+
+
+Caller = Annotated[ServicePrincipal, Depends(service_principal)]
+
+
+def _acting_user(principal: Caller) -> str:
+    if not principal.user_id:
+        raise ApiError(403, "ACTING_USER_REQUIRED", "this call must act for a user")
+    return principal.user_id
+
+
+ActingUser = Annotated[str, Depends(_acting_user)]
+"""The user an internal call acts for, taken from the service token's `sub` claim."""
+
+INTERNAL_DEPENDENCIES = [Depends(service_principal)]
+"""Put on every internal router: no valid service token, no answer."""

@@ -1,0 +1,136 @@
+"""Pure ASGI middleware every app runs: request identity, access log, metrics, body limit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.kit import request_context
+from services.kit.errors import ApiError
+from services.kit.metrics import HttpMetrics
+from services.kit.structured_logging import get_logger
+
+_access_log = get_logger("tern.access")
+
+# Labels read from a request for metrics beyond method/route/status (the BFF adds platform etc).
+ExtraLabels = Callable[[Scope], tuple[str, ...]]
+# Fields added to each access log line from the request (the BFF adds the mobile headers).
+LogFields = Callable[[Scope], dict[str, str]]
+
+_QUIET_ROUTES = frozenset({"/health", "/metrics"})
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (never the raw path, which would explode label counts)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    return "unmatched"
+
+
+class RequestContextMiddleware:
+    """Request id (kept or minted, echoed back), trace context, access log line and metrics."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics,
+        extra_labels: ExtraLabels | None = None,
+        log_fields: LogFields | None = None,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.extra_labels = extra_labels
+        self.log_fields = log_fields
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = request_context.accept_request_id(headers.get("x-request-id"))
+        request_context.bind(request_id, request_context.parse_traceparent(headers.get("traceparent")))
+        started = time.perf_counter()
+        status = 500
+        size = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_template(scope)
+            extra = self.extra_labels(scope) if self.extra_labels else ()
+            self.metrics.observe(scope["method"], route, status, elapsed, size, extra)
+            if route not in _QUIET_ROUTES:
+                fields = self.log_fields(scope) if self.log_fields else {}
+                _access_log.info(
+                    "request",
+                    method=scope["method"],
+                    route=route,
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                    response_bytes=size,
+                    http_version=scope.get("http_version"),
+                    **fields,
+                )
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over a limit with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        # Path prefixes that accept larger (or smaller) bodies, e.g. upload chunks.
+        self.overrides = overrides or {}
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.overrides.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit).response()(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"request body is larger than {limit} bytes",
+        details={"max_bytes": limit},
+    )

@@ -1,0 +1,79 @@
+"""Per-request identity (request id, W3C trace context) kept in contextvars and carried onward."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import structlog
+
+REQUEST_ID_HEADER = "x-request-id"
+TRACEPARENT_HEADER = "traceparent"
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The trace this request belongs to and the span id of the caller (W3C trace context)."""
+
+    trace_id: str
+    parent_span_id: str
+    span_id: str
+    flags: str = "01"
+
+    def child_traceparent(self) -> str:
+        """A traceparent for an outbound call: same trace, a fresh span id."""
+        return f"00-{self.trace_id}-{secrets.token_hex(8)}-{self.flags}"
+
+
+_request_id: ContextVar[str | None] = ContextVar("tern_request_id", default=None)
+_trace: ContextVar[TraceContext | None] = ContextVar("tern_trace", default=None)
+
+
+def accept_request_id(value: str | None) -> str:
+    """Keep a client's request id if it is sane, otherwise mint one."""
+    if value and _REQUEST_ID_RE.match(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def parse_traceparent(value: str | None) -> TraceContext:
+    """Continue the caller's trace when the header is valid, else start a new one."""
+    span_id = secrets.token_hex(8)
+    if value:
+        match = _TRACEPARENT_RE.match(value.strip().lower())
+        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+            return TraceContext(match.group(1), match.group(2), span_id, match.group(3))
+    return TraceContext(secrets.token_hex(16), "0" * 16, span_id)
+
+
+def bind(request_id: str, trace: TraceContext) -> None:
+    """Make the ids current for this task and every log line it writes."""
+    _request_id.set(request_id)
+    _trace.set(trace)
+    structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace.trace_id)
+
+
+def current_request_id() -> str | None:
+    """The request id of the request being served, if any."""
+    return _request_id.get()
+
+
+def current_trace() -> TraceContext | None:
+    """The trace context of the request being served, if any."""
+    return _trace.get()
+
+
+def outbound_headers() -> dict[str, str]:
+    """Headers that carry the current request's identity to the next hop."""
+    trace = _trace.get() or parse_traceparent(None)
+    headers = {TRACEPARENT_HEADER: trace.child_traceparent()}
+    request_id = _request_id.get()
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    return headers

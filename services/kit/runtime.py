@@ -1,0 +1,73 @@
+"""What one running service holds: settings, database, cache, token issuer, downstream clients."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from services.kit.cache import Cache, build_cache
+from services.kit.circuit_breaker import CircuitBreaker
+from services.kit.database import Database
+from services.kit.http_client import ServiceClient
+from services.kit.metrics import HttpMetrics
+from services.kit.service_auth import ServiceTokenIssuer, ServiceTokenVerifier
+from services.kit.settings import ServiceSettings
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ServiceRuntime:
+    """Built by the app factory without any I/O; connections open lazily or in the lifespan."""
+
+    settings: ServiceSettings
+    db: Database
+    cache: Cache
+    tokens: ServiceTokenIssuer
+    verifier: ServiceTokenVerifier
+    metrics: HttpMetrics
+    clients: dict[str, ServiceClient] = field(default_factory=dict)
+    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        settings: ServiceSettings,
+        downstreams: dict[str, str],
+        metric_labels: tuple[str, ...] = (),
+    ) -> ServiceRuntime:
+        secret = settings.service_token_secret.get_secret_value()
+        tokens = ServiceTokenIssuer(secret, settings.service_name, settings.service_token_ttl_s)
+        clients = {
+            name: ServiceClient(
+                name,
+                url,
+                tokens,
+                connect_timeout_s=settings.http_connect_timeout_s,
+                timeout_s=settings.http_timeout_s,
+                retries=settings.http_retries,
+                breaker=CircuitBreaker(
+                    settings.breaker_failure_threshold, settings.breaker_reset_timeout_s
+                ),
+            )
+            for name, url in downstreams.items()
+        }
+        return cls(
+            settings=settings,
+            db=Database(settings.sqlalchemy_url),
+            cache=build_cache(settings.redis_url, f"tern:{settings.service_name}"),
+            tokens=tokens,
+            verifier=ServiceTokenVerifier(secret, settings.service_name),
+            metrics=HttpMetrics(settings.service_name, metric_labels),
+            clients=clients,
+        )
+
+    def client(self, name: str) -> ServiceClient:
+        """The client of one downstream service."""
+        return self.clients[name]
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+        await self.cache.close()
+        await self.db.dispose()

@@ -1,0 +1,88 @@
+"""Settings base class shared by every deployable; each one subclasses it with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Values that mean "nobody set this": accepted in development only.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret"})
+DEV_PLACEHOLDER = "change-me"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every process has. Subclasses set `service_name` and their env prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="TERN_", extra="ignore")
+
+    service_name: ClassVar[str] = "service"
+    secret_fields: ClassVar[tuple[str, ...]] = ("service_token_secret",)
+
+    environment: Environment = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    service_token_secret: SecretStr = SecretStr(DEV_PLACEHOLDER)
+    service_token_ttl_s: int = 60
+    metrics_token: SecretStr | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    # Outbound calls to other services.
+    http_connect_timeout_s: float = 2.0
+    http_timeout_s: float = 10.0
+    http_retries: int = 2
+    breaker_failure_threshold: int = 5
+    breaker_reset_timeout_s: float = 10.0
+    # Upper bound on any request body this process accepts (bytes).
+    max_request_body_bytes: int = 16 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> ServiceSettings:
+        if self.environment == "development":
+            return self
+        prefix = self.model_config.get("env_prefix", "")
+        for field in self.secret_fields:
+            value = getattr(self, field)
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
+            if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw) < 16:
+                env_name = f"{prefix}{field}".upper()
+                raise ValueError(
+                    f"{env_name} must be set to a real secret (16+ characters) "
+                    f"when environment is {self.environment!r}"
+                )
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError(f"{prefix}TLS_CERTFILE and {prefix}TLS_KEYFILE go together")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: the configured database, or a SQLite file in the data dir."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / (self.service_name + '.db')}"
+
+    @property
+    def service_dir(self) -> Path:
+        """This service's own folder for files (uploads, artifacts, keys)."""
+        return self.data_dir.resolve() / self.service_name
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the URLs operators write (postgres://, postgresql://, sqlite://) to async drivers."""
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
