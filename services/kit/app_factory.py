@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
 from starlette.responses import Response
 
 from services.kit.errors import install_error_handlers
@@ -63,7 +62,6 @@ def create_service_app(
     app = FastAPI(
         title=title,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         docs_url="/docs" if settings.environment != "production" else None,
         redoc_url=None,
     )

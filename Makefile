@@ -1,0 +1,49 @@
+# Tern: the usual targets. `make run` and `make test` work on a fresh clone: they build .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit test-integration bench lint fmt contracts certs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## the whole system on embedded defaults, seeded; Ctrl-C stops it
+	$(BIN)/python -m infra.local.run
+
+test: $(STAMP)  ## unit, contract and integration tests (PostgreSQL/Redis too when TEST_* are set)
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not integration"
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -m integration
+
+bench: $(STAMP)  ## benchmarks; results in tests/bench/results/
+	$(BIN)/python -m tests.bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy bff services proto infra
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+contracts: $(STAMP)  ## regenerate the OpenAPI and GraphQL documents in proto/
+	$(BIN)/python -m proto.generate
+
+certs:  ## a self-signed certificate for trying the BFF over TLS (HTTP/2 by ALPN)
+	mkdir -p var/tls
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout var/tls/key.pem -out var/tls/cert.pem
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

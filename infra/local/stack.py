@@ -1,0 +1,187 @@
+"""The whole Tern system as local processes: what `make run` and the integration tests start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES: tuple[tuple[str, str, int], ...] = (
+    # (name, python module, default port)
+    ("fake_push", "services.fake_push", 8105),
+    ("datasets", "services.datasets", 8101),
+    ("inference", "services.inference", 8103),
+    ("notifications", "services.notifications", 8104),
+    ("training", "services.training", 8102),
+    ("bff", "bff", 8000),
+)
+DATABASE_SERVICES = ("bff", "datasets", "training", "inference", "notifications")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where and how to run: ports, data dir, secrets, and optional PostgreSQL/Redis."""
+
+    data_dir: Path
+    ports: Mapping[str, int]
+    service_token_secret: str
+    jwt_secret: str
+    environment: str = "development"
+    host: str = "127.0.0.1"
+    database_urls: Mapping[str, str] = field(default_factory=dict)
+    redis_url: str | None = None
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[name]}"
+
+    @property
+    def bff_url(self) -> str:
+        scheme = "https" if self.tls_certfile else "http"
+        return f"{scheme}://{self.host}:{self.ports['bff']}"
+
+
+def service_env(config: StackConfig, name: str) -> dict[str, str]:
+    """The environment variables one process gets (each deployable has its own prefix)."""
+    prefix = f"TERN_{name.upper()}_"
+    env = {
+        f"{prefix}ENVIRONMENT": config.environment,
+        f"{prefix}HOST": config.host,
+        f"{prefix}PORT": str(config.ports[name]),
+        f"{prefix}DATA_DIR": str(config.data_dir),
+        f"{prefix}SERVICE_TOKEN_SECRET": config.service_token_secret,
+    }
+    if name in config.database_urls:
+        env[f"{prefix}DATABASE_URL"] = config.database_urls[name]
+    if config.redis_url and name != "fake_push":
+        env[f"{prefix}REDIS_URL"] = config.redis_url
+    push = config.url("fake_push")
+    if name == "bff":
+        env[f"{prefix}JWT_SECRET"] = config.jwt_secret
+        for downstream in ("datasets", "training", "inference", "notifications"):
+            env[f"{prefix}{downstream.upper()}_URL"] = config.url(downstream)
+        if config.tls_certfile and config.tls_keyfile:
+            env[f"{prefix}TLS_CERTFILE"] = str(config.tls_certfile)
+            env[f"{prefix}TLS_KEYFILE"] = str(config.tls_keyfile)
+    elif name == "training":
+        for downstream in ("datasets", "inference", "notifications"):
+            env[f"{prefix}{downstream.upper()}_URL"] = config.url(downstream)
+    elif name == "notifications":
+        env[f"{prefix}FCM_BASE_URL"] = push
+        env[f"{prefix}FCM_TOKEN_URI"] = f"{push}/token"
+        env[f"{prefix}APNS_BASE_URL"] = push
+    env.update({k: v for k, v in config.extra_env.items() if k.startswith(prefix)})
+    return env
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    module: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Stack:
+    """Starts every process, waits until each is healthy, and stops them all."""
+
+    def __init__(self, config: StackConfig, only: tuple[str, ...] | None = None) -> None:
+        self.config = config
+        self.only = only
+        self.processes: dict[str, ManagedProcess] = {}
+        self.log_dir = config.data_dir / "logs"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start all processes and return once every /health answers; raise if one dies."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name, module, _port in SERVICES:
+            if self.only is None or name in self.only:
+                self.start_process(name, module)
+        self.wait_healthy(timeout_s)
+
+    def start_process(self, name: str, module: str | None = None) -> ManagedProcess:
+        module = module or dict((n, m) for n, m, _ in SERVICES)[name]
+        log_path = self.log_dir / f"{name}.log"
+        env = {**os.environ, **service_env(self.config, name), "PYTHONUNBUFFERED": "1"}
+        log = log_path.open("ab")
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", module],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        managed = ManagedProcess(name, module, process, log_path)
+        self.processes[name] = managed
+        return managed
+
+    def wait_healthy(self, timeout_s: float = 60.0, names: tuple[str, ...] | None = None) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(names or self.processes)
+        with httpx.Client(timeout=1.0, verify=False) as client:  # noqa: S501 - local self-signed
+            while pending:
+                for name in sorted(pending):
+                    proc = self.processes[name]
+                    code = proc.exit_code()
+                    if code is not None:
+                        raise RuntimeError(
+                            f"{name} exited with code {code} during start-up:\n{proc.tail()}"
+                        )
+                    base = self.config.bff_url if name == "bff" else self.config.url(name)
+                    try:
+                        if client.get(f"{base}/health").status_code == 200:
+                            pending.discard(name)
+                    except httpx.TransportError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not healthy after {timeout_s}s: {sorted(pending)}")
+                if pending:
+                    time.sleep(0.1)
+
+    def dead(self) -> list[ManagedProcess]:
+        """Processes that have exited."""
+        return [p for p in self.processes.values() if p.exit_code() is not None]
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to one process (tests use SIGKILL to simulate a crash)."""
+        proc = self.processes[name].process
+        proc.send_signal(sig)
+        proc.wait(timeout=10)
+
+    def restart(self, name: str, timeout_s: float = 60.0) -> None:
+        """Start a stopped process again and wait until it is healthy."""
+        self.start_process(name)
+        self.wait_healthy(timeout_s, names=(name,))
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM everything (reverse start order), then SIGKILL what is left."""
+        for managed in reversed(list(self.processes.values())):
+            if managed.exit_code() is None:
+                managed.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for managed in self.processes.values():
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                managed.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                managed.process.kill()
+                managed.process.wait(timeout=5)

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.kit.cache import Cache, MemoryCache, RedisCache
+from tests.support import backends
+
+
+def _backends() -> list[str]:
+    return ["memory", "redis"] if backends.redis_admin_url() else ["memory"]
+
+
+@pytest.fixture(params=_backends())
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "memory":
+        yield MemoryCache()
+        return
+    url = backends.claim_redis_database(backends.redis_admin_url() or "")
+    redis_cache = RedisCache(url, "tern-test")
+    try:
+        yield redis_cache
+    finally:
+        await redis_cache.close()
+        backends.flush_redis_database(url)
+
+
+async def test_values_expire(cache: Cache) -> None:
+    await cache.set("k", b"v", ttl_s=0.2)
+    assert await cache.get("k") == b"v"
+    await asyncio.sleep(0.3)
+    assert await cache.get("k") is None
+
+
+async def test_delete_and_incr(cache: Cache) -> None:
+    await cache.set("k", b"v", ttl_s=10)
+    await cache.delete("k")
+    assert await cache.get("k") is None
+    assert [await cache.incr("n", ttl_s=10) for _ in range(3)] == [1, 2, 3]
+
+
+async def test_sliding_window_allows_limit_then_refuses_with_reset(cache: Cache) -> None:
+    decisions = [await cache.hit("user:1", limit=3, window_s=0.5) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert 0 < decisions[-1].reset_after_s <= 0.5
+    assert (await cache.hit("user:2", limit=3, window_s=0.5)).allowed  # keys are independent
+    await asyncio.sleep(0.55)
+    assert (await cache.hit("user:1", limit=3, window_s=0.5)).allowed

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from services.kit.circuit_breaker import CircuitBreaker
+from services.kit.errors import ApiError, install_error_handlers
+from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
+from services.kit.request_context import bind, parse_traceparent
+from services.kit.service_auth import ServiceTokenIssuer, ServiceTokenVerifier
+from tests.support.servers import free_port, serve_app
+
+SECRET = "k" * 32
+
+
+def _downstream() -> tuple[FastAPI, dict[str, int], list[dict[str, str]]]:
+    app = FastAPI()
+    install_error_handlers(app)
+    calls = {"flaky": 0}
+    seen: list[dict[str, str]] = []
+    verifier = ServiceTokenVerifier(SECRET, "datasets")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/echo")
+    async def echo(request: Request) -> dict[str, str | None]:
+        principal = verifier.verify(request.headers.get("authorization"))
+        seen.append(dict(request.headers))
+        return {"user": principal.user_id}
+
+    @app.get("/flaky")
+    async def flaky() -> dict[str, int]:
+        calls["flaky"] += 1
+        if calls["flaky"] < 3:
+            raise ApiError(503, "BUSY", "try later")
+        return {"calls": calls["flaky"]}
+
+    @app.post("/always-500")
+    async def always_500() -> None:
+        calls["post"] = calls.get("post", 0) + 1
+        raise ApiError(500, "BROKEN", "broken")
+
+    @app.get("/missing")
+    async def missing() -> None:
+        raise ApiError(404, "THING_NOT_FOUND", "thing 7 not found")
+
+    return app, calls, seen
+
+
+def _client(url: str, **kwargs: object) -> ServiceClient:
+    return ServiceClient("datasets", url, ServiceTokenIssuer(SECRET, "bff"), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_carries_service_token_request_id_and_traceparent() -> None:
+    app, _calls, seen = _downstream()
+    async with serve_app(app) as url:
+        client = _client(url)
+        trace = parse_traceparent("00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+        bind("req-123", trace)
+        assert await client.get_json("/echo", user_id="user-9") == {"user": "user-9"}
+        await client.aclose()
+    headers = seen[0]
+    assert headers["x-request-id"] == "req-123"
+    version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    assert (version, trace_id, flags) == ("00", "a" * 32, "01")
+    assert span_id != "b" * 16  # each hop gets its own span
+
+
+async def test_idempotent_calls_are_retried_through_5xx() -> None:
+    app, calls, _seen = _downstream()
+    async with serve_app(app) as url:
+        client = _client(url, retries=2)
+        assert await client.get_json("/flaky") == {"calls": 3}
+        await client.aclose()
+
+
+async def test_posts_are_not_retried_and_5xx_becomes_unavailable() -> None:
+    app, calls, _seen = _downstream()
+    async with serve_app(app) as url:
+        client = _client(url, retries=3)
+        with pytest.raises(DownstreamUnavailable) as err:
+            await client.request("POST", "/always-500")
+        await client.aclose()
+    assert calls["post"] == 1
+    assert err.value.to_api_error().details == {"service": "datasets"}
+
+
+async def test_4xx_passes_through_with_its_error_body() -> None:
+    app, _calls, _seen = _downstream()
+    async with serve_app(app) as url:
+        client = _client(url)
+        with pytest.raises(DownstreamError) as err:
+            await client.get_json("/missing")
+        await client.aclose()
+    assert (err.value.status, err.value.code) == (404, "THING_NOT_FOUND")
+    assert err.value.message == "thing 7 not found"
+
+
+async def test_breaker_opens_on_a_dead_service_and_fails_fast() -> None:
+    client = _client(
+        f"http://127.0.0.1:{free_port()}",
+        retries=0,
+        breaker=CircuitBreaker(failure_threshold=2, reset_timeout_s=30),
+    )
+    for _ in range(2):
+        with pytest.raises(DownstreamUnavailable, match="ConnectError"):
+            await client.get_json("/health")
+    with pytest.raises(DownstreamUnavailable, match="circuit open") as err:
+        await client.get_json("/health")
+    assert err.value.retry_after_s > 1
+    await client.aclose()
+    assert isinstance(err.value.__cause__, type(None)) or not isinstance(
+        err.value.__cause__, httpx.TransportError
+    )

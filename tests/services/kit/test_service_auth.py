@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from services.kit.errors import ApiError
+from services.kit.service_auth import ServiceTokenIssuer, ServiceTokenVerifier
+
+SECRET = "s" * 32
+
+
+def test_a_token_for_this_service_names_caller_and_user() -> None:
+    token = ServiceTokenIssuer(SECRET, "bff").mint("datasets", "user-1")
+    principal = ServiceTokenVerifier(SECRET, "datasets").verify(f"Bearer {token}")
+    assert principal.caller == "bff"
+    assert principal.user_id == "user-1"
+
+
+def test_missing_token_is_401() -> None:
+    with pytest.raises(ApiError) as err:
+        ServiceTokenVerifier(SECRET, "datasets").verify(None)
+    assert (err.value.status, err.value.code) == (401, "SERVICE_TOKEN_REQUIRED")
+
+
+def test_token_for_another_audience_is_403() -> None:
+    token = ServiceTokenIssuer(SECRET, "bff").mint("inference")
+    with pytest.raises(ApiError) as err:
+        ServiceTokenVerifier(SECRET, "datasets").verify(f"Bearer {token}")
+    assert (err.value.status, err.value.code) == (403, "SERVICE_TOKEN_WRONG_AUDIENCE")
+
+
+def test_expired_and_forged_tokens_are_401() -> None:
+    now = int(time.time())
+    expired = jwt.encode(
+        {"iss": "bff", "aud": "datasets", "iat": now - 120, "exp": now - 60}, SECRET, "HS256"
+    )
+    forged = ServiceTokenIssuer("another-secret-of-32-characters!", "bff").mint("datasets")
+    verifier = ServiceTokenVerifier(SECRET, "datasets")
+    for token in (expired, forged, "not-a-jwt"):
+        with pytest.raises(ApiError) as err:
+            verifier.verify(f"Bearer {token}")
+        assert (err.value.status, err.value.code) == (401, "SERVICE_TOKEN_INVALID")
+
+
+def test_long_lived_tokens_are_refused() -> None:
+    token = ServiceTokenIssuer(SECRET, "bff", ttl_s=3600).mint("datasets")
+    with pytest.raises(ApiError) as err:
+        ServiceTokenVerifier(SECRET, "datasets").verify(f"Bearer {token}")
+    assert err.value.status == 401
