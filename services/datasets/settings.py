@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
+
+MIB = 1024 * 1024
 
 
 class DatasetsSettings(ServiceSettings):
@@ -15,3 +18,14 @@ class DatasetsSettings(ServiceSettings):
     service_name: ClassVar[str] = "datasets"
 
     port: int = 8101
+    # Uploads: files arrive in chunks of this size (the last one may be shorter).
+    upload_chunk_size_bytes: int = Field(default=5 * MIB, gt=0)
+    upload_ttl_s: float = Field(default=24 * 3600, gt=0)
+    max_file_bytes: int = Field(default=200 * 1000 * 1000, gt=0)
+    max_open_uploads_per_user: int = Field(default=20, gt=0)
+    upload_sweep_interval_s: float = Field(default=60.0, gt=0)
+    # Parsing limits.
+    max_columns: int = Field(default=1000, gt=0)
+    max_rows: int = Field(default=5_000_000, gt=0)
+    # Bytes pyarrow reads per block; the first block decides each column's type.
+    parse_block_size_bytes: int = Field(default=8 * MIB, gt=0)

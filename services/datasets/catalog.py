@@ -1,0 +1,129 @@
+"""Reading datasets: the owner's list (cursor-paginated), one dataset, a version, its content."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from proto.common import Page
+from proto.datasets import ColumnSchema, Dataset, DatasetVersion
+from services.datasets import repository
+from services.datasets.context import DatasetsContext
+from services.datasets.tables import DatasetRow, DatasetVersionRow
+from services.kit.errors import Action, ApiError, not_found
+from services.kit.file_store import StoredFileMissing
+from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+
+
+@dataclass(frozen=True, slots=True)
+class VersionContent:
+    """A version's Parquet bytes, streamed from the file store."""
+
+    chunks: AsyncIterator[bytes]
+    size: int
+    sha256: str
+    filename: str
+
+
+def version_contract(row: DatasetVersionRow) -> DatasetVersion:
+    return DatasetVersion(
+        dataset_id=row.dataset_id,
+        version=row.version,
+        format=row.format,
+        row_count=row.row_count,
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        columns=[ColumnSchema.model_validate(column) for column in row.columns],
+        created_at=row.created_at,
+    )
+
+
+def dataset_contract(dataset: DatasetRow, latest: DatasetVersionRow) -> Dataset:
+    return Dataset(
+        id=dataset.id,
+        name=dataset.name,
+        owner_id=dataset.owner_id,
+        latest_version=dataset.latest_version,
+        row_count=latest.row_count,
+        columns=[ColumnSchema.model_validate(column) for column in latest.columns],
+        created_at=dataset.created_at,
+        updated_at=dataset.updated_at,
+    )
+
+
+async def list_datasets(
+    ctx: DatasetsContext, owner_id: str, cursor: str | None, limit: int | None
+) -> Page[Dataset]:
+    """The owner's datasets, most recently updated first."""
+    size = clamp_limit(limit)
+    after = _position(cursor)
+    async with ctx.db.session() as session:
+        rows = await repository.list_datasets(session, owner_id, size + 1, after)
+    page = rows[:size]
+    next_cursor = None
+    if len(rows) > size:
+        last = page[-1][0]
+        next_cursor = encode_cursor({"u": last.updated_at.isoformat(), "id": str(last.id)})
+    return Page[Dataset](
+        items=[dataset_contract(dataset, latest) for dataset, latest in page],
+        next_cursor=next_cursor,
+    )
+
+
+def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(position["u"])), uuid.UUID(str(position["id"]))
+    except (KeyError, ValueError) as exc:
+        raise ApiError(
+            400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT
+        ) from exc
+
+
+async def get_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID) -> Dataset:
+    """One of the owner's datasets with its latest version's shape."""
+    async with ctx.db.session() as session:
+        found = await repository.get_dataset_with_latest(session, owner_id, dataset_id)
+    if found is None:
+        raise not_found("dataset", dataset_id)
+    return dataset_contract(*found)
+
+
+async def get_version(
+    ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID, version: int
+) -> DatasetVersion:
+    """One version of one of the owner's datasets."""
+    return version_contract(await _version_row(ctx, owner_id, dataset_id, version))
+
+
+async def open_version_content(
+    ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID, version: int
+) -> VersionContent:
+    """The version's Parquet file, ready to stream."""
+    row = await _version_row(ctx, owner_id, dataset_id, version)
+    try:
+        size = await ctx.files.size(row.storage_key)
+    except StoredFileMissing as exc:
+        raise ApiError(
+            500, "DATASET_CONTENT_MISSING", f"the content of {dataset_id} v{version} is missing"
+        ) from exc
+    return VersionContent(
+        chunks=ctx.files.iter_bytes(row.storage_key),
+        size=size,
+        sha256=row.sha256,
+        filename=f"{dataset_id}-v{version}.parquet",
+    )
+
+
+async def _version_row(
+    ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID, version: int
+) -> DatasetVersionRow:
+    async with ctx.db.session() as session:
+        row = await repository.get_version(session, owner_id, dataset_id, version)
+    if row is None:
+        raise not_found("dataset_version", f"{dataset_id} v{version}")
+    return row

@@ -1,0 +1,37 @@
+"""What the datasets domain code needs at hand: settings, database and the two file areas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.datasets.chunk_store import ChunkStore
+from services.datasets.parsing import ParseLimits
+from services.datasets.settings import DatasetsSettings
+from services.kit.database import Database
+from services.kit.file_store import FileStore, LocalFileStore
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetsContext:
+    settings: DatasetsSettings
+    db: Database
+    files: FileStore
+    chunks: ChunkStore
+
+    @classmethod
+    def build(cls, settings: DatasetsSettings, db: Database) -> DatasetsContext:
+        """Local folders under the service dir: `uploads/` for chunks, `store/` for versions."""
+        return cls(
+            settings=settings,
+            db=db,
+            files=LocalFileStore(settings.service_dir / "store"),
+            chunks=ChunkStore(settings.service_dir / "uploads"),
+        )
+
+    @property
+    def parse_limits(self) -> ParseLimits:
+        return ParseLimits(
+            max_columns=self.settings.max_columns,
+            max_rows=self.settings.max_rows,
+            block_size=self.settings.parse_block_size_bytes,
+        )

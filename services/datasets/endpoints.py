@@ -1,0 +1,108 @@
+"""Internal REST endpoints of the datasets service (/internal/v1): parse, authorize, delegate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.responses import StreamingResponse
+
+from proto.common import Page
+from proto.datasets import (
+    CHUNK_CHECKSUM_HEADER,
+    Dataset,
+    DatasetVersion,
+    UploadCreate,
+    UploadSession,
+)
+from services.datasets import catalog, uploads
+from services.datasets.context import DatasetsContext
+from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
+
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+
+router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["datasets"])
+
+
+def _context(request: Request) -> DatasetsContext:
+    context: DatasetsContext = request.app.state.datasets
+    return context
+
+
+Context = Annotated[DatasetsContext, Depends(_context)]
+
+
+@router.post("/uploads", status_code=201, response_model=UploadSession)
+async def create_upload(body: UploadCreate, ctx: Context, user: ActingUser) -> UploadSession:
+    """Open a resumable upload; send the chunks next."""
+    return await uploads.create_upload(ctx, user, body)
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadSession)
+async def get_upload(upload_id: uuid.UUID, ctx: Context, user: ActingUser) -> UploadSession:
+    """The upload with the chunks received so far."""
+    return await uploads.get_upload(ctx, user, upload_id)
+
+
+@router.put("/uploads/{upload_id}/chunks/{n}", response_model=UploadSession)
+async def put_chunk(
+    upload_id: uuid.UUID,
+    n: int,
+    request: Request,
+    ctx: Context,
+    user: ActingUser,
+    chunk_sha256: Annotated[str | None, Header(alias=CHUNK_CHECKSUM_HEADER)] = None,
+) -> UploadSession:
+    """Receive chunk `n` (0-based); the raw body is streamed to disk."""
+    return await uploads.receive_chunk(ctx, user, upload_id, n, chunk_sha256, request.stream())
+
+
+@router.post("/uploads/{upload_id}/complete", status_code=201, response_model=DatasetVersion)
+async def complete_upload(upload_id: uuid.UUID, ctx: Context, user: ActingUser) -> DatasetVersion:
+    """Assemble, check and convert the upload into a dataset version."""
+    return await uploads.complete_upload(ctx, user, upload_id)
+
+
+@router.get("/datasets", response_model=Page[Dataset])
+async def list_datasets(
+    ctx: Context,
+    user: ActingUser,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[Dataset]:
+    """The caller's datasets, most recently updated first."""
+    return await catalog.list_datasets(ctx, user, cursor, limit)
+
+
+@router.get("/datasets/{dataset_id}", response_model=Dataset)
+async def get_dataset(dataset_id: uuid.UUID, ctx: Context, user: ActingUser) -> Dataset:
+    return await catalog.get_dataset(ctx, user, dataset_id)
+
+
+@router.get("/datasets/{dataset_id}/versions/{version}", response_model=DatasetVersion)
+async def get_version(
+    dataset_id: uuid.UUID, version: int, ctx: Context, user: ActingUser
+) -> DatasetVersion:
+    return await catalog.get_version(ctx, user, dataset_id, version)
+
+
+@router.get(
+    "/datasets/{dataset_id}/versions/{version}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {PARQUET_MEDIA_TYPE: {}}}},
+)
+async def get_version_content(
+    dataset_id: uuid.UUID, version: int, ctx: Context, user: ActingUser
+) -> StreamingResponse:
+    """The version as a Parquet file, streamed."""
+    content = await catalog.open_version_content(ctx, user, dataset_id, version)
+    return StreamingResponse(
+        content.chunks,
+        media_type=PARQUET_MEDIA_TYPE,
+        headers={
+            "content-length": str(content.size),
+            "etag": f'"{content.sha256}"',
+            "content-disposition": f'attachment; filename="{content.filename}"',
+        },
+    )

@@ -1,0 +1,292 @@
+"""Turn an uploaded CSV / JSON Lines / Parquet file into one Parquet file, checking it on the way.
+
+Pure and synchronous (no FastAPI, no database): the service runs it in a worker thread.
+Everything streams batch by batch, so memory stays bounded by pyarrow's block size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from proto.datasets import DatasetFormat
+from services.datasets.column_profiles import ColumnProfile, profile_parquet
+
+CSV_DELIMITERS = ",;\t|"
+_SNIFF_SAMPLE_BYTES = 64 * 1024
+_ENCODING_READ_BYTES = 1024 * 1024
+_CONVERSION_ERROR_RE = re.compile(
+    r"In CSV column #(\d+):(?: Row #\d+:)? CSV conversion error to (\w+)"
+)
+_EXTENSIONS: dict[str, DatasetFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
+_CONTENT_TYPES: dict[str, DatasetFormat] = {
+    "text/csv": "csv",
+    "text/tab-separated-values": "csv",
+    "application/jsonl": "jsonl",
+    "application/x-ndjson": "jsonl",
+    "application/vnd.apache.parquet": "parquet",
+}
+
+
+class FileRejected(Exception):
+    """The file cannot become a dataset; `code` is the API error code, `details` say where."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    max_columns: int = 1000
+    max_rows: int = 5_000_000
+    block_size: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDataset:
+    """What a converted file holds: its row count and one profile per column."""
+
+    row_count: int
+    columns: list[ColumnProfile] = field(default_factory=list)
+
+
+def detect_format(filename: str, content_type: str | None = None) -> DatasetFormat | None:
+    """The format named by the file's extension, or by its content type when it has none."""
+    suffix = Path(filename).suffix.lower()
+    if suffix:
+        return _EXTENSIONS.get(suffix)
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return _CONTENT_TYPES.get(media)
+
+
+def convert_to_parquet(
+    source: Path, file_format: DatasetFormat, target: Path, limits: ParseLimits
+) -> ParsedDataset:
+    """Parse `source`, write it to `target` as Parquet and profile its columns."""
+    if file_format == "csv":
+        row_count = _convert_csv(source, target, limits)
+    elif file_format == "jsonl":
+        row_count = _write_batches(_open_jsonl(source, limits), target, limits)
+    else:
+        row_count = _write_batches(_open_parquet(source), target, limits)
+    if row_count == 0:
+        raise FileRejected("EMPTY_FILE", "the file has a header but no rows")
+    return ParsedDataset(row_count=row_count, columns=profile_parquet(target))
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def detect_text_encoding(source: Path) -> str:
+    """'utf-8-sig' with a BOM, 'utf-8' when it all decodes, else BAD_ENCODING."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    encoding = "utf-8"
+    with source.open("rb") as handle:
+        while block := handle.read(_ENCODING_READ_BYTES):
+            if offset == 0 and block.startswith(codecs.BOM_UTF8):
+                encoding = "utf-8-sig"
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                _bad_encoding(offset + exc.start)
+            offset += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            _bad_encoding(offset + exc.start - len(decoder.getstate()[0]))
+    return encoding
+
+
+def _bad_encoding(byte_offset: int) -> None:
+    raise FileRejected(
+        "BAD_ENCODING",
+        f"the file is not UTF-8 text: invalid byte at offset {byte_offset}",
+        byte_offset=byte_offset,
+    )
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter among , ; TAB | that the sample's lines agree on; ',' when undecidable."""
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may cut the last line in half
+    text = "\n".join(lines)
+    try:
+        return csv.Sniffer().sniff(text, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        header = lines[0] if lines else ""
+        counts = {d: header.count(d) for d in CSV_DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def _read_sample(source: Path, encoding: str) -> str:
+    with source.open("rb") as handle:
+        raw = handle.read(_SNIFF_SAMPLE_BYTES)
+    return raw.decode(encoding, errors="ignore")
+
+
+def _convert_csv(source: Path, target: Path, limits: ParseLimits) -> int:
+    encoding = detect_text_encoding(source)
+    sample = _read_sample(source, encoding)
+    if not sample.strip():
+        raise FileRejected("EMPTY_FILE", "the file is empty")
+    delimiter = sniff_delimiter(sample)
+    column_types: dict[str, pa.DataType] = {}
+    # A column typed from the first block may meet a value that does not fit later on:
+    # widen that column (int -> float -> string) and convert again.
+    while True:
+        try:
+            return _write_batches(
+                _open_csv(source, delimiter, column_types, limits), target, limits
+            )
+        except pa.ArrowInvalid as exc:
+            match = _CONVERSION_ERROR_RE.search(str(exc))
+            if match is None:
+                raise _csv_rejection(exc) from exc
+            names = pa_csv.open_csv(
+                source, parse_options=pa_csv.ParseOptions(delimiter=delimiter)
+            ).schema.names
+            name = names[int(match.group(1))]
+            if column_types.get(name) == pa.string():
+                raise _csv_rejection(exc) from exc  # cannot widen further; never loop
+            column_types[name] = pa.float64() if match.group(2) == "int64" else pa.string()
+
+
+def _open_csv(
+    source: Path, delimiter: str, column_types: dict[str, pa.DataType], limits: ParseLimits
+) -> pa.RecordBatchReader:
+    try:
+        return pa_csv.open_csv(
+            source,
+            # One thread keeps physical row numbers, so a ragged row can be named.
+            read_options=pa_csv.ReadOptions(use_threads=False, block_size=limits.block_size),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=column_types, strings_can_be_null=True
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        if _CONVERSION_ERROR_RE.search(str(exc)):
+            raise  # widened by the caller
+        raise _csv_rejection(exc) from exc
+
+
+def _csv_rejection(exc: pa.ArrowInvalid) -> FileRejected:
+    message = str(exc)
+    ragged = re.search(r"Row #(\d+): Expected (\d+) columns, got (\d+)", message)
+    if ragged:
+        row, expected, got = (int(g) for g in ragged.groups())
+        return FileRejected(
+            "CSV_RAGGED",
+            f"row {row} has {got} fields, the header has {expected}",
+            row=row,
+            expected_fields=expected,
+            fields=got,
+        )
+    if "Empty CSV file" in message:
+        return FileRejected("EMPTY_FILE", "the file is empty")
+    return FileRejected("CSV_INVALID", f"the CSV file cannot be read: {message}")
+
+
+# --- JSON Lines and Parquet ----------------------------------------------------------------
+
+
+def _open_jsonl(source: Path, limits: ParseLimits) -> pa.RecordBatchReader:
+    try:
+        return pa_json.open_json(
+            source,
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=limits.block_size),
+        )
+    except pa.ArrowInvalid as exc:
+        raise _json_rejection(exc) from exc
+
+
+def _json_rejection(exc: pa.ArrowInvalid) -> FileRejected:
+    if "Empty JSON file" in str(exc):
+        return FileRejected("EMPTY_FILE", "the file is empty")
+    return FileRejected("JSONL_INVALID", f"the JSON Lines file cannot be read: {exc}")
+
+
+def _open_parquet(source: Path) -> pa.RecordBatchReader:
+    try:
+        parquet = pq.ParquetFile(source)
+        return pa.RecordBatchReader.from_batches(
+            parquet.schema_arrow, parquet.iter_batches(batch_size=64 * 1024)
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileRejected("PARQUET_INVALID", f"the Parquet file cannot be read: {exc}") from exc
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _write_batches(reader: pa.RecordBatchReader, target: Path, limits: ParseLimits) -> int:
+    schema = reader.schema
+    _check_columns(schema, limits)
+    rows = 0
+    with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+        for batch in _batches(reader):
+            rows += batch.num_rows
+            if rows > limits.max_rows:
+                raise FileRejected(
+                    "TOO_MANY_ROWS",
+                    f"the file has more than {limits.max_rows} rows",
+                    max_rows=limits.max_rows,
+                )
+            writer.write_batch(batch)
+    return rows
+
+
+def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            if _CONVERSION_ERROR_RE.search(str(exc)):
+                raise  # the CSV converter widens the column and tries again
+            if "JSON" in str(exc):
+                raise _json_rejection(exc) from exc
+            if "CSV" in str(exc):
+                raise _csv_rejection(exc) from exc
+            raise FileRejected("FILE_INVALID", f"the file cannot be read: {exc}") from exc
+        if batch.num_rows:
+            yield batch
+
+
+def _check_columns(schema: pa.Schema, limits: ParseLimits) -> None:
+    if len(schema) > limits.max_columns:
+        raise FileRejected(
+            "TOO_MANY_COLUMNS",
+            f"the file has {len(schema)} columns, at most {limits.max_columns} are allowed",
+            max_columns=limits.max_columns,
+            columns=len(schema),
+        )
+    seen: set[str] = set()
+    for name in schema.names:
+        if name in seen:
+            raise FileRejected("DUPLICATE_COLUMN", f"column {name!r} appears twice", column=name)
+        seen.add(name)

@@ -1,0 +1,159 @@
+"""Queries of the datasets service; every read of a user's row filters by its owner."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.datasets.tables import DatasetRow, DatasetVersionRow, UploadChunkRow, UploadRow
+
+DatasetWithLatest = tuple[DatasetRow, DatasetVersionRow]
+
+
+# --- uploads -------------------------------------------------------------------------------
+
+
+async def get_upload(
+    session: AsyncSession, owner_id: str, upload_id: uuid.UUID
+) -> UploadRow | None:
+    return await session.scalar(
+        sa.select(UploadRow).where(UploadRow.id == upload_id, UploadRow.owner_id == owner_id)
+    )
+
+
+async def count_open_uploads(session: AsyncSession, owner_id: str, now: datetime) -> int:
+    count = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(UploadRow)
+        .where(
+            UploadRow.owner_id == owner_id,
+            UploadRow.status == "open",
+            UploadRow.expires_at > now,
+        )
+    )
+    return int(count or 0)
+
+
+async def list_chunks(session: AsyncSession, upload_id: uuid.UUID) -> list[UploadChunkRow]:
+    rows = await session.scalars(
+        sa.select(UploadChunkRow)
+        .where(UploadChunkRow.upload_id == upload_id)
+        .order_by(UploadChunkRow.n)
+    )
+    return list(rows)
+
+
+async def get_chunk(session: AsyncSession, upload_id: uuid.UUID, n: int) -> UploadChunkRow | None:
+    return await session.get(UploadChunkRow, (upload_id, n))
+
+
+async def mark_upload_completed(
+    session: AsyncSession, upload_id: uuid.UUID, dataset_id: uuid.UUID, version: int, now: datetime
+) -> bool:
+    """Claim an open upload as completed; False when it was no longer open (lost a race)."""
+    result = await session.execute(
+        sa.update(UploadRow)
+        .where(UploadRow.id == upload_id, UploadRow.status == "open")
+        .values(status="completed", dataset_id=dataset_id, version=version, completed_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def expired_open_uploads(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[uuid.UUID]:
+    rows = await session.scalars(
+        sa.select(UploadRow.id)
+        .where(UploadRow.status == "open", UploadRow.expires_at <= now)
+        .order_by(UploadRow.expires_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def mark_uploads_expired(session: AsyncSession, upload_ids: list[uuid.UUID]) -> None:
+    await session.execute(
+        sa.update(UploadRow)
+        .where(UploadRow.id.in_(upload_ids), UploadRow.status == "open")
+        .values(status="expired")
+    )
+    await session.execute(sa.delete(UploadChunkRow).where(UploadChunkRow.upload_id.in_(upload_ids)))
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+
+def _with_latest() -> sa.Select[DatasetRow, DatasetVersionRow]:
+    return sa.select(DatasetRow, DatasetVersionRow).join(
+        DatasetVersionRow,
+        sa.and_(
+            DatasetVersionRow.dataset_id == DatasetRow.id,
+            DatasetVersionRow.version == DatasetRow.latest_version,
+        ),
+    )
+
+
+async def get_dataset(
+    session: AsyncSession, owner_id: str, dataset_id: uuid.UUID, *, for_update: bool = False
+) -> DatasetRow | None:
+    stmt = sa.select(DatasetRow).where(
+        DatasetRow.id == dataset_id,
+        DatasetRow.owner_id == owner_id,
+        DatasetRow.deleted_at.is_(None),
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def get_dataset_with_latest(
+    session: AsyncSession, owner_id: str, dataset_id: uuid.UUID
+) -> DatasetWithLatest | None:
+    row = (
+        await session.execute(
+            _with_latest().where(
+                DatasetRow.id == dataset_id,
+                DatasetRow.owner_id == owner_id,
+                DatasetRow.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def list_datasets(
+    session: AsyncSession,
+    owner_id: str,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[DatasetWithLatest]:
+    """Newest first by (updated_at, id); `after` is the last row of the previous page."""
+    stmt = _with_latest().where(DatasetRow.owner_id == owner_id, DatasetRow.deleted_at.is_(None))
+    if after is not None:
+        updated_at, dataset_id = after
+        stmt = stmt.where(
+            sa.or_(
+                DatasetRow.updated_at < updated_at,
+                sa.and_(DatasetRow.updated_at == updated_at, DatasetRow.id < dataset_id),
+            )
+        )
+    stmt = stmt.order_by(DatasetRow.updated_at.desc(), DatasetRow.id.desc()).limit(limit)
+    return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def get_version(
+    session: AsyncSession, owner_id: str, dataset_id: uuid.UUID, version: int
+) -> DatasetVersionRow | None:
+    return await session.scalar(
+        sa.select(DatasetVersionRow)
+        .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+        .where(
+            DatasetVersionRow.dataset_id == dataset_id,
+            DatasetVersionRow.version == version,
+            DatasetRow.owner_id == owner_id,
+            DatasetRow.deleted_at.is_(None),
+        )
+    )

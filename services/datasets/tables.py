@@ -1,0 +1,111 @@
+"""The datasets service's tables: datasets, their versions, uploads and received chunks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way in and out, also on SQLite (which drops the offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+metadata = Base.metadata
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    latest_version: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (sa.Index("ix_datasets_owner_updated", "owner_id", "updated_at", "id"),)
+
+
+class DatasetVersionRow(Base):
+    """One immutable version; `size_bytes`/`sha256` describe the stored Parquet content."""
+
+    __tablename__ = "dataset_versions"
+
+    dataset_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    format: Mapped[str] = mapped_column(sa.String(20))
+    row_count: Mapped[int] = mapped_column(sa.BigInteger)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    source_size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    source_sha256: Mapped[str] = mapped_column(sa.String(64))
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
+    storage_key: Mapped[str] = mapped_column(sa.String(1024))
+    upload_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UploadRow(Base):
+    __tablename__ = "uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    format: Mapped[str] = mapped_column(sa.String(20))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    chunk_size: Mapped[int] = mapped_column(sa.BigInteger)
+    chunk_count: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(20))
+    # The dataset to add a version to (given at creation), or the one created on completion.
+    dataset_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
+    version: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (
+        sa.Index("ix_uploads_owner_status", "owner_id", "status"),
+        sa.Index("ix_uploads_status_expires", "status", "expires_at"),
+    )
+
+
+class UploadChunkRow(Base):
+    __tablename__ = "upload_chunks"
+
+    upload_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    n: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger)

@@ -1,0 +1,119 @@
+"""Fixtures of the datasets tests: small chunks so a tiny CSV spans several of them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from services.datasets.app import create_app
+from services.datasets.settings import DatasetsSettings
+from tests.support.apps import running_app, service_headers
+from tests.support.settings import make_settings
+
+CHUNK_SIZE = 64
+ALICE = "user-alice"
+BOB = "user-bob"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def headers(user: str = ALICE) -> dict[str, str]:
+    return service_headers("datasets", user)
+
+
+def chunks_of(data: bytes, size: int = CHUNK_SIZE) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def sample_csv(rows: int = 20) -> bytes:
+    lines = ["id,name,score,active"]
+    lines += [f"{i},name-{i},{i * 1.5},{'true' if i % 2 else 'false'}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def read_parquet(content: bytes) -> pa.Table:
+    return pq.read_table(io.BytesIO(content))
+
+
+@dataclass
+class DatasetsApi:
+    """The service's internal API as a test calls it."""
+
+    client: httpx.AsyncClient
+
+    async def create_upload(
+        self, data: bytes, user: str = ALICE, filename: str = "people.csv", **extra: Any
+    ) -> httpx.Response:
+        body = {"filename": filename, "size": len(data), "sha256": sha256(data), **extra}
+        return await self.client.post("/internal/v1/uploads", json=body, headers=headers(user))
+
+    async def put_chunk(
+        self, upload_id: str, n: int, chunk: bytes, user: str = ALICE, checksum: str | None = None
+    ) -> httpx.Response:
+        return await self.client.put(
+            f"/internal/v1/uploads/{upload_id}/chunks/{n}",
+            content=chunk,
+            headers={**headers(user), "X-Chunk-SHA256": checksum or sha256(chunk)},
+        )
+
+    async def complete(self, upload_id: str, user: str = ALICE) -> httpx.Response:
+        return await self.client.post(
+            f"/internal/v1/uploads/{upload_id}/complete", headers=headers(user)
+        )
+
+    async def upload(
+        self, data: bytes, user: str = ALICE, filename: str = "people.csv", **extra: Any
+    ) -> dict[str, Any]:
+        """Create, send every chunk, complete; the created DatasetVersion."""
+        created = await self.create_upload(data, user, filename, **extra)
+        assert created.status_code == 201, created.text
+        upload_id = created.json()["upload_id"]
+        for n, chunk in enumerate(chunks_of(data, created.json()["chunk_size"])):
+            sent = await self.put_chunk(upload_id, n, chunk, user)
+            assert sent.status_code == 200, sent.text
+        completed = await self.complete(upload_id, user)
+        assert completed.status_code == 201, completed.text
+        version: dict[str, Any] = completed.json()
+        return version
+
+    async def get(self, path: str, user: str = ALICE, **params: Any) -> httpx.Response:
+        return await self.client.get(f"/internal/v1{path}", headers=headers(user), params=params)
+
+
+SettingsFactory = Callable[..., DatasetsSettings]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings_for(data_dir: Path) -> SettingsFactory:
+    def build(**overrides: Any) -> DatasetsSettings:
+        values: dict[str, Any] = {"upload_chunk_size_bytes": CHUNK_SIZE, **overrides}
+        return make_settings(DatasetsSettings, data_dir, **values)
+
+    return build
+
+
+@pytest.fixture
+def settings(settings_for: SettingsFactory) -> DatasetsSettings:
+    return settings_for()
+
+
+@pytest.fixture
+async def api(settings: DatasetsSettings) -> AsyncIterator[DatasetsApi]:
+    async with running_app(create_app(settings)) as client:
+        yield DatasetsApi(client)

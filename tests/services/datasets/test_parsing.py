@@ -1,0 +1,201 @@
+"""Parsing uploaded files into Parquet: formats, delimiters, encodings and what gets refused."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from services.datasets.parsing import (
+    FileRejected,
+    ParsedDataset,
+    ParseLimits,
+    convert_to_parquet,
+    detect_format,
+    detect_text_encoding,
+    sniff_delimiter,
+)
+
+
+def convert(
+    tmp_path: Path, data: bytes, file_format: str = "csv", **limits: int
+) -> tuple[ParsedDataset, pa.Table]:
+    source = tmp_path / "source"
+    source.write_bytes(data)
+    target = tmp_path / "out.parquet"
+    parsed = convert_to_parquet(source, file_format, target, ParseLimits(**limits))  # type: ignore[arg-type]
+    return parsed, pq.read_table(target)
+
+
+def rejected(tmp_path: Path, data: bytes, file_format: str = "csv", **limits: int) -> FileRejected:
+    with pytest.raises(FileRejected) as caught:
+        convert(tmp_path, data, file_format, **limits)
+    return caught.value
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_csv_delimiters_are_sniffed(tmp_path: Path, delimiter: str) -> None:
+    rows = [["city", "population", "note"], ["Lyon", "522000", "a, b"], ["Nice", "342000", "c"]]
+    quoted = [[f'"{v}"' if "," in v else v for v in row] for row in rows]
+    data = "\n".join(delimiter.join(row) for row in quoted).encode() + b"\n"
+
+    parsed, table = convert(tmp_path, data)
+
+    assert table.column_names == ["city", "population", "note"]
+    assert table.column("city").to_pylist() == ["Lyon", "Nice"]
+    assert parsed.row_count == 2
+
+
+def test_sniff_falls_back_to_comma_for_one_column() -> None:
+    assert sniff_delimiter("value\n1\n2\n") == ","
+
+
+def test_sniff_ignores_a_line_cut_by_the_sample() -> None:
+    assert sniff_delimiter("a;b;c\n1;2;3\n4;5;6\n7;8") == ";"
+
+
+def test_utf8_with_bom_keeps_a_clean_first_column_name(tmp_path: Path) -> None:
+    data = "\ufeffnom,ville\nÉlise,Zürich\n".encode()
+
+    assert detect_text_encoding(_write(tmp_path, data)) == "utf-8-sig"
+    _, table = convert(tmp_path, data)
+
+    assert table.column_names == ["nom", "ville"]
+    assert table.column("ville").to_pylist() == ["Zürich"]
+
+
+def test_plain_utf8_is_detected(tmp_path: Path) -> None:
+    assert detect_text_encoding(_write(tmp_path, "a\nñ\n".encode())) == "utf-8"
+
+
+def test_non_utf8_names_the_byte_offset(tmp_path: Path) -> None:
+    data = "name\nRen\u00e9\n".encode("latin-1")  # é is 0xE9 at offset 8
+
+    error = rejected(tmp_path, data)
+
+    assert error.code == "BAD_ENCODING"
+    assert error.details["byte_offset"] == 8
+    assert "offset 8" in error.message
+
+
+def test_ragged_csv_names_the_row(tmp_path: Path) -> None:
+    error = rejected(tmp_path, b"a,b,c\n1,2,3\n4,5\n6,7,8\n")
+
+    assert error.code == "CSV_RAGGED"
+    assert error.details["row"] == 3
+    assert "row 3" in error.message
+
+
+@pytest.mark.parametrize("data", [b"", b"  \n\n", b"a,b,c\n"])
+def test_empty_or_header_only_is_refused(tmp_path: Path, data: bytes) -> None:
+    assert rejected(tmp_path, data).code == "EMPTY_FILE"
+
+
+def test_row_limit(tmp_path: Path) -> None:
+    data = b"a\n" + b"1\n" * 30
+
+    error = rejected(tmp_path, data, max_rows=10)
+
+    assert error.code == "TOO_MANY_ROWS"
+    assert error.details["max_rows"] == 10
+
+
+def test_column_limit(tmp_path: Path) -> None:
+    error = rejected(tmp_path, b"a,b,c\n1,2,3\n", max_columns=2)
+
+    assert error.code == "TOO_MANY_COLUMNS"
+    assert error.details["max_columns"] == 2
+
+
+def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
+    assert rejected(tmp_path, b"a,a\n1,2\n").code == "DUPLICATE_COLUMN"
+
+
+def test_schema_inference(tmp_path: Path) -> None:
+    data = (
+        b"count,price,flag,label,seen_at\n"
+        b"1,1.5,true,x,2024-01-01T10:00:00\n"
+        b"2,,false,y,2024-01-02T10:00:00\n"
+        b"2,3.0,true,,2024-01-03T10:00:00\n"
+    )
+
+    parsed, _ = convert(tmp_path, data)
+
+    shape = {c.name: (c.type, c.nulls, c.distinct_estimate) for c in parsed.columns}
+    assert shape == {
+        "count": ("integer", 0, 2),
+        "price": ("number", 1, 2),
+        "flag": ("boolean", 0, 2),
+        "label": ("string", 1, 2),
+        "seen_at": ("datetime", 0, 3),
+    }
+
+
+def test_a_late_value_widens_the_column_type(tmp_path: Path) -> None:
+    # Tiny blocks: the first block says "integer", later rows hold a float and a word.
+    data = b"n,m\n" + b"1,2\n" * 50 + b"2.5,oops\n"
+
+    parsed, table = convert(tmp_path, data, block_size=64)
+
+    assert {c.name: c.type for c in parsed.columns} == {"n": "number", "m": "string"}
+    assert table.num_rows == 51
+    assert table.column("n").to_pylist()[-1] == 2.5
+
+
+def test_jsonl(tmp_path: Path) -> None:
+    data = b'{"a": 1, "b": "x"}\n{"a": 2, "b": null}\n{"a": 3, "b": "x"}\n'
+
+    parsed, table = convert(tmp_path, data, "jsonl")
+
+    assert table.column("a").to_pylist() == [1, 2, 3]
+    assert [(c.name, c.type, c.nulls) for c in parsed.columns] == [
+        ("a", "integer", 0),
+        ("b", "string", 1),
+    ]
+
+
+def test_broken_jsonl_is_refused(tmp_path: Path) -> None:
+    assert rejected(tmp_path, b'{"a": 1}\n{"a": \n', "jsonl").code == "JSONL_INVALID"
+
+
+def test_parquet_is_validated_and_kept(tmp_path: Path) -> None:
+    original = pa.table({"x": [1, 2, 3], "y": ["a", "b", None]})
+    buffer = io.BytesIO()
+    pq.write_table(original, buffer)
+
+    parsed, table = convert(tmp_path, buffer.getvalue(), "parquet")
+
+    assert table.equals(original)
+    assert parsed.row_count == 3
+    assert [(c.name, c.type, c.nulls) for c in parsed.columns] == [
+        ("x", "integer", 0),
+        ("y", "string", 1),
+    ]
+
+
+def test_not_parquet_is_refused(tmp_path: Path) -> None:
+    assert rejected(tmp_path, b"PAR1 but not really", "parquet").code == "PARQUET_INVALID"
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "expected"),
+    [
+        ("a.csv", None, "csv"),
+        ("a.TSV", None, "csv"),
+        ("a.jsonl", None, "jsonl"),
+        ("a.parquet", None, "parquet"),
+        ("upload", "text/csv; charset=utf-8", "csv"),
+        ("a.xlsx", "application/octet-stream", None),
+    ],
+)
+def test_detect_format(filename: str, content_type: str | None, expected: str | None) -> None:
+    assert detect_format(filename, content_type) == expected
+
+
+def _write(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "sample"
+    path.write_bytes(data)
+    return path
