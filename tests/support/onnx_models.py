@@ -1,4 +1,4 @@
-"""Small real scikit-learn pipelines exported to ONNX the way training does (the artifact convention).
+"""Small real scikit-learn pipelines exported to ONNX as training does (the artifact convention).
 
 The frame is a numpy object array whose columns follow the feature list; the ColumnTransformer
 selects columns by index, and skl2onnx maps index i to the i-th [None, 1] input, so each ONNX

@@ -1,0 +1,54 @@
+"""The inference service app: model registry and predictions."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.inference.context import InferenceContext
+from services.inference.endpoints import internal_router
+from services.inference.model_cache import ModelCache
+from services.inference.settings import InferenceSettings
+from services.kit.app_factory import create_service_app
+from services.kit.file_store import LocalFileStore
+from services.kit.runtime import ServiceRuntime
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Room for the metadata part and multipart framing around the largest artifact.
+_MULTIPART_OVERHEAD_BYTES = 1024 * 1024
+
+
+def create_app(settings: InferenceSettings | None = None) -> FastAPI:
+    """Build the inference service app."""
+    settings = settings or InferenceSettings()
+
+    async def startup(_runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+        context: InferenceContext = app.state.inference
+        stack.callback(context.executor.shutdown, wait=True, cancel_futures=True)
+        stack.callback(context.cache.clear)
+
+    app = create_service_app(
+        settings,
+        title="Tern inference",
+        migrations_dir=MIGRATIONS_DIR,
+        startup=startup,
+        body_limit_overrides={
+            "/internal/v1/models/versions": settings.max_artifact_bytes + _MULTIPART_OVERHEAD_BYTES
+        },
+    )
+    runtime: ServiceRuntime = app.state.runtime
+    context = InferenceContext(
+        settings=settings,
+        db=runtime.db,
+        store=LocalFileStore(settings.service_dir / "artifacts"),
+        cache=ModelCache(settings.model_cache_size),
+        executor=ThreadPoolExecutor(
+            max_workers=settings.inference_threads, thread_name_prefix="inference"
+        ),
+    )
+    app.state.inference = context
+    app.include_router(internal_router)
+    return app

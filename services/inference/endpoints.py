@@ -1,0 +1,109 @@
+"""Internal REST routes of the inference service: parse, authorize, call the domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from pydantic import ValidationError
+
+from proto.common import Page
+from proto.inference import (
+    Model,
+    ModelVersion,
+    ModelVersionRegister,
+    PredictRequest,
+    PredictResponse,
+)
+from services.inference import registry, serving
+from services.inference.context import InferenceContext
+from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
+from services.kit.errors import Action, ApiError
+
+_UPLOAD_CHUNK = 1024 * 1024
+
+
+def _context(request: Request) -> InferenceContext:
+    context: InferenceContext = request.app.state.inference
+    return context
+
+
+Context = Annotated[InferenceContext, Depends(_context)]
+
+internal_router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
+
+
+@internal_router.post("/models/versions", status_code=201, response_model=ModelVersion)
+async def register_model_version(
+    ctx: Context,
+    user: ActingUser,
+    metadata: Annotated[str, Form(description="JSON of ModelVersionRegister")],
+    artifact: Annotated[UploadFile, File(description="the model file")],
+) -> ModelVersion:
+    """Register a new version of the acting user's model (a new model at version 1)."""
+    register = _parse_metadata(metadata)
+    limit = ctx.settings.max_artifact_bytes
+    if artifact.size is not None and artifact.size > limit:
+        raise registry.artifact_too_large(limit)
+    return await registry.register_version(ctx, user, register, _chunks(artifact))
+
+
+def _parse_metadata(raw: str) -> ModelVersionRegister:
+    try:
+        return ModelVersionRegister.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = [
+            {
+                "field": ".".join(str(part) for part in err["loc"]) or "metadata",
+                "problem": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        fields = ", ".join(p["field"] for p in problems)
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            f"invalid metadata: {fields}",
+            action=Action.FIX_INPUT,
+            details={"fields": problems},
+        ) from exc
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(_UPLOAD_CHUNK):
+        yield chunk
+
+
+@internal_router.get("/models", response_model=Page[Model])
+async def list_models(
+    ctx: Context,
+    user: ActingUser,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[Model]:
+    """The acting user's models, newest first."""
+    return await registry.list_models(ctx, user, cursor, limit)
+
+
+@internal_router.get("/models/{model_id}", response_model=Model)
+async def get_model(ctx: Context, user: ActingUser, model_id: uuid.UUID) -> Model:
+    """One model with its aliases."""
+    return await registry.get_model(ctx, user, model_id)
+
+
+@internal_router.get("/models/{model_id}/versions/{version}", response_model=ModelVersion)
+async def get_model_version(
+    ctx: Context, user: ActingUser, model_id: uuid.UUID, version: int
+) -> ModelVersion:
+    """One version of a model."""
+    return await registry.get_version(ctx, user, model_id, version)
+
+
+@internal_router.post("/models/{model_id}/predict", response_model=PredictResponse)
+async def predict(
+    ctx: Context, user: ActingUser, model_id: uuid.UUID, body: PredictRequest
+) -> PredictResponse:
+    """Predictions from a version of the model (explicit, alias, production, else latest)."""
+    return await serving.predict(ctx, user, model_id, body)

@@ -1,0 +1,117 @@
+"""Rows in, predictions out: checking rows against a model's features and running its session."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from proto.inference import FeatureSpec, FeatureValue, Prediction
+from services.inference.model_cache import LoadedModel
+
+Row = Mapping[str, FeatureValue]
+_MAX_PROBLEMS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """One bad value in one row."""
+
+    row: int
+    feature: str
+    problem: str
+
+    def describe(self) -> str:
+        return f"row {self.row}: feature {self.feature!r} {self.problem}"
+
+
+def find_row_problems(
+    rows: Sequence[Row], features: Sequence[FeatureSpec], max_string_chars: int
+) -> list[RowProblem]:
+    """Missing, unexpected and wrongly typed features, row by row (at most 100 listed)."""
+    kinds = {spec.name: spec.type for spec in features}
+    problems: list[RowProblem] = []
+    for index, row in enumerate(rows):
+        for name, kind in kinds.items():
+            if name not in row:
+                problems.append(RowProblem(index, name, "is missing"))
+                continue
+            problem = _value_problem(row[name], kind, max_string_chars)
+            if problem:
+                problems.append(RowProblem(index, name, problem))
+        problems.extend(
+            RowProblem(index, name, "is not a feature of this model")
+            for name in row
+            if name not in kinds
+        )
+        if len(problems) >= _MAX_PROBLEMS:
+            return problems[:_MAX_PROBLEMS]
+    return problems
+
+
+def _value_problem(value: FeatureValue, kind: str, max_string_chars: int) -> str | None:
+    if value is None:
+        return None  # imputed inside the graph
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"must be a number, got {_json_type(value)}"
+        if isinstance(value, float) and math.isinf(value):
+            return "must be a finite number"
+        return None
+    if not isinstance(value, str):
+        return f"must be a string, got {_json_type(value)}"
+    if len(value) > max_string_chars:
+        return f"is longer than {max_string_chars} characters"
+    return None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+def build_inputs(rows: Sequence[Row], features: Sequence[FeatureSpec]) -> dict[str, NDArray[Any]]:
+    """One [N, 1] array per feature: float32 (None -> NaN) or object str (None -> "")."""
+    inputs: dict[str, NDArray[Any]] = {}
+    for spec in features:
+        values = [row.get(spec.name) for row in rows]
+        if spec.type == "number":
+            column = np.array(
+                [math.nan if v is None else float(v) for v in values], dtype=np.float32
+            )
+        else:
+            column = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        inputs[spec.name] = column.reshape(-1, 1)
+    return inputs
+
+
+def run_model(model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
+    """Predictions for checked rows (blocking: call it on the inference thread pool)."""
+    inputs = build_inputs(rows, model.features)
+    if model.outputs.probabilities is None:
+        (values,) = model.session.run([model.outputs.label], inputs)
+        return [Prediction(label=float(v)) for v in np.asarray(values).reshape(len(rows), -1)[:, 0]]
+    labels, probabilities = model.session.run(
+        [model.outputs.label, model.outputs.probabilities], inputs
+    )
+    classes = model.classes or tuple(str(i) for i in range(probabilities.shape[1]))
+    predictions: list[Prediction] = []
+    for label, row_probabilities in zip(np.asarray(labels).reshape(-1), probabilities, strict=True):
+        by_class = {c: float(p) for c, p in zip(classes, row_probabilities, strict=True)}
+        predictions.append(
+            Prediction(
+                label=str(label),
+                probabilities=by_class,
+                confidence=max(by_class.values()),
+            )
+        )
+    return predictions

@@ -1,0 +1,324 @@
+"""The model registry: register versions (check, store, then record the artifact) and read."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from proto.common import Page
+from proto.inference import FeatureSpec, Model, ModelVersion, ModelVersionRegister
+from services.inference.context import InferenceContext
+from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
+from services.inference.repository import ModelRepository
+from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow, utc_now
+from services.kit.errors import ApiError, invalid_input, not_found
+from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from services.kit.structured_logging import get_logger
+
+PRODUCTION_ALIAS = "production"
+SUPPORTED_FORMATS = frozenset({"onnx"})
+_REGISTER_ATTEMPTS = 3
+
+_log = get_logger(__name__)
+
+
+def artifact_too_large(limit: int) -> ApiError:
+    """413 for an artifact over the configured size limit."""
+    return ApiError(
+        413,
+        "ARTIFACT_TOO_LARGE",
+        f"the model artifact is larger than {limit} bytes",
+        details={"max_bytes": limit},
+    )
+
+
+async def register_version(
+    ctx: InferenceContext,
+    owner_id: str,
+    metadata: ModelVersionRegister,
+    artifact: AsyncIterator[bytes],
+) -> ModelVersion:
+    """Check the artifact, store it, then record the version (a new model at version 1)."""
+    _check_metadata(ctx, metadata)
+    if metadata.training_job_id is not None:
+        async with ctx.db.session() as session:
+            existing = await ModelRepository(session).version_of_training_job(
+                owner_id, metadata.training_job_id
+            )
+        if existing is not None:
+            # The training worker retried after registering (crash, lost reply): same answer.
+            return to_model_version(existing)
+    data = await _read_limited(artifact, ctx.settings.max_artifact_bytes)
+    try:
+        await ctx.in_pool(
+            check_artifact,
+            data,
+            metadata.features,
+            metadata.task,
+            metadata.classes,
+            ctx.settings.onnx_intra_op_threads,
+        )
+    except InvalidArtifact as exc:
+        raise invalid_input("INVALID_MODEL", f"invalid model artifact: {exc}") from exc
+    key = f"models/{uuid.uuid4().hex}.onnx"
+    await _store(ctx, key, data)
+    try:
+        row = await _record_version(
+            ctx, owner_id, metadata, key, hashlib.sha256(data).hexdigest(), len(data)
+        )
+    except BaseException:
+        await ctx.store.delete(key)
+        raise
+    _log.info("model_version_registered", model_id=str(row.model_id), version=row.version)
+    return to_model_version(row)
+
+
+def _check_metadata(ctx: InferenceContext, metadata: ModelVersionRegister) -> None:
+    settings = ctx.settings
+    if metadata.format not in SUPPORTED_FORMATS:
+        raise invalid_input(
+            "UNSUPPORTED_FORMAT",
+            f"artifact format {metadata.format!r} is not supported yet; register an ONNX model "
+            "(format 'onnx')",
+        )
+    if len(metadata.features) > settings.max_features:
+        raise invalid_input("TOO_MANY_FEATURES", f"at most {settings.max_features} features")
+    names = [spec.name for spec in metadata.features]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise invalid_input("DUPLICATE_FEATURES", f"features named twice: {', '.join(duplicates)}")
+    if metadata.task == "classification":
+        classes = metadata.classes or []
+        if len(classes) < 2:
+            raise invalid_input("CLASSES_REQUIRED", "a classification model needs 2+ classes")
+        if len(classes) > settings.max_classes:
+            raise invalid_input("TOO_MANY_CLASSES", f"at most {settings.max_classes} classes")
+        if len(set(classes)) != len(classes):
+            raise invalid_input("DUPLICATE_CLASSES", "each class must be listed once")
+    elif metadata.classes:
+        raise invalid_input("UNEXPECTED_CLASSES", "a regression model has no classes")
+
+
+async def _read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        if len(buffer) > limit:
+            raise artifact_too_large(limit)
+    if not buffer:
+        raise invalid_input("INVALID_MODEL", "invalid model artifact: the artifact is empty")
+    return bytes(buffer)
+
+
+async def _store(ctx: InferenceContext, key: str, data: bytes) -> None:
+    staging = ctx.settings.service_dir / "incoming" / f"{uuid.uuid4().hex}.part"
+
+    def write() -> None:
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        staging.write_bytes(data)
+
+    try:
+        await asyncio.to_thread(write)
+        await ctx.store.put(key, staging)
+    finally:
+        await asyncio.to_thread(staging.unlink, missing_ok=True)
+
+
+async def _record_version(
+    ctx: InferenceContext,
+    owner_id: str,
+    metadata: ModelVersionRegister,
+    key: str,
+    sha256: str,
+    size: int,
+) -> ModelVersionRow:
+    # Two registrations of one name can race for the same version number (or the same new
+    # model); the loser's transaction fails on a unique key and simply tries again.
+    for attempt in range(1, _REGISTER_ATTEMPTS + 1):
+        try:
+            async with ctx.db.transaction() as session:
+                return await _insert_version(
+                    ModelRepository(session), owner_id, metadata, key, sha256, size
+                )
+        except (IntegrityError, OperationalError):
+            if attempt == _REGISTER_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _insert_version(
+    repo: ModelRepository,
+    owner_id: str,
+    metadata: ModelVersionRegister,
+    key: str,
+    sha256: str,
+    size: int,
+) -> ModelVersionRow:
+    now = utc_now()
+    features = [spec.model_dump() for spec in metadata.features]
+    model = await repo.get_model_by_name_for_update(owner_id, metadata.name)
+    if model is None:
+        model = ModelRow(
+            id=uuid.uuid4(),
+            owner_id=owner_id,
+            name=metadata.name,
+            task=metadata.task,
+            latest_version=1,
+            features=features,
+            created_at=now,
+            updated_at=now,
+        )
+        repo.add(model)
+    elif model.task != metadata.task:
+        raise invalid_input(
+            "MODEL_TASK_MISMATCH",
+            f"model {metadata.name!r} is a {model.task} model, not {metadata.task}",
+        )
+    else:
+        model.latest_version += 1
+        model.features = features
+        model.updated_at = now
+    row = ModelVersionRow(
+        model_id=model.id,
+        version=model.latest_version,
+        task=metadata.task,
+        format=metadata.format,
+        features=features,
+        classes=metadata.classes,
+        metrics=metadata.metrics,
+        training_job_id=metadata.training_job_id,
+        dataset_id=metadata.dataset_id,
+        dataset_version=metadata.dataset_version,
+        library_versions=metadata.library_versions,
+        artifact_key=key,
+        artifact_sha256=sha256,
+        artifact_size=size,
+        created_at=now,
+    )
+    # Flushed one by one: rows without ORM relationships are not ordered by their foreign keys.
+    await repo.flush()
+    repo.add(row)
+    await repo.flush()
+    if row.version == 1:
+        repo.add(ModelAliasRow(model_id=model.id, alias=PRODUCTION_ALIAS, version=1))
+        await repo.flush()
+    return row
+
+
+async def list_models(
+    ctx: InferenceContext, owner_id: str, cursor: str | None, limit: int | None
+) -> Page[Model]:
+    """The owner's models, newest first, one page at a time."""
+    after = _cursor_position(decode_cursor(cursor))
+    page_size = clamp_limit(limit)
+    async with ctx.db.session() as session:
+        repo = ModelRepository(session)
+        rows = await repo.list_models(owner_id, page_size + 1, after)
+        page = rows[:page_size]
+        aliases = await repo.aliases([row.id for row in page])
+    next_cursor = None
+    if len(rows) > page_size:
+        last = page[-1]
+        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "id": last.id.hex})
+    return Page[Model](
+        items=[to_model(row, aliases[row.id]) for row in page], next_cursor=next_cursor
+    )
+
+
+def _cursor_position(position: dict[str, object] | None) -> tuple[datetime, uuid.UUID] | None:
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(position["c"])), uuid.UUID(str(position["id"]))
+    except (KeyError, ValueError) as exc:
+        raise ApiError(400, "INVALID_CURSOR", "the cursor is not valid") from exc
+
+
+async def get_model(ctx: InferenceContext, owner_id: str, model_id: uuid.UUID) -> Model:
+    """One of the owner's models with its aliases."""
+    async with ctx.db.session() as session:
+        repo = ModelRepository(session)
+        row = await repo.get_model(owner_id, model_id)
+        if row is None:
+            raise not_found("model", model_id)
+        aliases = await repo.aliases([row.id])
+    return to_model(row, aliases[row.id])
+
+
+async def get_version(
+    ctx: InferenceContext, owner_id: str, model_id: uuid.UUID, version: int
+) -> ModelVersion:
+    """One version of one of the owner's models."""
+    async with ctx.db.session() as session:
+        repo = ModelRepository(session)
+        if await repo.get_model(owner_id, model_id) is None:
+            raise not_found("model", model_id)
+        row = await repo.get_version(model_id, version)
+    if row is None:
+        raise version_not_found(model_id, version)
+    return to_model_version(row)
+
+
+async def resolve_version(
+    repo: ModelRepository, model: ModelRow, version: int | None, alias: str | None
+) -> int:
+    """The version a request means: explicit, else the alias, else production, else latest."""
+    if version is not None:
+        if await repo.get_version(model.id, version) is None:
+            raise version_not_found(model.id, version)
+        return version
+    if alias is not None:
+        aliased = await repo.alias_version(model.id, alias)
+        if aliased is None:
+            raise ApiError(
+                404, "MODEL_ALIAS_NOT_FOUND", f"model {model.id} has no alias {alias!r}"
+            )
+        return aliased
+    production = await repo.alias_version(model.id, PRODUCTION_ALIAS)
+    return production if production is not None else model.latest_version
+
+
+def version_not_found(model_id: uuid.UUID, version: int) -> ApiError:
+    """404 for a version the model does not have."""
+    return ApiError(
+        404, "MODEL_VERSION_NOT_FOUND", f"model {model_id} has no version {version}"
+    )
+
+
+def to_model(row: ModelRow, aliases: dict[str, int]) -> Model:
+    """The contract view of a model row."""
+    return Model(
+        id=row.id,
+        name=row.name,
+        owner_id=row.owner_id,
+        task=row.task,
+        latest_version=row.latest_version,
+        aliases=aliases,
+        features=_specs(row.features),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def to_model_version(row: ModelVersionRow) -> ModelVersion:
+    """The contract view of a version row."""
+    return ModelVersion(
+        model_id=row.model_id,
+        version=row.version,
+        task=row.task,
+        format=row.format,
+        features=_specs(row.features),
+        classes=row.classes,
+        metrics=row.metrics,
+        training_job_id=row.training_job_id,
+        created_at=row.created_at,
+    )
+
+
+def _specs(raw: Sequence[dict[str, str]]) -> list[FeatureSpec]:
+    return [FeatureSpec.model_validate(item) for item in raw]

@@ -1,0 +1,87 @@
+"""Queries of the model registry; every read is scoped to one owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow
+
+
+class ModelRepository:
+    """Reads and writes models, versions and aliases inside the caller's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_model(self, owner_id: str, model_id: uuid.UUID) -> ModelRow | None:
+        """The owner's model, or None (also when it belongs to someone else)."""
+        query = sa.select(ModelRow).where(ModelRow.id == model_id, ModelRow.owner_id == owner_id)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def get_model_by_name_for_update(self, owner_id: str, name: str) -> ModelRow | None:
+        """The owner's model with this name, locked until the transaction ends (PostgreSQL)."""
+        query = (
+            sa.select(ModelRow)
+            .where(ModelRow.owner_id == owner_id, ModelRow.name == name)
+            .with_for_update()
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def list_models(
+        self, owner_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> Sequence[ModelRow]:
+        """The owner's models, newest first, starting after the (created_at, id) position."""
+        query = sa.select(ModelRow).where(ModelRow.owner_id == owner_id)
+        if after is not None:
+            created_at, model_id = after
+            query = query.where(
+                sa.or_(
+                    ModelRow.created_at < created_at,
+                    sa.and_(ModelRow.created_at == created_at, ModelRow.id < model_id),
+                )
+            )
+        query = query.order_by(ModelRow.created_at.desc(), ModelRow.id.desc()).limit(limit)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def get_version(self, model_id: uuid.UUID, version: int) -> ModelVersionRow | None:
+        return await self.session.get(ModelVersionRow, (model_id, version))
+
+    async def aliases(self, model_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+        """Alias -> version, per model."""
+        result: dict[uuid.UUID, dict[str, int]] = {model_id: {} for model_id in model_ids}
+        if not model_ids:
+            return result
+        query = sa.select(ModelAliasRow).where(ModelAliasRow.model_id.in_(model_ids))
+        for row in (await self.session.execute(query)).scalars():
+            result[row.model_id][row.alias] = row.version
+        return result
+
+    async def version_of_training_job(
+        self, owner_id: str, training_job_id: uuid.UUID
+    ) -> ModelVersionRow | None:
+        """The version a training job already registered for this owner, if any."""
+        query = (
+            sa.select(ModelVersionRow)
+            .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
+            .where(
+                ModelVersionRow.training_job_id == training_job_id, ModelRow.owner_id == owner_id
+            )
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def alias_version(self, model_id: uuid.UUID, alias: str) -> int | None:
+        query = sa.select(ModelAliasRow.version).where(
+            ModelAliasRow.model_id == model_id, ModelAliasRow.alias == alias
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    def add(self, row: ModelRow | ModelVersionRow | ModelAliasRow) -> None:
+        self.session.add(row)
+
+    async def flush(self) -> None:
+        await self.session.flush()

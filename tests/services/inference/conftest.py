@@ -1,0 +1,88 @@
+"""Fixtures of the inference service tests: a running app and a small client of its API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.inference.app import create_app
+from services.inference.settings import InferenceSettings
+from tests.support.apps import running_app, service_headers
+from tests.support.onnx_models import TrainedModel, train_classifier, train_regressor
+from tests.support.settings import make_settings
+
+ALICE = "user-alice"
+BOB = "user-bob"
+
+
+@dataclass
+class InferenceApi:
+    """The inference service's internal API, called as the BFF would for one user or another."""
+
+    client: httpx.AsyncClient
+
+    async def register(
+        self,
+        user: str,
+        model: TrainedModel,
+        name: str,
+        artifact: bytes | None = None,
+        **metadata: Any,
+    ) -> httpx.Response:
+        body = model.register_metadata(name, **metadata)
+        return await self.client.post(
+            "/internal/v1/models/versions",
+            headers=service_headers("inference", user),
+            # The shape the training service's client sends: metadata as a JSON part.
+            files={
+                "metadata": (None, json.dumps(body), "application/json"),
+                "artifact": ("model.onnx", artifact or model.onnx_bytes, "application/octet"),
+            },
+        )
+
+    async def predict(
+        self, user: str, model_id: str | uuid.UUID, rows: list[dict[str, Any]], **options: Any
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"/internal/v1/models/{model_id}/predict",
+            headers=service_headers("inference", user),
+            json={"rows": rows, **options},
+        )
+
+    async def get(self, user: str, path: str, **params: Any) -> httpx.Response:
+        return await self.client.get(
+            f"/internal/v1{path}", headers=service_headers("inference", user), params=params
+        )
+
+
+def inference_settings(tmp_path: Path, **overrides: Any) -> InferenceSettings:
+    """Test settings of the inference service in its own data dir."""
+    return make_settings(InferenceSettings, tmp_path, log_json=False, **overrides)
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[InferenceApi]:
+    async with running_app(create_app(inference_settings(tmp_path))) as client:
+        yield InferenceApi(client)
+
+
+@pytest.fixture(scope="session")
+def classifier() -> TrainedModel:
+    return train_classifier(seed=0)
+
+
+@pytest.fixture(scope="session")
+def classifier_v2() -> TrainedModel:
+    return train_classifier(seed=1)
+
+
+@pytest.fixture(scope="session")
+def regressor() -> TrainedModel:
+    return train_regressor(seed=0)
