@@ -1,8 +1,8 @@
 """`python -m services.training`: serve the training service."""
 
+from services.kit.server import run
 from services.training.app import create_app
 from services.training.settings import TrainingSettings
-from services.kit.server import run
 
 if __name__ == "__main__":
     run(create_app, TrainingSettings())  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
@@ -18,3 +19,22 @@ class TrainingSettings(ServiceSettings):
     datasets_url: str = "http://127.0.0.1:8101"
     inference_url: str = "http://127.0.0.1:8103"
     notifications_url: str = "http://127.0.0.1:8104"
+
+    # What a job may ask for.
+    min_rows: int = Field(default=10, ge=2)
+    max_rows: int = Field(default=1_000_000, ge=2)
+    max_dataset_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    max_active_jobs_per_owner: int = Field(default=5, ge=1)
+    # A numeric target with more distinct values than this is treated as regression.
+    classification_max_distinct: int = Field(default=20, ge=2)
+
+    # The worker: how many trainings at once, how long each may run, how leases behave.
+    worker_enabled: bool = True
+    concurrency: int = Field(default=1, ge=1)
+    max_run_time_s: float = Field(default=1800.0, gt=0)
+    lease_s: float = Field(default=60.0, gt=0)
+    heartbeat_s: float = Field(default=15.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=2, ge=1)
+    # Threads one training process may use (BLAS, OpenMP, torch).
+    train_threads: int = Field(default=1, ge=1, le=8)

@@ -1,0 +1,74 @@
+"""Queries on the jobs table for the API side (the worker's side lives in job_queue)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.training.tables import Job
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+async def get_owned(session: AsyncSession, owner_id: str, job_id: uuid.UUID) -> Job | None:
+    """The job if it is the owner's; None for a missing job or someone else's."""
+    query = sa.select(Job).where(Job.id == job_id, Job.owner_id == owner_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def count_active(session: AsyncSession, owner_id: str) -> int:
+    query = sa.select(sa.func.count()).where(
+        Job.owner_id == owner_id, Job.status.in_(ACTIVE_STATUSES)
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def list_owned(
+    session: AsyncSession,
+    owner_id: str,
+    *,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None,
+) -> list[Job]:
+    """The owner's jobs, newest first, strictly after the (created_at, id) position `before`."""
+    query = sa.select(Job).where(Job.owner_id == owner_id)
+    if before is not None:
+        created_at, job_id = before
+        query = query.where(
+            sa.or_(
+                Job.created_at < created_at,
+                sa.and_(Job.created_at == created_at, Job.id < job_id),
+            )
+        )
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def cancel_if_queued(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> bool:
+    """Cancel a job no worker holds yet; False when it is no longer queued."""
+    statement = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(status="cancelled", finished_at=now, cancel_requested=True)
+    )
+    return await _changed_one(session, statement)
+
+
+async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> bool:
+    """Ask the worker running this job to stop; False when it is no longer running."""
+    statement = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(cancel_requested=True)
+    )
+    return await _changed_one(session, statement)
+
+
+async def _changed_one(session: AsyncSession, statement: sa.Update) -> bool:
+    result = await session.execute(statement, execution_options={"synchronize_session": False})
+    assert isinstance(result, CursorResult)
+    return bool(result.rowcount == 1)

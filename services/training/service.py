@@ -1,0 +1,148 @@
+"""Training jobs as their owners see them: create (checked, then queued), list, get, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from proto.common import Page
+from proto.training import TrainingJob, TrainingJobCreate
+from services.kit.database import Database
+from services.kit.errors import Action, ApiError, not_found
+from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from services.training import repository
+from services.training.datasets_client import DatasetsClient
+from services.training.job_planning import plan_job
+from services.training.job_queue import FINISHED_STATUSES, utcnow
+from services.training.settings import TrainingSettings
+from services.training.tables import Job
+
+
+async def create_job(
+    db: Database,
+    datasets: DatasetsClient,
+    settings: TrainingSettings,
+    owner_id: str,
+    request: TrainingJobCreate,
+) -> TrainingJob:
+    """Check the request against the dataset (acting as the owner), then queue the job."""
+    dataset = await datasets.get_dataset(owner_id, request.dataset_id)
+    version_number = request.dataset_version or dataset.latest_version
+    version = await datasets.get_version(owner_id, dataset.id, version_number)
+    plan = plan_job(request, version, settings)
+    async with db.transaction() as session:
+        if await repository.count_active(session, owner_id) >= settings.max_active_jobs_per_owner:
+            raise ApiError(
+                429,
+                "TOO_MANY_ACTIVE_JOBS",
+                f"at most {settings.max_active_jobs_per_owner} jobs may be queued or running",
+                user_message="You have several trainings going. Wait for one to finish.",
+                action=Action.RETRY,
+                retry_after_s=30,
+            )
+        job = Job(
+            id=uuid.uuid4(),
+            owner_id=owner_id,
+            status="queued",
+            dataset_id=dataset.id,
+            dataset_version=plan.dataset_version,
+            target=plan.target,
+            features=plan.features,
+            column_types=plan.column_types,
+            task=plan.task,
+            model=plan.model,
+            model_name=plan.model_name,
+            hyperparameters=plan.hyperparameters,
+            validation_split=request.validation_split,
+            seed=request.seed,
+            created_at=utcnow(),
+            attempts=0,
+            cancel_requested=False,
+        )
+        session.add(job)
+    return to_contract(job)
+
+
+async def get_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:
+    """The owner's job; 404 for a missing one or another user's."""
+    async with db.session() as session:
+        job = await repository.get_owned(session, owner_id, job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return to_contract(job)
+
+
+async def list_jobs(
+    db: Database, owner_id: str, cursor: str | None, limit: int | None
+) -> Page[TrainingJob]:
+    """The owner's jobs, newest first, one page at a time."""
+    size = clamp_limit(limit)
+    before = _cursor_position(decode_cursor(cursor))
+    async with db.session() as session:
+        jobs = await repository.list_owned(session, owner_id, limit=size + 1, before=before)
+    page = jobs[:size]
+    next_cursor = None
+    if len(jobs) > size:
+        last = page[-1]
+        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": str(last.id)})
+    return Page[TrainingJob](items=[to_contract(job) for job in page], next_cursor=next_cursor)
+
+
+async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:
+    """Cancel a queued job at once; ask a running one to stop; 409 for a finished one."""
+    for _ in range(3):  # the job may change state between the read and the write
+        async with db.transaction() as session:
+            job = await repository.get_owned(session, owner_id, job_id)
+            if job is None:
+                raise not_found("job", job_id)
+            if job.status in FINISHED_STATUSES:
+                raise ApiError(
+                    409,
+                    "JOB_FINISHED",
+                    f"job {job_id} already {job.status}; there is nothing to cancel",
+                    user_message="This training has already finished.",
+                )
+            if job.status == "queued":
+                changed = await repository.cancel_if_queued(session, job_id, utcnow())
+            else:
+                changed = await repository.request_cancel(session, job_id)
+        if changed:
+            return await get_job(db, owner_id, job_id)
+    raise ApiError(409, "JOB_BUSY", f"job {job_id} kept changing; try again", action=Action.RETRY)
+
+
+def to_contract(job: Job) -> TrainingJob:
+    """The contract shape of a job row."""
+    return TrainingJob(
+        id=job.id,
+        owner_id=job.owner_id,
+        status=job.status,
+        dataset_id=job.dataset_id,
+        dataset_version=job.dataset_version,
+        target=job.target,
+        features=list(job.features),
+        task=job.task,
+        model=job.model,
+        model_name=job.model_name,
+        hyperparameters=dict(job.hyperparameters),
+        validation_split=job.validation_split,
+        seed=job.seed,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        metrics=job.metrics,
+        model_id=job.model_id,
+        model_version=job.model_version,
+    )
+
+
+def _cursor_position(position: dict[str, object] | None) -> tuple[datetime, uuid.UUID] | None:
+    if position is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(position["t"])), uuid.UUID(str(position["id"]))
+    except (KeyError, ValueError) as exc:
+        raise ApiError(
+            400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT
+        ) from exc

@@ -1,0 +1,76 @@
+"""The training service's tables: one row per training job, which is also the work queue."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no offset, so add it back)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass a timezone-aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData()
+
+
+metadata = Base.metadata
+
+
+class Job(Base):
+    """A training job: what to train, where it stands, and who holds its lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
+        sa.Index("ix_jobs_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    dataset_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    dataset_version: Mapped[int] = mapped_column(sa.Integer)
+    target: Mapped[str] = mapped_column(sa.String(200))
+    features: Mapped[list[str]] = mapped_column(sa.JSON)
+    # Column types of target and features as the dataset described them when the job was made.
+    column_types: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+    task: Mapped[str] = mapped_column(sa.String(16))
+    model: Mapped[str] = mapped_column(sa.String(32))
+    model_name: Mapped[str] = mapped_column(sa.String(200))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    validation_split: Mapped[float] = mapped_column(sa.Float)
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(sa.String(2000), nullable=True)
+    metrics: Mapped[dict[str, float] | None] = mapped_column(sa.JSON, nullable=True)
+    model_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
+    model_version: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False)

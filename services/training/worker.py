@@ -1,0 +1,332 @@
+"""The job worker: claims queued jobs and takes each from dataset bytes to a registered model.
+
+One loop per process claims jobs while it has free slots (`concurrency`); each job runs as its
+own task that heartbeats its lease, downloads the dataset, trains in the process pool, registers
+the ONNX model with inference, records the result, then pushes "model ready" to the owner.
+Transient failures of other services leave the lease to expire so the job is retried later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Awaitable
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from proto.inference import FeatureSpec, ModelVersion, ModelVersionRegister
+from proto.notifications import SendToUser
+from services.kit.database import Database
+from services.kit.http_client import DownstreamError, DownstreamUnavailable
+from services.kit.structured_logging import get_logger
+from services.training import job_queue
+from services.training.datasets_client import DatasetsClient, DatasetTooLarge
+from services.training.inference_client import InferenceClient
+from services.training.notifications_client import NotificationsClient
+from services.training.settings import TrainingSettings
+from services.training.tables import Job
+from services.training.trainer import (
+    FeatureColumn,
+    TrainingCancelled,
+    TrainingError,
+    TrainingResult,
+    TrainingSpec,
+)
+from services.training.training_pool import TrainingPool
+
+_log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class _LeaseLost(Exception):
+    """Another worker took the job over (our lease expired); stop without touching it."""
+
+
+class _RunTimeExceeded(Exception):
+    pass
+
+
+class _Retry(Exception):
+    """Give the job up for now; its lease expires and a worker claims it again."""
+
+
+@dataclass
+class _JobControl:
+    """Signals from the heartbeat to the task running one job."""
+
+    cancel_flag: Path
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True, slots=True)
+class Downstreams:
+    datasets: DatasetsClient
+    inference: InferenceClient
+    notifications: NotificationsClient
+
+
+class JobWorker:
+    """Claims and runs training jobs of this service's database."""
+
+    def __init__(self, settings: TrainingSettings, db: Database, downstreams: Downstreams) -> None:
+        self.settings = settings
+        self.db = db
+        self.downstreams = downstreams
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.pool = TrainingPool(settings.concurrency, settings.train_threads)
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Start claiming jobs; stopped when `stack` closes."""
+        self._loop_task = asyncio.create_task(self._claim_loop(), name="training-worker")
+        stack.push_async_callback(self.stop)
+
+    def wake(self) -> None:
+        """A job was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming; jobs in progress are dropped and retried once their leases expire."""
+        tasks = [t for t in [self._loop_task, *self._running] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.pool.shutdown()
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await self._slots.acquire()
+            try:
+                job = await job_queue.claim_next(
+                    self.db,
+                    self.worker_id,
+                    lease_s=self.settings.lease_s,
+                    max_attempts=self.settings.max_attempts,
+                )
+            except Exception:
+                _log.exception("job_claim_failed")
+                job = None
+            if job is None:
+                self._slots.release()
+                await self._idle()
+                continue
+            task = asyncio.create_task(self._run(job), name=f"training-job-{job.id}")
+            self._running.add(task)
+            task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+        self._wake.clear()
+
+    async def _run(self, job: Job) -> None:
+        workdir = self.settings.service_dir / "jobs" / f"{job.id}-{job.attempts}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        control = _JobControl(cancel_flag=workdir / "cancel")
+        heartbeat = asyncio.create_task(self._heartbeat(job.id, control))
+        log = _log.bind(job_id=str(job.id), attempt=job.attempts)
+        log.info("job_started", model=job.model, task=job.task)
+        try:
+            await self._settle(job, workdir, control)
+        except asyncio.CancelledError:
+            log.info("job_interrupted")
+            raise
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    async def _settle(self, job: Job, workdir: Path, control: _JobControl) -> None:
+        finish = functools.partial(self._finish, job)
+        try:
+            result, version = await self._produce_model(job, workdir, control)
+        except _LeaseLost:
+            _log.warning("job_lease_lost", job_id=str(job.id))
+            return
+        except (TrainingCancelled, _Cancelled):
+            await finish("cancelled", error=None)
+            return
+        except _Retry as exc:
+            _log.warning("job_retry_later", job_id=str(job.id), reason=str(exc))
+            return
+        except _JobFailed as exc:
+            _log.info("job_failed", job_id=str(job.id), error=exc.message)
+            await finish("failed", error=exc.message[:2000])
+            return
+        done = await finish(
+            "succeeded",
+            metrics=result.metrics,
+            model_id=version.model_id,
+            model_version=version.version,
+        )
+        if done:
+            _log.info("job_succeeded", job_id=str(job.id), model_id=str(version.model_id))
+            await self._notify_model_ready(job, version)
+
+    async def _finish(self, job: Job, status: str, **values: Any) -> bool:
+        done = await job_queue.finish(self.db, job.id, self.worker_id, status, **values)
+        if not done:
+            _log.warning("job_finish_lost_lease", job_id=str(job.id), status=status)
+        return done
+
+    async def _produce_model(
+        self, job: Job, workdir: Path, control: _JobControl
+    ) -> tuple[TrainingResult, ModelVersion]:
+        """Download, train, register; raises one of this module's outcomes when it cannot."""
+        try:
+            async with asyncio.timeout(self.settings.max_run_time_s):
+                parquet = workdir / "dataset.parquet"
+                await self._guarded(control, self._download(job, parquet))
+                artifact = workdir / "model.onnx"
+                spec = build_spec(job, self.settings, control.cancel_flag)
+                result = await self._guarded(
+                    control, self.pool.submit(spec, str(parquet), str(artifact))
+                )
+                version = await self._guarded(
+                    control, self._register(job, result, artifact.read_bytes())
+                )
+                return result, version
+        except TimeoutError as exc:
+            control.cancel_flag.touch()
+            self.pool.restart()
+            raise _JobFailed(
+                f"training took longer than the limit of {self.settings.max_run_time_s:g} seconds"
+            ) from exc
+        except TrainingError as exc:
+            raise _JobFailed(str(exc)) from exc
+        except DatasetTooLarge as exc:
+            raise _JobFailed(str(exc)) from exc
+        except BrokenProcessPool as exc:
+            self.pool.restart()
+            raise _Retry("a training process died") from exc
+        except DownstreamUnavailable as exc:
+            raise _Retry(str(exc)) from exc
+        except DownstreamError as exc:
+            raise _JobFailed(f"the {exc.service} service refused: {exc.message}") from exc
+        except (TrainingCancelled, _Cancelled, _LeaseLost, _JobFailed, _Retry):
+            raise
+        except Exception as exc:
+            _log.exception("job_crashed", job_id=str(job.id))
+            raise _JobFailed(f"training failed unexpectedly ({type(exc).__name__})") from exc
+
+    async def _guarded(self, control: _JobControl, work: Awaitable[T]) -> T:
+        """Await `work` unless the owner cancels or the lease is lost first."""
+        work_task = asyncio.ensure_future(work)
+        cancelled = asyncio.create_task(control.cancelled.wait())
+        lost = asyncio.create_task(control.lost.wait())
+        try:
+            await asyncio.wait({work_task, cancelled, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancelled.cancel()
+            lost.cancel()
+        if work_task.done():
+            return work_task.result()
+        work_task.cancel()
+        if control.lost.is_set():
+            raise _LeaseLost()
+        raise _Cancelled()
+
+    async def _download(self, job: Job, parquet: Path) -> None:
+        await self.downstreams.datasets.download_parquet(
+            job.owner_id,
+            job.dataset_id,
+            job.dataset_version,
+            parquet,
+            max_bytes=self.settings.max_dataset_bytes,
+        )
+
+    async def _register(self, job: Job, result: TrainingResult, artifact: bytes) -> ModelVersion:
+        metadata = ModelVersionRegister(
+            name=job.model_name,
+            task=job.task,
+            format="onnx",
+            features=[FeatureSpec(name=f.name, type=f.type) for f in result.features],
+            classes=result.classes,
+            metrics=result.metrics,
+            training_job_id=job.id,
+            dataset_id=job.dataset_id,
+            dataset_version=job.dataset_version,
+            library_versions=result.library_versions,
+        )
+        return await self.downstreams.inference.register_version(job.owner_id, metadata, artifact)
+
+    async def _notify_model_ready(self, job: Job, version: ModelVersion) -> None:
+        message = SendToUser(
+            kind="display",
+            category="training",
+            title="Your model is ready",
+            data={
+                "type": "model_ready",
+                "job_id": str(job.id),
+                "model_id": str(version.model_id),
+                "model_version": str(version.version),
+            },
+            idempotency_key=f"model-ready:{job.id}",
+        )
+        try:
+            await self.downstreams.notifications.send(job.owner_id, message)
+        except (DownstreamError, DownstreamUnavailable) as exc:
+            # The model is ready either way; the app also sees it in the job list.
+            _log.warning("model_ready_push_failed", job_id=str(job.id), error=str(exc))
+
+    async def _heartbeat(self, job_id: uuid.UUID, control: _JobControl) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                state = await job_queue.renew_lease(
+                    self.db, job_id, self.worker_id, lease_s=self.settings.lease_s
+                )
+            except Exception:
+                _log.exception("job_heartbeat_failed", job_id=str(job_id))
+                continue
+            if not state.held:
+                control.lost.set()
+                return
+            if state.cancel_requested and not control.cancelled.is_set():
+                control.cancel_flag.touch()
+                control.cancelled.set()
+
+
+class _Cancelled(Exception):
+    """The owner asked to cancel while the job waited on something other than training."""
+
+
+class _JobFailed(Exception):
+    """The job cannot succeed; `message` tells its owner why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def build_spec(job: Job, settings: TrainingSettings, cancel_flag: Path) -> TrainingSpec:
+    """The plain-data training spec of a job row."""
+    types = job.column_types
+    return TrainingSpec(
+        task=job.task,  # type: ignore[arg-type]
+        model=job.model,
+        target=job.target,
+        features=tuple(FeatureColumn(name, types[name]) for name in job.features),  # type: ignore[arg-type]
+        hyperparameters=dict(job.hyperparameters),
+        validation_split=job.validation_split,
+        seed=job.seed,
+        threads=settings.train_threads,
+        cancel_flag_path=str(cancel_flag),
+    )
