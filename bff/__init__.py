@@ -1,0 +1,1 @@
+"""The Tern BFF: the one API phones talk to (compact REST and GraphQL) over the services."""

@@ -1,0 +1,65 @@
+"""The BFF app: public REST under /api/v1, GraphQL at /graphql, over the four services."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from bff.auth.access_tokens import AccessTokens
+from bff.auth.passwords import Passwords
+from bff.auth.service import AuthService
+from bff.clients import ServiceClients
+from bff.graphql.schema import build_graphql_router
+from bff.mobile_headers import (
+    METRIC_LABELS,
+    MobileHeadersMiddleware,
+    log_fields,
+    metric_labeler,
+)
+from bff.routes import build_api_router
+from bff.routes.uploads import CHUNKS_PATH
+from bff.settings import BffSettings
+from services.kit.app_factory import create_service_app
+from services.kit.runtime import ServiceRuntime
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: BffSettings | None = None) -> FastAPI:
+    """The BFF, with its own database for users and sessions."""
+    settings = settings or BffSettings()
+    app = create_service_app(
+        settings,
+        title="Tern BFF",
+        migrations_dir=MIGRATIONS_DIR,
+        downstreams=settings.downstream_urls(),
+        ready_checks_downstreams=True,
+        metric_labels=METRIC_LABELS,
+        extra_labels=metric_labeler(settings.max_app_version_labels),
+        log_fields=log_fields,
+        body_limit_overrides={
+            CHUNKS_PATH: settings.upload_chunk_max_bytes + settings.upload_chunk_margin_bytes
+        },
+    )
+    runtime: ServiceRuntime = app.state.runtime
+    app.state.clients = ServiceClients.from_runtime(runtime)
+    app.state.auth = build_auth_service(settings, runtime)
+    app.add_middleware(MobileHeadersMiddleware)
+    app.include_router(build_api_router())
+    app.include_router(build_graphql_router(settings))
+    return app
+
+
+def build_auth_service(settings: BffSettings, runtime: ServiceRuntime) -> AuthService:
+    """Accounts and sessions in the BFF's database."""
+    return AuthService(
+        runtime.db,
+        Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        ),
+        AccessTokens(settings.jwt_secret.get_secret_value(), settings.access_token_ttl_s),
+        refresh_token_ttl_s=settings.refresh_token_ttl_s,
+        password_min_length=settings.password_min_length,
+        password_max_length=settings.password_max_length,
+    )

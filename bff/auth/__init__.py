@@ -1,0 +1,1 @@
+"""User accounts and sessions: passwords, access tokens, rotating refresh tokens."""

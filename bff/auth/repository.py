@@ -1,0 +1,95 @@
+"""Queries on users, sessions and refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bff.auth.tables import RefreshToken, Session, User
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; every stored one is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class AuthRepository:
+    """Reads and writes of the auth tables inside one database session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._db = session
+
+    async def user_by_email(self, email: str) -> User | None:
+        return await self._db.scalar(select(User).where(User.email == email))
+
+    async def user(self, user_id: uuid.UUID) -> User | None:
+        return await self._db.get(User, user_id)
+
+    async def add_user(self, email: str, password_hash: str, now: datetime) -> User:
+        user = User(id=uuid.uuid4(), email=email, password_hash=password_hash, created_at=now)
+        self._db.add(user)
+        await self._db.flush()
+        return user
+
+    async def session(self, session_id: uuid.UUID) -> Session | None:
+        return await self._db.get(Session, session_id)
+
+    async def add_session(
+        self, user_id: uuid.UUID, device_id: str | None, now: datetime
+    ) -> Session:
+        session = Session(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            device_id=device_id,
+            family=uuid.uuid4(),
+            created_at=now,
+            last_used_at=now,
+        )
+        self._db.add(session)
+        await self._db.flush()
+        return session
+
+    async def revoke_device_sessions(
+        self, user_id: uuid.UUID, device_id: str, now: datetime
+    ) -> None:
+        """End the user's earlier sessions on this device (one session per device)."""
+        await self._db.execute(
+            update(Session)
+            .where(
+                Session.user_id == user_id,
+                Session.device_id == device_id,
+                Session.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+
+    async def revoke_family(self, family: uuid.UUID, now: datetime) -> None:
+        await self._db.execute(
+            update(Session)
+            .where(Session.family == family, Session.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def add_refresh_token(
+        self, session_id: uuid.UUID, token_hash: str, expires_at: datetime
+    ) -> None:
+        self._db.add(
+            RefreshToken(token_hash=token_hash, session_id=session_id, expires_at=expires_at)
+        )
+        await self._db.flush()
+
+    async def refresh_token(self, token_hash: str) -> RefreshToken | None:
+        return await self._db.get(RefreshToken, token_hash)
+
+    async def use_refresh_token(self, token_hash: str, now: datetime) -> bool:
+        """Mark a token used; False when it already was (even by a concurrent request)."""
+        result = await self._db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)

@@ -1,0 +1,63 @@
+"""FastAPI dependencies of the BFF's routes, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from bff.auth.service import AuthenticatedUser, AuthService
+from bff.clients import ServiceClients
+from bff.mobile_headers import MobileHeaders
+from services.kit.errors import Action, ApiError
+
+
+def _auth_service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth
+    return service
+
+
+AuthServiceDep = Annotated[AuthService, Depends(_auth_service)]
+
+
+def _clients(request: Request) -> ServiceClients:
+    clients: ServiceClients = request.app.state.clients
+    return clients
+
+
+Clients = Annotated[ServiceClients, Depends(_clients)]
+
+
+def _mobile_headers(request: Request) -> MobileHeaders:
+    return MobileHeaders.from_scope(request.scope)
+
+
+Mobile = Annotated[MobileHeaders, Depends(_mobile_headers)]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if there is one."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def auth_required() -> ApiError:
+    """401: this needs a signed-in user."""
+    return ApiError(
+        401, "AUTH_REQUIRED", "an access token is required", action=Action.SIGN_IN
+    )
+
+
+async def authenticate(request: Request) -> AuthenticatedUser:
+    """The signed-in user of a request; 401 when the token is missing, expired or revoked."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise auth_required()
+    return await _auth_service(request).authenticate(token)
+
+
+CurrentUser = Annotated[AuthenticatedUser, Depends(authenticate)]

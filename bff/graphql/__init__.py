@@ -1,0 +1,1 @@
+"""The GraphQL API: one schema, a per-request context, one type per file."""

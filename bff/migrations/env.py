@@ -1,0 +1,7 @@
+"""Alembic environment of the BFF; the logic lives in the service kit."""
+
+import bff.auth.tables  # noqa: F401  (registers the auth tables on the metadata)
+from bff.database import Base
+from services.kit.migrations import run_env
+
+run_env(Base.metadata)

@@ -1,0 +1,28 @@
+"""The `cursor` and `limit` query parameters every list route takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from services.kit.pagination import MAX_PAGE_SIZE
+
+_MAX_CURSOR_LENGTH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    cursor: str | None
+    limit: int | None
+
+
+def _page_query(
+    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+) -> PageQuery:
+    return PageQuery(cursor, limit)
+
+
+PageParams = Annotated[PageQuery, Depends(_page_query)]
