@@ -122,8 +122,8 @@ class RedisCache:
         return f"{self._ns}:{key}"
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._redis.get(self._key(key))
-        return value
+        value = await self._redis.get(self._key(key))
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         await self._redis.set(self._key(key), value, px=max(1, int(ttl_s * 1000)))

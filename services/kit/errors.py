@@ -154,7 +154,7 @@ async def _handle_http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
     message = exc.detail if isinstance(exc.detail, str) else code.lower().replace("_", " ")
-    return ApiError(exc.status_code, code, message, headers=exc.headers).response()
+    return ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})).response()
 
 
 async def _handle_validation_error(_request: Request, exc: Exception) -> Response:

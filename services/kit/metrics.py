@@ -19,7 +19,7 @@ class HttpMetrics:
     """The HTTP metrics of one app, in a registry of its own (several apps may share a process)."""
 
     def __init__(self, service: str, extra_labels: tuple[str, ...] = ()) -> None:
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self.extra_labels = extra_labels
         labels = ("method", "route", "status", *extra_labels)

@@ -25,6 +25,13 @@ _QUIET_ROUTES = frozenset({"/health", "/metrics"})
 
 def route_template(scope: Scope) -> str:
     """The matched route's template (never the raw path, which would explode label counts)."""
+    # FastAPI >= 0.16x keeps included routers nested: scope["route"] then lacks the routers'
+    # prefixes, and only the effective route context carries the full template.
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, dict):
+        effective = getattr(fastapi_scope.get("effective_route_context"), "path_format", None)
+        if isinstance(effective, str) and effective:
+            return effective
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):

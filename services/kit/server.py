@@ -23,6 +23,9 @@ def hypercorn_config(settings: ServiceSettings) -> Config:
     config.graceful_timeout = 10
     config.keep_alive_timeout = 75  # phones reuse connections; stay above typical LB idle time
     config.h2_max_concurrent_streams = 100
+    # Hypercorn closes a connection after 1,000 requests by default; a phone on a slow link
+    # pays a new handshake for that, so keep connections much longer.
+    config.keep_alive_max_requests = 100_000
     if settings.tls_certfile and settings.tls_keyfile:
         config.certfile = str(settings.tls_certfile)
         config.keyfile = str(settings.tls_keyfile)

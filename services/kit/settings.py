@@ -53,10 +53,10 @@ class ServiceSettings(BaseSettings):
         for field in self.secret_fields:
             value = getattr(self, field)
             raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
-            if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw) < 16:
+            if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw) < 32:
                 env_name = f"{prefix}{field}".upper()
                 raise ValueError(
-                    f"{env_name} must be set to a real secret (16+ characters) "
+                    f"{env_name} must be set to a real secret (32+ characters) "
                     f"when environment is {self.environment!r}"
                 )
         if (self.tls_certfile is None) != (self.tls_keyfile is None):

@@ -61,4 +61,4 @@ def _add_service(service: str) -> structlog.types.Processor:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structured logger; the request id and trace id are added automatically."""
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

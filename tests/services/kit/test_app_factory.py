@@ -5,7 +5,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from services.datasets.settings import DatasetsSettings
@@ -36,6 +36,15 @@ def _app(tmp_path: Path, **overrides: object) -> FastAPI:
     async def create_item(item: Item) -> Item:
         return item
 
+    nested = APIRouter(prefix="/internal/v1")
+    things = APIRouter(prefix="/things")
+
+    @things.get("/{thing_id}")
+    async def get_thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    nested.include_router(things)
+    app.include_router(nested)
     return app
 
 
@@ -96,6 +105,9 @@ async def test_metrics_label_routes_by_template_not_raw_path(client: httpx.Async
     metrics = (await client.get("/metrics")).text
     assert 'route="/items/{item_id}",status="200"} 3.0' in metrics
     assert "/items/5" not in metrics
+    await client.get("/internal/v1/things/9")
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/internal/v1/things/{thing_id}",status="200"} 1.0' in metrics
     assert "tern_http_response_size_bytes" in metrics
 
 

@@ -1,0 +1,47 @@
+"""Run h2load (Debian: nghttp2-client) and read its figures."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class H2Load:
+    requests_per_s: float
+    succeeded: int
+    failed: int
+    mean_ms: float
+    max_ms: float
+
+
+def h2load_path() -> str:
+    path = shutil.which("h2load")
+    if path is None:
+        raise SystemExit("h2load not found: apt-get install nghttp2-client (make bench does)")
+    return path
+
+
+def run_h2load(url: str, requests: int, clients: int, streams: int, headers: dict[str, str] | None = None) -> H2Load:
+    """h2load over h2c (prior knowledge) with `clients` connections x `streams` streams each."""
+    args = [h2load_path(), "-n", str(requests), "-c", str(clients), "-m", str(streams), url]
+    for key, value in (headers or {}).items():
+        args += ["-H", f"{key}: {value}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=300).stdout  # noqa: S603
+    rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
+    counts = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", out)
+    latency = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", out)
+    assert counts and latency, out
+
+    def ms(value: str, unit: str) -> float:
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return H2Load(
+        requests_per_s=rps,
+        succeeded=int(counts.group(1)),
+        failed=int(counts.group(2)),
+        mean_ms=ms(latency.group(5), latency.group(6)),
+        max_ms=ms(latency.group(3), latency.group(4)),
+    )

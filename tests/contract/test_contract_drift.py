@@ -1,0 +1,47 @@
+"""The checked-in OpenAPI/SDL documents in proto/ must match what the code generates."""
+
+from __future__ import annotations
+
+import difflib
+
+from proto.generate import expected_files
+
+
+def test_checked_in_contracts_match_the_code() -> None:
+    stale = []
+    for path, expected in expected_files().items():
+        actual = path.read_text() if path.exists() else ""
+        if actual != expected:
+            diff = "".join(
+                list(
+                    difflib.unified_diff(
+                        actual.splitlines(True), expected.splitlines(True), str(path), "generated"
+                    )
+                )[:40]
+            )
+            stale.append(diff or f"{path} is missing")
+    assert not stale, "contracts drifted; run `make contracts`:\n" + "\n".join(stale)
+
+
+def test_every_internal_route_needs_a_service_token() -> None:
+    """Each internal operation declares the 401/403 it answers without a valid service token."""
+    from fastapi.routing import APIRoute
+
+    from proto.generate import DEPLOYABLES
+    import importlib
+    import tempfile
+    from pathlib import Path
+
+    from services.kit.dependencies import service_principal
+
+    for name, app_module, settings_module, settings_class in DEPLOYABLES:
+        settings_cls = getattr(importlib.import_module(settings_module), settings_class)
+        with tempfile.TemporaryDirectory() as tmp:
+            app = importlib.import_module(app_module).create_app(settings_cls(data_dir=Path(tmp)))
+        for route in app.routes:
+            if isinstance(route, APIRoute) and route.path.startswith("/internal/"):
+                calls = {dep.call for dep in route.dependant.dependencies}
+                assert service_principal in calls or any(
+                    service_principal in {d.call for d in dep.dependencies}
+                    for dep in route.dependant.dependencies
+                ), f"{name}: {route.path} does not check the service token"
