@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
+
+FAKE_PROVIDER_URL = "http://127.0.0.1:8105"
 
 
 class NotificationsSettings(ServiceSettings):
@@ -15,3 +19,50 @@ class NotificationsSettings(ServiceSettings):
     service_name: ClassVar[str] = "notifications"
 
     port: int = 8104
+
+    # FCM HTTP v1 (Android). Defaults point at the local fake provider.
+    fcm_enabled: bool = True
+    fcm_base_url: str = FAKE_PROVIDER_URL
+    fcm_token_uri: str = f"{FAKE_PROVIDER_URL}/token"
+    fcm_project_id: str = "tern-dev"
+    fcm_credentials_file: Path | None = None  # service-account JSON
+    # APNs HTTP/2 (iOS), token-based auth.
+    apns_enabled: bool = True
+    apns_base_url: str = FAKE_PROVIDER_URL
+    apns_team_id: str = "TERNDEV123"
+    apns_key_id: str = "TERNKEY123"
+    apns_key_file: Path | None = None  # the .p8 PEM signing key
+    apns_topic: str = "dev.tern.app"
+    apns_token_refresh_s: int = 50 * 60  # Apple refuses tokens older than an hour
+
+    # Delivery: the outbox dispatcher.
+    push_timeout_s: float = 10.0
+    dispatch_poll_s: float = 1.0
+    dispatch_batch_size: int = 100
+    dispatch_concurrency: int = 32
+    dispatch_lease_s: float = 60.0
+    max_delivery_attempts: int = 8
+    retry_base_s: float = 2.0
+    retry_max_s: float = 600.0
+
+    # Limits.
+    max_payload_bytes: int = 4096
+    max_devices_per_user: int = 20
+
+    @model_validator(mode="after")
+    def _credentials_outside_development(self) -> NotificationsSettings:
+        # Development and test generate their own keys into service_dir; nothing else may.
+        if self.environment in ("development", "test"):
+            return self
+        prefix = "TERN_NOTIFICATIONS_"
+        if self.fcm_enabled and self.fcm_credentials_file is None:
+            raise ValueError(
+                f"{prefix}FCM_CREDENTIALS_FILE must name a service-account JSON file "
+                f"(or set {prefix}FCM_ENABLED=false)"
+            )
+        if self.apns_enabled and self.apns_key_file is None:
+            raise ValueError(
+                f"{prefix}APNS_KEY_FILE must name the APNs .p8 signing key "
+                f"(or set {prefix}APNS_ENABLED=false)"
+            )
+        return self

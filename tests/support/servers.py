@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def hypercorn_server(app: Any, *, ready_path: str = "/health") -> AsyncIterator[str]:
+async def serve_app(app: Any, *, ready_path: str = "/health") -> AsyncIterator[str]:
     """Run `app` (lifespan included) in a background task; yield its base URL, then stop it."""
     port = free_port()
     config = Config()

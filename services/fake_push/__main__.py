@@ -1,0 +1,10 @@
+"""`python -m services.fake_push`: serve the fake FCM/APNs provider (h2c and HTTP/1.1)."""
+
+from services.fake_push import h2_framing
+from services.fake_push.app import create_app
+from services.fake_push.settings import FakePushSettings
+from services.kit.server import run
+
+if __name__ == "__main__":
+    h2_framing.install()
+    run(create_app, FakePushSettings())  # type: ignore[arg-type]

@@ -1,0 +1,151 @@
+"""Fake APNs: POST /3/device/{token}, answered the way Apple's HTTP/2 provider API answers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from services.fake_push.recorder import ProviderRecorder, ReceivedPush, utc_now
+
+MAX_PAYLOAD_BYTES = 4096
+PUSH_TYPES = frozenset(
+    {
+        "alert",
+        "background",
+        "voip",
+        "complication",
+        "fileprovider",
+        "mdm",
+        "location",
+        "liveactivity",
+        "pushtotalk",
+        "controls",
+        "widgets",
+    }
+)
+RECORDED_HEADERS = (
+    "apns-topic",
+    "apns-push-type",
+    "apns-priority",
+    "apns-expiration",
+    "apns-collapse-id",
+    "apns-id",
+)
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def build_apns_router(recorder: ProviderRecorder, token_max_age_s: int) -> APIRouter:
+    router = APIRouter(tags=["apns"])
+
+    @router.post("/3/device/{device_token}")
+    async def push(device_token: str, request: Request) -> Response:
+        apns_id = request.headers.get("apns-id") or str(uuid.uuid4()).upper()
+        body = await request.body()
+        try:
+            _check_provider_token(request.headers.get("authorization"), token_max_age_s)
+            _check_headers(request)
+            payload = _parse_payload(body)
+        except _Refusal as refusal:
+            return _error(refusal.status, refusal.reason, apns_id)
+        failure = recorder.next_failure("apns")
+        if failure is not None:
+            headers = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
+            return _error(failure.status, failure.reason, apns_id, headers)
+        if device_token.startswith("invalid-"):
+            return _error(410, "Unregistered", apns_id)
+        recorder.record(
+            ReceivedPush(
+                platform="apns",
+                token=device_token,
+                headers={h: request.headers[h] for h in RECORDED_HEADERS if h in request.headers},
+                payload=payload,
+                http_version=str(request.scope.get("http_version", "")),
+                message_id=apns_id,
+                received_at=utc_now(),
+            )
+        )
+        # Empty body with content-length 0: Apple answers HEADERS+END_STREAM, no DATA frame.
+        return Response(status_code=200, headers={"apns-id": apns_id})
+
+    return router
+
+
+def _check_provider_token(authorization: str | None, max_age_s: int) -> None:
+    if not authorization:
+        raise _Refusal(403, "MissingProviderToken")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise _Refusal(403, "InvalidProviderToken")
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise _Refusal(403, "InvalidProviderToken") from exc
+    if header.get("alg") != "ES256" or not header.get("kid") or not claims.get("iss"):
+        raise _Refusal(403, "InvalidProviderToken")
+    issued_at = claims.get("iat")
+    if not isinstance(issued_at, int):
+        raise _Refusal(403, "InvalidProviderToken")
+    if time.time() - issued_at > max_age_s:
+        raise _Refusal(403, "ExpiredProviderToken")
+
+
+def _check_headers(request: Request) -> None:
+    headers = request.headers
+    if not headers.get("apns-topic"):
+        raise _Refusal(400, "MissingTopic")
+    push_type = headers.get("apns-push-type", "alert")
+    if push_type not in PUSH_TYPES:
+        raise _Refusal(400, "InvalidPushType")
+    priority = headers.get("apns-priority", "10")
+    if priority not in {"1", "5", "10"} or (push_type == "background" and priority == "10"):
+        raise _Refusal(400, "BadPriority")
+    if not headers.get("apns-expiration", "0").isdigit():
+        raise _Refusal(400, "BadExpirationDate")
+    if len(headers.get("apns-collapse-id", "").encode()) > 64:
+        raise _Refusal(400, "BadCollapseId")
+    if "apns-id" in headers:
+        try:
+            uuid.UUID(headers["apns-id"])
+        except ValueError as exc:
+            raise _Refusal(400, "BadMessageId") from exc
+
+
+def _parse_payload(body: bytes) -> dict[str, Any]:
+    if not body:
+        raise _Refusal(400, "PayloadEmpty")
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise _Refusal(413, "PayloadTooLarge")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _Refusal(400, "PayloadEmpty") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("aps"), dict):
+        raise _Refusal(400, "PayloadEmpty")
+    return payload
+
+
+def _error(
+    status: int, reason: str, apns_id: str, headers: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, Any] = {"reason": reason}
+    if status == 410:
+        body["timestamp"] = int(time.time() * 1000)
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"apns-id": apns_id, **(headers or {})},
+    )

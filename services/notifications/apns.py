@@ -1,0 +1,108 @@
+"""APNs sender: HTTP/2 (h2c to the fake, TLS+ALPN to Apple) with an ES256 provider token."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+import orjson
+
+from services.notifications.payloads import apns_headers, apns_payload
+from services.notifications.push_types import (
+    Outcome,
+    PushMessage,
+    PushResult,
+    parse_retry_after,
+)
+from services.notifications.settings import NotificationsSettings
+
+_INVALID_TOKEN_REASONS = frozenset({"Unregistered", "BadDeviceToken"})
+_PROVIDER_TOKEN_REASONS = frozenset({"ExpiredProviderToken", "InvalidProviderToken"})
+_RETRYABLE_STATUS = frozenset({429, 500, 503})
+
+
+class ApnsSender:
+    """Sends to iOS devices through the APNs provider API."""
+
+    platform = "ios"
+
+    def __init__(
+        self,
+        settings: NotificationsSettings,
+        signing_key: str,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._signing_key = signing_key
+        self._team_id = settings.apns_team_id
+        self._key_id = settings.apns_key_id
+        self._topic = settings.apns_topic
+        self._refresh_s = settings.apns_token_refresh_s
+        # http1=False: HTTP/2 with prior knowledge on http://, ALPN h2 on https://.
+        self._http = http or httpx.AsyncClient(
+            base_url=settings.apns_base_url,
+            http1=False,
+            http2=True,
+            timeout=httpx.Timeout(settings.push_timeout_s),
+        )
+        self._provider_token: str | None = None
+        self._provider_token_at = 0.0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def provider_token(self) -> str:
+        """The ES256 JWT Apple wants, reused until it is about 50 minutes old."""
+        now = time.time()
+        if self._provider_token is None or now - self._provider_token_at >= self._refresh_s:
+            self._provider_token = jwt.encode(
+                {"iss": self._team_id, "iat": int(now)},
+                self._signing_key,
+                algorithm="ES256",
+                headers={"kid": self._key_id},
+            )
+            self._provider_token_at = now
+        return self._provider_token
+
+    async def send(self, message: PushMessage) -> PushResult:
+        """Send one push; never raises for provider or network trouble."""
+        headers = {
+            **apns_headers(message.content, self._topic),
+            "authorization": f"bearer {self.provider_token()}",
+            "apns-id": str(message.delivery_id),
+            "content-type": "application/json",
+        }
+        try:
+            response = await self._http.post(
+                f"/3/device/{message.token}",
+                content=orjson.dumps(apns_payload(message.content)),
+                headers=headers,
+            )
+        except httpx.TransportError as exc:
+            return PushResult(Outcome.RETRY, f"TRANSPORT_{type(exc).__name__.upper()}")
+        result = classify_apns_response(response)
+        if result.reason in _PROVIDER_TOKEN_REASONS:
+            self._provider_token = None
+        return result
+
+
+def classify_apns_response(response: httpx.Response) -> PushResult:
+    """Map an APNs answer to what the dispatcher does next."""
+    if response.status_code == 200:
+        return PushResult(Outcome.SENT, "OK", provider_message_id=response.headers.get("apns-id"))
+    reason = str(_json(response).get("reason") or f"HTTP_{response.status_code}")
+    if reason in _INVALID_TOKEN_REASONS and response.status_code in (400, 410):
+        return PushResult(Outcome.INVALID_TOKEN, reason)
+    if reason in _PROVIDER_TOKEN_REASONS or response.status_code in _RETRYABLE_STATUS:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return PushResult(Outcome.RETRY, reason, retry_after_s=retry_after)
+    return PushResult(Outcome.FAILED, reason)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        parsed = response.json()
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

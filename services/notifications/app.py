@@ -1,0 +1,63 @@
+"""The notifications service app: devices, send (outbox), inbox, and the push dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.kit.app_factory import create_service_app
+from services.kit.runtime import ServiceRuntime
+from services.notifications.apns import ApnsSender
+from services.notifications.credentials import load_apns_key, load_service_account
+from services.notifications.dispatcher import Dispatcher
+from services.notifications.endpoints import router
+from services.notifications.fcm import FcmSender
+from services.notifications.metrics import PushMetrics
+from services.notifications.push_types import PushSender
+from services.notifications.settings import NotificationsSettings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
+    """Build the notifications service; the dispatcher starts with the lifespan."""
+    settings = settings or NotificationsSettings()
+
+    async def start_dispatcher(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+        senders = await asyncio.to_thread(build_senders, settings)
+        for sender in senders.values():
+            stack.push_async_callback(sender.aclose)
+        dispatcher = Dispatcher(runtime.db, senders, settings, metrics)
+        app.state.dispatcher = dispatcher
+        task = asyncio.create_task(dispatcher.run_forever(), name="push-dispatcher")
+        stack.push_async_callback(_cancel, task)
+
+    app = create_service_app(
+        settings,
+        title="Tern notifications",
+        migrations_dir=MIGRATIONS_DIR,
+        startup=start_dispatcher,
+    )
+    metrics = PushMetrics(app.state.runtime.metrics.registry)
+    app.include_router(router)
+    return app
+
+
+def build_senders(settings: NotificationsSettings) -> dict[str, PushSender]:
+    """One sender per enabled provider, keyed by device platform."""
+    senders: dict[str, PushSender] = {}
+    if settings.fcm_enabled:
+        senders["android"] = FcmSender(settings, load_service_account(settings))
+    if settings.apns_enabled:
+        senders["ios"] = ApnsSender(settings, load_apns_key(settings))
+    return senders
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

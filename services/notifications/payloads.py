@@ -1,0 +1,75 @@
+"""The bytes each provider receives for a notification, and the size check done before saving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from services.notifications.push_types import PushContent
+
+# Keys the providers or our own payload already use; callers may not put them in `data`.
+RESERVED_DATA_KEYS = frozenset(
+    {"aps", "notification_id", "category", "from", "notification", "message_type"}
+)
+RESERVED_DATA_PREFIXES = ("google.", "gcm.")
+
+
+def push_data(content: PushContent) -> dict[str, str]:
+    """The data both platforms carry: the caller's ids plus the notification id and category."""
+    return {
+        **content.data,
+        "notification_id": str(content.notification_id),
+        "category": content.category,
+    }
+
+
+def apns_payload(content: PushContent) -> dict[str, Any]:
+    """The APNs JSON body: `aps` plus the data as custom top-level keys."""
+    aps: dict[str, Any]
+    if content.kind == "display":
+        alert = {k: v for k, v in (("title", content.title), ("body", content.body)) if v}
+        aps = {"alert": alert}
+    else:
+        # silent and data pushes wake the app in the background, nothing is shown.
+        aps = {"content-available": 1}
+    return {"aps": aps, **push_data(content)}
+
+
+def apns_headers(content: PushContent, topic: str) -> dict[str, str]:
+    """apns-* request headers; the caller adds authorization and apns-id."""
+    background = content.kind != "display"
+    headers = {
+        "apns-topic": topic,
+        "apns-push-type": "background" if background else "alert",
+        # Apple requires priority 5 for background pushes.
+        "apns-priority": "10" if content.priority == "high" and not background else "5",
+        "apns-expiration": str(int(content.expires_at.timestamp())) if content.ttl_s else "0",
+    }
+    if content.collapse_key:
+        headers["apns-collapse-id"] = content.collapse_key
+    return headers
+
+
+def fcm_message(content: PushContent, token: str) -> dict[str, Any]:
+    """The FCM HTTP v1 `message`: data always, `notification` only for display pushes."""
+    high = content.priority == "high" and content.kind != "silent"
+    android: dict[str, Any] = {"priority": "HIGH" if high else "NORMAL", "ttl": f"{content.ttl_s}s"}
+    if content.collapse_key:
+        android["collapse_key"] = content.collapse_key
+    message: dict[str, Any] = {"token": token, "data": push_data(content), "android": android}
+    if content.kind == "display":
+        message["notification"] = {
+            k: v for k, v in (("title", content.title), ("body", content.body)) if v
+        }
+    return message
+
+
+def payload_sizes(content: PushContent) -> dict[str, int]:
+    """Bytes of the APNs body and of the FCM message (without the token) for this content."""
+    fcm = fcm_message(content, token="")
+    del fcm["token"]
+    return {
+        "apns": len(orjson.dumps(apns_payload(content))),
+        "fcm": len(orjson.dumps(fcm)),
+    }

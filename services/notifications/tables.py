@@ -1,0 +1,95 @@
+"""Tables of the notifications service: devices, the inbox, and the delivery outbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kit.database import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+metadata = Base.metadata
+
+
+class DeviceRow(Base):
+    """A user's device and its current push token (one device, one token)."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "device_id", name="uq_devices_owner_device"),
+        sa.UniqueConstraint("token_hash", name="uq_devices_token_hash"),
+        sa.Index("ix_devices_owner_created", "owner_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    device_id: Mapped[str] = mapped_column(sa.String(200))
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    token: Mapped[str] = mapped_column(sa.Text)
+    # Tokens can be 4 KiB: uniqueness is enforced on their SHA-256 instead.
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    app_version: Mapped[str | None] = mapped_column(sa.String(32))
+    locale: Mapped[str | None] = mapped_column(sa.String(35))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NotificationRow(Base):
+    """One inbox entry; what was sent to every device of its owner."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "idempotency_key", name="uq_notifications_idempotency"),
+        sa.Index("ix_notifications_owner_created", "owner_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    category: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str | None] = mapped_column(sa.String(200))
+    body: Mapped[str | None] = mapped_column(sa.String(1000))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    collapse_key: Mapped[str | None] = mapped_column(sa.String(64))
+    priority: Mapped[str] = mapped_column(sa.String(8))
+    ttl_s: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DeliveryRow(Base):
+    """One push of one notification to one device: the outbox the dispatcher drains."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+        sa.Index("ix_deliveries_notification", "notification_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    notification_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    device_pk: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # When the row may next be claimed; a claim pushes it out by the lease.
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claim_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    last_error: Mapped[str | None] = mapped_column(sa.String(200))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
