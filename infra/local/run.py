@@ -28,10 +28,10 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
     return values
 
 
-def _tour(bff_url: str, dataset_id: str) -> str:
+def _tour(bff_url: str, dataset_id: str, log_dir: Path) -> str:
     insecure = " -k" if bff_url.startswith("https") else ""
     return f"""
-Tern is up. BFF: {bff_url}  (GraphQL IDE: {bff_url}/graphql, logs: var/logs/)
+Tern is up. BFF: {bff_url}  (GraphQL IDE: {bff_url}/graphql, logs: {log_dir})
 Demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}; demo dataset: {dataset_id}
 
 Try it:
@@ -76,7 +76,7 @@ def main() -> int:
             print(f"  {name:<14} {config.url(name)}  healthy", flush=True)
         if not args.no_seed:
             result = seed(config.bff_url)
-            print(_tour(config.bff_url, result.dataset_id), flush=True)
+            print(_tour(config.bff_url, result.dataset_id, stack.log_dir), flush=True)
         reported: set[str] = set()
         while not stopping:
             for proc in stack.dead():

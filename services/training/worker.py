@@ -131,8 +131,10 @@ class JobWorker:
         self._slots.release()
 
     async def _idle(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation at shutdown.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+            async with asyncio.timeout(self.settings.poll_interval_s):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _run(self, job: Job) -> None:

@@ -78,18 +78,18 @@ def test_sign_in_upload_train_predict_and_push(stack: Stack, bff: httpx.Client) 
 
     query = """
       query { viewer { id email
-        datasets { id name latestVersion }
-        trainingJobs { id status modelId }
-        models { id name latestVersion }
+        datasets { items { id name latestVersion } }
+        trainingJobs { items { id status modelId } }
+        models { items { id name latestVersion } }
       } }
     """
     graphql = phone.post("/graphql", json={"query": query})
     assert graphql.status_code == 200, graphql.text
     viewer = graphql.json()["data"]["viewer"]
     assert viewer["email"] == phone.email
-    assert [d["id"] for d in viewer["datasets"]] == [dataset_id]
-    assert [j["id"] for j in viewer["trainingJobs"]] == [job["id"]]
-    assert [m["id"] for m in viewer["models"]] == [model_id]
+    assert [d["id"] for d in viewer["datasets"]["items"]] == [dataset_id]
+    assert [j["id"] for j in viewer["trainingJobs"]["items"]] == [job["id"]]
+    assert [m["id"] for m in viewer["models"]["items"]] == [model_id]
 
 
 def test_users_see_only_their_own_data(stack: Stack, bff: httpx.Client) -> None:
