@@ -65,7 +65,7 @@ def test_sign_in_upload_train_predict_and_push(stack: Stack, bff: httpx.Client) 
     ios = wait_for_pushes(fake_push, ios_token, 1)
     android = wait_for_pushes(fake_push, android_token, 1)
     assert len(ios) == 1 and len(android) == 1
-    assert ios[0]["platform"] == "ios" and android[0]["platform"] == "android"
+    assert ios[0]["platform"] == "apns" and android[0]["platform"] == "fcm"
     assert job["id"] in str(ios[0]["payload"]) and job["id"] in str(android[0]["payload"])
     assert "churned" not in str(ios[0]["payload"])  # a push carries ids, not the user's data
     time.sleep(1.0)  # nothing arrives twice, and nothing for the other user
@@ -127,7 +127,7 @@ def test_internal_routes_refuse_missing_and_misaddressed_service_tokens(stack: S
             headers={"authorization": f"Bearer {tokens.mint('inference', 'u1')}"},
         )
         assert wrong.status_code == 403
-        forged = ServiceTokenIssuer("not-the-real-secret-0123456789", "bff").mint("datasets", "u1")
+        forged = ServiceTokenIssuer("not-the-real-secret-0123456789-abcdef", "bff").mint("datasets", "u1")
         assert client.get(
             "/internal/v1/datasets", headers={"authorization": f"Bearer {forged}"}
         ).status_code == 401
