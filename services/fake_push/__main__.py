@@ -1,10 +1,9 @@
 """`python -m services.fake_push`: serve the fake FCM/APNs provider (h2c and HTTP/1.1)."""
 
-from services.fake_push import h2_framing
 from services.fake_push.app import create_app
+from services.fake_push.h2_framing import EndStreamOnHeadersH2Protocol
 from services.fake_push.settings import FakePushSettings
 from services.kit.server import run
 
 if __name__ == "__main__":
-    h2_framing.install()
-    run(create_app, FakePushSettings())  # type: ignore[arg-type]
+    run(create_app, FakePushSettings(), EndStreamOnHeadersH2Protocol)  # type: ignore[arg-type]

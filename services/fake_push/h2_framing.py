@@ -11,15 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import h2.exceptions
-import hypercorn.protocol
 from hypercorn.protocol.events import EndBody, Response
 from hypercorn.protocol.events import Event as StreamEvent
-from hypercorn.protocol.h2 import H2Protocol
+
+from services.kit import h2_protocol
+from services.kit.h2_protocol import ClosedStreamSafeH2Protocol
 
 _EMPTY_LENGTH = (b"content-length", b"0")
 
 
-class EndStreamOnHeadersH2Protocol(H2Protocol):
+class EndStreamOnHeadersH2Protocol(ClosedStreamSafeH2Protocol):
     """H2Protocol that folds END_STREAM into the HEADERS frame of an empty response."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -61,4 +62,4 @@ class EndStreamOnHeadersH2Protocol(H2Protocol):
 
 def install() -> None:
     """Use the END_STREAM-on-HEADERS protocol for every HTTP/2 connection Hypercorn opens."""
-    hypercorn.protocol.H2Protocol = EndStreamOnHeadersH2Protocol  # type: ignore[attr-defined]
+    h2_protocol.install(EndStreamOnHeadersH2Protocol)

@@ -10,7 +10,9 @@ import uvloop
 from fastapi import FastAPI
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from hypercorn.protocol.h2 import H2Protocol
 
+from services.kit import h2_protocol
 from services.kit.settings import ServiceSettings
 
 
@@ -33,10 +35,15 @@ def hypercorn_config(settings: ServiceSettings) -> Config:
     return config
 
 
-def run(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings) -> None:
+def run(
+    create_app: Callable[[ServiceSettings], FastAPI],
+    settings: ServiceSettings,
+    h2_protocol_class: type[H2Protocol] = h2_protocol.ClosedStreamSafeH2Protocol,
+) -> None:
     """Build the app and serve it until SIGINT/SIGTERM."""
     app = create_app(settings)
     config = hypercorn_config(settings)
+    h2_protocol.install(h2_protocol_class)
 
     async def main() -> None:
         stop = asyncio.Event()
