@@ -47,9 +47,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def auth_required() -> ApiError:
     """401: this needs a signed-in user."""
-    return ApiError(
-        401, "AUTH_REQUIRED", "an access token is required", action=Action.SIGN_IN
-    )
+    return ApiError(401, "AUTH_REQUIRED", "an access token is required", action=Action.SIGN_IN)
 
 
 async def authenticate(request: Request) -> AuthenticatedUser:

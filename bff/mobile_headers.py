@@ -79,9 +79,7 @@ def _clean(value: str | None, *, lower: bool = False) -> str | None:
 def valid_device_id(value: str) -> str:
     """A device id the app sent, checked; 422 INVALID_DEVICE_ID when malformed."""
     if not _DEVICE_ID_RE.match(value):
-        raise invalid_input(
-            "INVALID_DEVICE_ID", "a device id is 1-128 letters, digits or . _ : -"
-        )
+        raise invalid_input("INVALID_DEVICE_ID", "a device id is 1-128 letters, digits or . _ : -")
     return value
 
 

@@ -34,9 +34,7 @@ DEPLOYABLES: tuple[tuple[str, str, str, str], ...] = (
 
 def openapi_document(name: str, data_dir: Path) -> dict[str, Any]:
     """The OpenAPI document of one deployable, built from its app factory (no I/O happens)."""
-    _doc, app_module, settings_module, settings_class = next(
-        d for d in DEPLOYABLES if d[0] == name
-    )
+    _doc, app_module, settings_module, settings_class = next(d for d in DEPLOYABLES if d[0] == name)
     settings_cls = getattr(importlib.import_module(settings_module), settings_class)
     app = importlib.import_module(app_module).create_app(settings_cls(data_dir=data_dir))
     document: dict[str, Any] = app.openapi()

@@ -67,7 +67,10 @@ class Model(Contract):
 
 
 class PredictRequest(Contract):
-    """POST /internal/v1/models/{id}/predict. `version` or `alias`; default: production, else latest."""
+    """POST /internal/v1/models/{id}/predict.
+
+    `version` or `alias`; by default the `production` alias, else the latest version.
+    """
 
     rows: list[dict[str, FeatureValue]] = Field(min_length=1, max_length=MAX_PREDICT_ROWS)
     version: int | None = Field(default=None, ge=1)

@@ -16,9 +16,7 @@ class NotificationsClient:
     def __init__(self, http: ServiceClient) -> None:
         self._http = http
 
-    async def register_device(
-        self, user_id: str, device_id: str, device: DeviceRegister
-    ) -> Device:
+    async def register_device(self, user_id: str, device_id: str, device: DeviceRegister) -> Device:
         """Register or update the push token of one of the user's devices."""
         response = await self._http.request(
             "PUT", f"{_PREFIX}/devices/{device_id}", user_id=user_id, json=device

@@ -36,7 +36,8 @@ Demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}; demo dataset: {dataset_id}
 
 Try it:
   TOKEN=$(curl -s{insecure} {bff_url}/api/v1/auth/login -H 'content-type: application/json' \\
-    -d '{{"email":"{DEMO_EMAIL}","password":"{DEMO_PASSWORD}"}}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+    -d '{{"email":"{DEMO_EMAIL}","password":"{DEMO_PASSWORD}"}}' \\
+    | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
   curl -s{insecure} {bff_url}/api/v1/datasets -H "authorization: Bearer $TOKEN"
 
 The README's five-minute tour goes on from there. Ctrl-C stops everything.
@@ -75,7 +76,7 @@ def main() -> int:
         for name, _module, _port in SERVICES:
             print(f"  {name:<14} {config.url(name)}  healthy", flush=True)
         if not args.no_seed:
-            result = seed(config.bff_url)
+            result = seed(config.bff_url, config.tls_verify())
             print(_tour(config.bff_url, result.dataset_id, stack.log_dir), flush=True)
         reported: set[str] = set()
         while not stopping:

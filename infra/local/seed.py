@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -64,9 +65,9 @@ def upload_csv(
     return version
 
 
-def seed(bff_url: str) -> SeedResult:
+def seed(bff_url: str, verify: ssl.SSLContext | bool = True) -> SeedResult:
     """Idempotent: running it twice leaves one user, one device and one dataset."""
-    with httpx.Client(base_url=bff_url, timeout=30.0, verify=False) as client:  # noqa: S501
+    with httpx.Client(base_url=bff_url, timeout=30.0, verify=verify) as client:
         auth = sign_in(client, DEMO_EMAIL, DEMO_PASSWORD, DEMO_DEVICE_ID)
         headers = {"Authorization": f"Bearer {auth['access_token']}", "X-Device-ID": DEMO_DEVICE_ID}
         client.put(

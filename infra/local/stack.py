@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -43,6 +44,12 @@ class StackConfig:
 
     def url(self, name: str) -> str:
         return f"http://{self.host}:{self.ports[name]}"
+
+    def tls_verify(self) -> ssl.SSLContext | bool:
+        """How local clients check the BFF's certificate: trust the configured (self-signed) one."""
+        if self.tls_certfile is None:
+            return True
+        return ssl.create_default_context(cafile=str(self.tls_certfile))
 
     @property
     def bff_url(self) -> str:
@@ -137,7 +144,7 @@ class Stack:
     def wait_healthy(self, timeout_s: float = 60.0, names: tuple[str, ...] | None = None) -> None:
         deadline = time.monotonic() + timeout_s
         pending = set(names or self.processes)
-        with httpx.Client(timeout=1.0, verify=False) as client:  # noqa: S501 - local self-signed
+        with httpx.Client(timeout=1.0, verify=self.config.tls_verify()) as client:
             while pending:
                 for name in sorted(pending):
                     proc = self.processes[name]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 
 from proto.common import Page
 from proto.datasets import ColumnSchema, Dataset, DatasetVersion
 from services.datasets import repository
 from services.datasets.context import DatasetsContext
 from services.datasets.tables import DatasetRow, DatasetVersionRow
-from services.kit.errors import Action, ApiError, not_found
+from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from services.kit.keyset import cursor_position, split_page
+from services.kit.pagination import clamp_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,30 +58,14 @@ async def list_datasets(
 ) -> Page[Dataset]:
     """The owner's datasets, most recently updated first."""
     size = clamp_limit(limit)
-    after = _position(cursor)
+    after = cursor_position(cursor)
     async with ctx.db.session() as session:
-        rows = await repository.list_datasets(session, owner_id, size + 1, after)
-    page = rows[:size]
-    next_cursor = None
-    if len(rows) > size:
-        last = page[-1][0]
-        next_cursor = encode_cursor({"u": last.updated_at.isoformat(), "id": str(last.id)})
+        rows = await repository.list_datasets(session, owner_id, size, after)
+    page, next_cursor = split_page(rows, size, lambda row: (row[0].updated_at, row[0].id))
     return Page[Dataset](
         items=[dataset_contract(dataset, latest) for dataset, latest in page],
         next_cursor=next_cursor,
     )
-
-
-def _position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(position["u"])), uuid.UUID(str(position["id"]))
-    except (KeyError, ValueError) as exc:
-        raise ApiError(
-            400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT
-        ) from exc
 
 
 async def get_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID) -> Dataset:

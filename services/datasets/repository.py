@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datasets.tables import DatasetRow, DatasetVersionRow, UploadChunkRow, UploadRow
+from services.kit.keyset import Position, newest_first
 
 DatasetWithLatest = tuple[DatasetRow, DatasetVersionRow]
 
@@ -62,9 +63,7 @@ async def mark_upload_completed(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def expired_open_uploads(
-    session: AsyncSession, now: datetime, limit: int
-) -> list[uuid.UUID]:
+async def expired_open_uploads(session: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
     rows = await session.scalars(
         sa.select(UploadRow.id)
         .where(UploadRow.status == "open", UploadRow.expires_at <= now)
@@ -128,19 +127,11 @@ async def list_datasets(
     session: AsyncSession,
     owner_id: str,
     limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
+    after: Position | None,
 ) -> list[DatasetWithLatest]:
-    """Newest first by (updated_at, id); `after` is the last row of the previous page."""
+    """Newest first by (updated_at, id), after `after`: up to `limit` + 1 rows."""
     stmt = _with_latest().where(DatasetRow.owner_id == owner_id, DatasetRow.deleted_at.is_(None))
-    if after is not None:
-        updated_at, dataset_id = after
-        stmt = stmt.where(
-            sa.or_(
-                DatasetRow.updated_at < updated_at,
-                sa.and_(DatasetRow.updated_at == updated_at, DatasetRow.id < dataset_id),
-            )
-        )
-    stmt = stmt.order_by(DatasetRow.updated_at.desc(), DatasetRow.id.desc()).limit(limit)
+    stmt = newest_first(stmt, DatasetRow.updated_at, DatasetRow.id, after, limit)
     return [(row[0], row[1]) for row in await session.execute(stmt)]
 
 

@@ -130,9 +130,7 @@ async def get_upload(ctx: DatasetsContext, owner_id: str, upload_id: uuid.UUID) 
     return upload_session(row, [chunk.n for chunk in chunks], utc_now())
 
 
-async def _owned_upload(
-    session: AsyncSession, owner_id: str, upload_id: uuid.UUID
-) -> UploadRow:
+async def _owned_upload(session: AsyncSession, owner_id: str, upload_id: uuid.UUID) -> UploadRow:
     row = await repository.get_upload(session, owner_id, upload_id)
     if row is None:
         raise not_found("upload", upload_id)
@@ -298,9 +296,7 @@ async def _answer_after_lost_race(
     )
 
 
-async def _completed_version(
-    ctx: DatasetsContext, owner_id: str, row: UploadRow
-) -> DatasetVersion:
+async def _completed_version(ctx: DatasetsContext, owner_id: str, row: UploadRow) -> DatasetVersion:
     assert row.dataset_id is not None and row.version is not None
     async with ctx.db.session() as session:
         version = await repository.get_version(session, owner_id, row.dataset_id, row.version)

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -17,7 +16,8 @@ from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
 from services.inference.repository import ModelRepository
 from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow, utc_now
 from services.kit.errors import ApiError, invalid_input, not_found
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from services.kit.keyset import cursor_position, split_page
+from services.kit.pagination import clamp_limit
 from services.kit.structured_logging import get_logger
 
 PRODUCTION_ALIAS = "production"
@@ -214,29 +214,16 @@ async def list_models(
     ctx: InferenceContext, owner_id: str, cursor: str | None, limit: int | None
 ) -> Page[Model]:
     """The owner's models, newest first, one page at a time."""
-    after = _cursor_position(decode_cursor(cursor))
+    after = cursor_position(cursor)
     page_size = clamp_limit(limit)
     async with ctx.db.session() as session:
         repo = ModelRepository(session)
-        rows = await repo.list_models(owner_id, page_size + 1, after)
-        page = rows[:page_size]
+        rows = await repo.list_models(owner_id, page_size, after)
+        page, next_cursor = split_page(rows, page_size, lambda row: (row.created_at, row.id))
         aliases = await repo.aliases([row.id for row in page])
-    next_cursor = None
-    if len(rows) > page_size:
-        last = page[-1]
-        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "id": last.id.hex})
     return Page[Model](
         items=[to_model(row, aliases[row.id]) for row in page], next_cursor=next_cursor
     )
-
-
-def _cursor_position(position: dict[str, object] | None) -> tuple[datetime, uuid.UUID] | None:
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(position["c"])), uuid.UUID(str(position["id"]))
-    except (KeyError, ValueError) as exc:
-        raise ApiError(400, "INVALID_CURSOR", "the cursor is not valid") from exc
 
 
 async def get_model(ctx: InferenceContext, owner_id: str, model_id: uuid.UUID) -> Model:
@@ -275,9 +262,7 @@ async def resolve_version(
     if alias is not None:
         aliased = await repo.alias_version(model.id, alias)
         if aliased is None:
-            raise ApiError(
-                404, "MODEL_ALIAS_NOT_FOUND", f"model {model.id} has no alias {alias!r}"
-            )
+            raise ApiError(404, "MODEL_ALIAS_NOT_FOUND", f"model {model.id} has no alias {alias!r}")
         return aliased
     production = await repo.alias_version(model.id, PRODUCTION_ALIAS)
     return production if production is not None else model.latest_version
@@ -285,9 +270,7 @@ async def resolve_version(
 
 def version_not_found(model_id: uuid.UUID, version: int) -> ApiError:
     """404 for a version the model does not have."""
-    return ApiError(
-        404, "MODEL_VERSION_NOT_FOUND", f"model {model_id} has no version {version}"
-    )
+    return ApiError(404, "MODEL_VERSION_NOT_FOUND", f"model {model_id} has no version {version}")
 
 
 def to_model(row: ModelRow, aliases: dict[str, int]) -> Model:

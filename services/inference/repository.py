@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow
+from services.kit.keyset import Position, newest_first
 
 
 class ModelRepository:
@@ -33,19 +33,11 @@ class ModelRepository:
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def list_models(
-        self, owner_id: str, limit: int, after: tuple[datetime, uuid.UUID] | None
+        self, owner_id: str, limit: int, after: Position | None
     ) -> Sequence[ModelRow]:
-        """The owner's models, newest first, starting after the (created_at, id) position."""
+        """The owner's models newest first by (created_at, id), after `after`: up to `limit` + 1."""
         query = sa.select(ModelRow).where(ModelRow.owner_id == owner_id)
-        if after is not None:
-            created_at, model_id = after
-            query = query.where(
-                sa.or_(
-                    ModelRow.created_at < created_at,
-                    sa.and_(ModelRow.created_at == created_at, ModelRow.id < model_id),
-                )
-            )
-        query = query.order_by(ModelRow.created_at.desc(), ModelRow.id.desc()).limit(limit)
+        query = newest_first(query, ModelRow.created_at, ModelRow.id, after, limit)
         return (await self.session.execute(query)).scalars().all()
 
     async def get_version(self, model_id: uuid.UUID, version: int) -> ModelVersionRow | None:

@@ -22,7 +22,7 @@ class Action(StrEnum):
 
     NONE = "none"
     RETRY = "retry"
-    REFRESH_TOKEN = "refresh_token"
+    REFRESH_TOKEN = "refresh_token"  # noqa: S105 - an action name, not a secret
     SIGN_IN = "sign_in"
     UPDATE_APP = "update_app"
     FIX_INPUT = "fix_input"
@@ -51,7 +51,9 @@ class ApiError(Exception):
         self.message = message
         self.user_message = user_message or _default_user_message(status)
         self.action = action
-        self.retry_allowed = (status >= 500 or status == 429) if retry_allowed is None else retry_allowed
+        self.retry_allowed = (
+            (status >= 500 or status == 429) if retry_allowed is None else retry_allowed
+        )
         self.retry_after_s = retry_after_s
         self.details = details
         self.headers = dict(headers or {})

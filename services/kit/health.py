@@ -66,7 +66,7 @@ async def run_checks(runtime: ServiceRuntime) -> dict[str, str]:
             await asyncio.wait_for(check(), _CHECK_TIMEOUT_S)  # type: ignore[operator]
         except TimeoutError:
             return "timeout"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        except Exception as exc:
             return type(exc).__name__
         return "ok"
 

@@ -211,9 +211,7 @@ class ServiceClient:
             ) as response:
                 if response.status_code >= 500:
                     self.breaker.record_failure()
-                    raise DownstreamUnavailable(
-                        self.service, f"answered {response.status_code}"
-                    )
+                    raise DownstreamUnavailable(self.service, f"answered {response.status_code}")
                 self.breaker.record_success()
                 if response.status_code >= 400:
                     await response.aread()

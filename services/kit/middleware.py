@@ -60,7 +60,9 @@ class RequestContextMiddleware:
             return
         headers = Headers(scope=scope)
         request_id = request_context.accept_request_id(headers.get("x-request-id"))
-        request_context.bind(request_id, request_context.parse_traceparent(headers.get("traceparent")))
+        request_context.bind(
+            request_id, request_context.parse_traceparent(headers.get("traceparent"))
+        )
         started = time.perf_counter()
         status = 500
         size = 0
@@ -99,7 +101,9 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """Refuses bodies over a limit with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # Path prefixes that accept larger (or smaller) bodies, e.g. upload chunks.

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from services.kit.errors import ApiError, Action
+from services.kit.errors import Action, ApiError
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
@@ -30,9 +30,14 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("p"), dict):
             raise ValueError("unknown cursor version")
     except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
-        raise ApiError(400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT) from exc
+        raise invalid_cursor() from exc
     position: dict[str, Any] = data["p"]
     return position
+
+
+def invalid_cursor() -> ApiError:
+    """The 400 INVALID_CURSOR answered for a cursor that was not ours."""
+    return ApiError(400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT)
 
 
 def clamp_limit(limit: int | None) -> int:

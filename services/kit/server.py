@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 
@@ -21,7 +22,8 @@ def hypercorn_config(settings: ServiceSettings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None  # our middleware writes access lines with route templates
-    config.errorlog = "-"
+    # Hypercorn's own lines go through the root logger, i.e. our JSON handler (once).
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 10
     config.keep_alive_timeout = 75  # phones reuse connections; stay above typical LB idle time
     config.h2_max_concurrent_streams = 100

@@ -1,4 +1,4 @@
-"""Settings base class shared by every deployable; each one subclasses it with its own env prefix."""
+"""Settings base shared by every deployable; each subclasses it with its own env prefix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JSON structured logging for every process: structlog in front, stdlib loggers routed through it."""
+"""JSON structured logging for every process: structlog in front, stdlib loggers behind it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import structlog
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
-    """Send every log line (ours and libraries') to stdout as one JSON object with the request id."""
+    """Every log line (ours and libraries') to stdout as one JSON object with the request id."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -19,9 +19,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         structlog.processors.format_exc_info,
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

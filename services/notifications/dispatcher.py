@@ -161,9 +161,7 @@ class Dispatcher:
             elif outcome is Outcome.INVALID_TOKEN:
                 row.status = "invalid_token"
                 assert item.message is not None
-                await repository.delete_device_if_token(
-                    session, item.device_pk, item.message.token
-                )
+                await repository.delete_device_if_token(session, item.device_pk, item.message.token)
             else:
                 row.status = "failed"
         self._metrics.count(item.platform, outcome, result.reason)

@@ -15,9 +15,7 @@ class PushMetrics:
         self.sent = Counter(
             "tern_push_sent", "Pushes a provider accepted", labels, registry=registry
         )
-        self.failed = Counter(
-            "tern_push_failed", "Pushes given up on", labels, registry=registry
-        )
+        self.failed = Counter("tern_push_failed", "Pushes given up on", labels, registry=registry)
         self.invalid_token = Counter(
             "tern_push_invalid_token",
             "Pushes refused because the device token is dead (token removed)",

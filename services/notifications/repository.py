@@ -6,12 +6,12 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.errors import Action, ApiError
+from services.kit.keyset import Position, newest_first
 from services.notifications.tables import DeliveryRow, DeviceRow, NotificationRow
 
 RowT = TypeVar("RowT", DeviceRow, NotificationRow)
@@ -76,41 +76,12 @@ async def count_deliveries(session: AsyncSession, notification_id: uuid.UUID) ->
 
 
 async def page_newest_first(
-    session: AsyncSession,
-    table: type[RowT],
-    owner_id: str,
-    after: dict[str, Any] | None,
-    limit: int,
-) -> tuple[list[RowT], dict[str, Any] | None]:
-    """One page ordered by (created_at, id) descending, and the position after its last row."""
+    session: AsyncSession, table: type[RowT], owner_id: str, after: Position | None, limit: int
+) -> list[RowT]:
+    """The owner's rows, newest first by (created_at, id), after `after`: up to `limit` + 1."""
     query = sa.select(table).where(table.owner_id == owner_id)
-    if after is not None:
-        created_at, row_id = _position(after)
-        query = query.where(
-            sa.or_(
-                table.created_at < created_at,
-                sa.and_(table.created_at == created_at, table.id < row_id),
-            )
-        )
-    query = query.order_by(table.created_at.desc(), table.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).scalars().all())
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], {"t": last.created_at.isoformat(), "id": str(last.id)}
-
-
-def _position(after: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at = datetime.fromisoformat(str(after["t"]))
-        row_id = uuid.UUID(str(after["id"]))
-    except (KeyError, ValueError) as exc:
-        raise ApiError(
-            400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT
-        ) from exc
-    if created_at.tzinfo is None:
-        raise ApiError(400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT)
-    return created_at, row_id
+    query = newest_first(query, table.created_at, table.id, after, limit)
+    return list((await session.execute(query)).scalars().all())
 
 
 async def claim_due_deliveries(

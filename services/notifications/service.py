@@ -12,7 +12,8 @@ from proto.common import Page
 from proto.notifications import Device, DeviceRegister, Notification, SendResult, SendToUser
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from services.kit.keyset import cursor_position, split_page
+from services.kit.pagination import clamp_limit
 from services.notifications import repository
 from services.notifications.payloads import (
     RESERVED_DATA_KEYS,
@@ -84,12 +85,12 @@ async def unregister_device(session: AsyncSession, owner_id: str, device_id: str
 async def list_devices(
     session: AsyncSession, owner_id: str, cursor: str | None, limit: int | None
 ) -> Page[Device]:
-    rows, after = await repository.page_newest_first(
-        session, DeviceRow, owner_id, decode_cursor(cursor), clamp_limit(limit)
+    size = clamp_limit(limit)
+    rows = await repository.page_newest_first(
+        session, DeviceRow, owner_id, cursor_position(cursor), size
     )
-    return Page[Device](
-        items=[_device(row) for row in rows], next_cursor=encode_cursor(after) if after else None
-    )
+    page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
+    return Page[Device](items=[_device(row) for row in page], next_cursor=next_cursor)
 
 
 async def send_to_user(
@@ -145,13 +146,12 @@ async def send_to_user(
 async def list_notifications(
     session: AsyncSession, owner_id: str, cursor: str | None, limit: int | None
 ) -> Page[Notification]:
-    rows, after = await repository.page_newest_first(
-        session, NotificationRow, owner_id, decode_cursor(cursor), clamp_limit(limit)
+    size = clamp_limit(limit)
+    rows = await repository.page_newest_first(
+        session, NotificationRow, owner_id, cursor_position(cursor), size
     )
-    return Page[Notification](
-        items=[_notification(row) for row in rows],
-        next_cursor=encode_cursor(after) if after else None,
-    )
+    page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
+    return Page[Notification](items=[_notification(row) for row in page], next_cursor=next_cursor)
 
 
 def _check_data_keys(data: dict[str, str]) -> None:

@@ -136,8 +136,7 @@ def _check_rows(version: DatasetVersion, settings: TrainingSettings) -> None:
     if version.row_count > settings.max_rows:
         raise invalid_input(
             "DATASET_TOO_LARGE",
-            f"the dataset has {version.row_count} rows; training takes at most "
-            f"{settings.max_rows}",
+            f"the dataset has {version.row_count} rows; training takes at most {settings.max_rows}",
             rows=version.row_count,
             maximum=settings.max_rows,
         )

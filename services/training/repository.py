@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.keyset import Position, newest_first
 from services.training.tables import Job
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -28,23 +29,11 @@ async def count_active(session: AsyncSession, owner_id: str) -> int:
 
 
 async def list_owned(
-    session: AsyncSession,
-    owner_id: str,
-    *,
-    limit: int,
-    before: tuple[datetime, uuid.UUID] | None,
+    session: AsyncSession, owner_id: str, *, limit: int, after: Position | None
 ) -> list[Job]:
-    """The owner's jobs, newest first, strictly after the (created_at, id) position `before`."""
+    """The owner's jobs, newest first by (created_at, id), after `after`: up to `limit` + 1."""
     query = sa.select(Job).where(Job.owner_id == owner_id)
-    if before is not None:
-        created_at, job_id = before
-        query = query.where(
-            sa.or_(
-                Job.created_at < created_at,
-                sa.and_(Job.created_at == created_at, Job.id < job_id),
-            )
-        )
-    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    query = newest_first(query, Job.created_at, Job.id, after, limit)
     return list((await session.execute(query)).scalars())
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from proto.common import Page
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, not_found
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor
+from services.kit.keyset import cursor_position, split_page
+from services.kit.pagination import clamp_limit
 from services.training import repository
 from services.training.datasets_client import DatasetsClient
 from services.training.job_planning import plan_job
@@ -77,14 +77,10 @@ async def list_jobs(
 ) -> Page[TrainingJob]:
     """The owner's jobs, newest first, one page at a time."""
     size = clamp_limit(limit)
-    before = _cursor_position(decode_cursor(cursor))
+    after = cursor_position(cursor)
     async with db.session() as session:
-        jobs = await repository.list_owned(session, owner_id, limit=size + 1, before=before)
-    page = jobs[:size]
-    next_cursor = None
-    if len(jobs) > size:
-        last = page[-1]
-        next_cursor = encode_cursor({"t": last.created_at.isoformat(), "id": str(last.id)})
+        jobs = await repository.list_owned(session, owner_id, limit=size, after=after)
+    page, next_cursor = split_page(jobs, size, lambda job: (job.created_at, job.id))
     return Page[TrainingJob](items=[to_contract(job) for job in page], next_cursor=next_cursor)
 
 
@@ -135,14 +131,3 @@ def to_contract(job: Job) -> TrainingJob:
         model_id=job.model_id,
         model_version=job.model_version,
     )
-
-
-def _cursor_position(position: dict[str, object] | None) -> tuple[datetime, uuid.UUID] | None:
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(position["t"])), uuid.UUID(str(position["id"]))
-    except (KeyError, ValueError) as exc:
-        raise ApiError(
-            400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT
-        ) from exc

@@ -137,8 +137,10 @@ def load_rows(spec: TrainingSpec, parquet_path: str) -> tuple[NDArray[Any], NDAr
     table = table.filter(pc.is_valid(target))
     if table.num_rows < 2:
         raise TrainingError(f"target column {spec.target!r} has fewer than 2 rows with a value")
-    columns = [_as_number(table, f.name) if f.type == "number" else _as_string(table, f.name)
-               for f in spec.features]
+    columns = [
+        _as_number(table, f.name) if f.type == "number" else _as_string(table, f.name)
+        for f in spec.features
+    ]
     x = np.empty((table.num_rows, len(columns)), dtype=object)
     for i, column in enumerate(columns):
         x[:, i] = column

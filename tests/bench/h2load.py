@@ -24,15 +24,21 @@ def h2load_path() -> str:
     return path
 
 
-def run_h2load(url: str, requests: int, clients: int, streams: int, headers: dict[str, str] | None = None) -> H2Load:
+def run_h2load(
+    url: str, requests: int, clients: int, streams: int, headers: dict[str, str] | None = None
+) -> H2Load:
     """h2load over h2c (prior knowledge) with `clients` connections x `streams` streams each."""
     args = [h2load_path(), "-n", str(requests), "-c", str(clients), "-m", str(streams), url]
     for key, value in (headers or {}).items():
         args += ["-H", f"{key}: {value}"]
-    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=300).stdout  # noqa: S603
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=300).stdout
     rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
-    counts = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", out)
-    latency = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", out)
+    counts = re.search(
+        r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", out
+    )
+    latency = re.search(
+        r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", out
+    )
     assert counts and latency, out
 
     def ms(value: str, unit: str) -> float:

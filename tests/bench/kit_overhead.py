@@ -63,7 +63,7 @@ def _serve(kind: str, port: int) -> None:
 
 def _start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tests.bench.kit_overhead", "serve", kind, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -83,7 +83,7 @@ def run() -> BenchResult:
     servers = {kind: _start(kind) for kind in ("bare", "kit")}
     figures: dict[str, list[tuple[float, float]]] = {kind: [] for kind in servers}
     try:
-        for kind, (_proc, url) in servers.items():  # warm-up
+        for _kind, (_proc, url) in servers.items():  # warm-up
             run_h2load(url, 2_000, 8, 10)
         for _ in range(ROUNDS):
             for kind, (_proc, url) in servers.items():

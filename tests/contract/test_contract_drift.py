@@ -25,13 +25,13 @@ def test_checked_in_contracts_match_the_code() -> None:
 
 def test_every_internal_route_needs_a_service_token() -> None:
     """Each internal operation declares the 401/403 it answers without a valid service token."""
-    from fastapi.routing import APIRoute
-
-    from proto.generate import DEPLOYABLES
     import importlib
     import tempfile
     from pathlib import Path
 
+    from fastapi.routing import APIRoute
+
+    from proto.generate import DEPLOYABLES
     from services.kit.dependencies import service_principal
 
     for name, app_module, settings_module, settings_class in DEPLOYABLES:

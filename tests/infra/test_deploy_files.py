@@ -80,7 +80,9 @@ def test_k8s_deployment_has_probes_limits_and_known_settings(name: str) -> None:
 
 def test_skaffold_builds_one_image_per_deployable() -> None:
     skaffold = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
-    built = {a["image"]: a["docker"]["buildArgs"]["SERVICE"] for a in skaffold["build"]["artifacts"]}
+    built = {
+        a["image"]: a["docker"]["buildArgs"]["SERVICE"] for a in skaffold["build"]["artifacts"]
+    }
     assert built == {f"tern-{name.replace('_', '-')}": module for name, module, _ in SERVICES}
 
 

@@ -22,8 +22,10 @@ def _modes() -> list[str]:
 
 
 @pytest.fixture(scope="module", params=_modes())
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """All six processes running; `postgres_redis` mode when TEST_DATABASE_URL/TEST_REDIS_URL are set."""
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """All six processes; a second mode on PostgreSQL + Redis when TEST_* URLs are set."""
     mode: str = request.param
     data_dir: Path = tmp_path_factory.mktemp(f"stack-{mode}")
     database_urls: dict[str, str] = {}

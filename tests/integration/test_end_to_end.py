@@ -15,8 +15,20 @@ from tests.integration.flows import Phone, wait_for_pushes
 pytestmark = pytest.mark.integration
 
 FEATURE_ROWS = [
-    {"tenure_months": 2, "monthly_spend": 12.5, "plan": "basic", "support_tickets": 7, "region": "north"},
-    {"tenure_months": 70, "monthly_spend": 55.0, "plan": "pro", "support_tickets": 0, "region": "west"},
+    {
+        "tenure_months": 2,
+        "monthly_spend": 12.5,
+        "plan": "basic",
+        "support_tickets": 7,
+        "region": "north",
+    },
+    {
+        "tenure_months": 70,
+        "monthly_spend": 55.0,
+        "plan": "pro",
+        "support_tickets": 0,
+        "region": "west",
+    },
 ]
 
 
@@ -127,10 +139,15 @@ def test_internal_routes_refuse_missing_and_misaddressed_service_tokens(stack: S
             headers={"authorization": f"Bearer {tokens.mint('inference', 'u1')}"},
         )
         assert wrong.status_code == 403
-        forged = ServiceTokenIssuer("not-the-real-secret-0123456789-abcdef", "bff").mint("datasets", "u1")
-        assert client.get(
-            "/internal/v1/datasets", headers={"authorization": f"Bearer {forged}"}
-        ).status_code == 401
+        forged = ServiceTokenIssuer("not-the-real-secret-0123456789-abcdef", "bff").mint(
+            "datasets", "u1"
+        )
+        assert (
+            client.get(
+                "/internal/v1/datasets", headers={"authorization": f"Bearer {forged}"}
+            ).status_code
+            == 401
+        )
         right = client.get(
             "/internal/v1/datasets",
             headers={"authorization": f"Bearer {tokens.mint('datasets', 'u1')}"},

@@ -14,7 +14,9 @@ TEST_SECRET = "test-service-token-secret-0123456789"
 
 
 @asynccontextmanager
-async def running_app(app: FastAPI, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
+async def running_app(
+    app: FastAPI, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
     """Start the app's lifespan (migrations, workers) and give a client that calls it in-process."""
     async with app.router.lifespan_context(app):
         # Like a real server: an unhandled error becomes the 500 response, not a test exception.

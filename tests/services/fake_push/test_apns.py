@@ -104,8 +104,13 @@ async def test_invalid_tokens_are_unregistered_with_a_timestamp(h2: httpx.AsyncC
 async def test_injected_failures_apply_to_the_next_requests_only(h2: httpx.AsyncClient) -> None:
     injected = await h2.post(
         "/_fake/failures",
-        json={"platform": "apns", "status": 429, "reason": "TooManyRequests", "count": 2,
-              "retry_after": 3},
+        json={
+            "platform": "apns",
+            "status": 429,
+            "reason": "TooManyRequests",
+            "count": 2,
+            "retry_after": 3,
+        },
     )
     assert injected.status_code == 201
     statuses = []

@@ -148,9 +148,12 @@ async def test_bad_rows_are_422_naming_each_feature_and_row(
     assert error["action"] == "fix_input"
     problems = {(p["row"], p["feature"]) for p in error["details"]["problems"]}
     assert problems == {(1, "income"), (2, "height"), (3, "age"), (3, "city"), (4, "age")}
-    for fragment in ("row 1: feature 'income' is missing", "row 2: feature 'height'",
-                     "row 3: feature 'age' must be a number, got a string",
-                     "row 3: feature 'city' must be a string, got a number"):
+    for fragment in (
+        "row 1: feature 'income' is missing",
+        "row 2: feature 'height'",
+        "row 3: feature 'age' must be a number, got a string",
+        "row 3: feature 'city' must be a string, got a number",
+    ):
         assert fragment in error["message"]
 
 

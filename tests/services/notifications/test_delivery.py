@@ -126,7 +126,7 @@ async def test_retry_after_is_honoured(harness: Harness) -> None:
 async def test_a_user_without_devices_still_gets_the_inbox_entry(harness: Harness) -> None:
     result = (await harness.send()).json()
     assert result["deliveries"] == 0
-    inbox = (await harness.client.get("/internal/v1/notifications", headers=harness.headers()))
+    inbox = await harness.client.get("/internal/v1/notifications", headers=harness.headers())
     assert inbox.json()["items"][0]["id"] == result["notification_id"]
 
 

@@ -21,9 +21,7 @@ async def _settled(harness: Harness) -> bool:
     ("platform", "token"),
     [("ios", "invalid-ios-token-1"), ("android", "invalid-android-token-1")],
 )
-async def test_unregistered_tokens_are_removed(
-    harness: Harness, platform: str, token: str
-) -> None:
+async def test_unregistered_tokens_are_removed(harness: Harness, platform: str, token: str) -> None:
     await harness.register("phone", token, platform)
     await harness.send()
     await eventually(lambda: _settled(harness))

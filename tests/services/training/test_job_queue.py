@@ -28,7 +28,11 @@ async def load(db: Database, job_id: uuid.UUID) -> Job:
 
 async def claim(db: Database, worker: str, max_attempts: int = 2, **kwargs: object) -> Job | None:
     return await job_queue.claim_next(
-        db, worker, lease_s=LEASE_S, max_attempts=max_attempts, **kwargs  # type: ignore[arg-type]
+        db,
+        worker,
+        lease_s=LEASE_S,
+        max_attempts=max_attempts,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
