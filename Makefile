@@ -24,8 +24,10 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/pytest -m integration
 
-bench: $(STAMP)  ## benchmarks; results in tests/bench/results/
-	$(BIN)/python -m tests.bench
+bench: $(STAMP)  ## benchmarks (h2load from nghttp2-client); results in tests/bench/results/
+	@command -v h2load >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nghttp2-client >/dev/null; } \
+		|| { echo "h2load is missing: apt-get install nghttp2-client"; exit 1; }
+	$(BIN)/python -m tests.bench $(BENCH)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

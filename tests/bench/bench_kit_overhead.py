@@ -64,7 +64,7 @@ def _serve(kind: str, port: int) -> None:
 def _start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.kit_overhead", "serve", kind, str(port)],
+        [sys.executable, "-m", "tests.bench.bench_kit_overhead", "serve", kind, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
