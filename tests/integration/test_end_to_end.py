@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from infra.local.demo_data import churn_csv
+from infra.local.seed import seed
 from infra.local.stack import Stack
 from services.kit.service_auth import ServiceTokenIssuer
 from tests.integration.flows import Phone, wait_for_pushes
@@ -153,3 +154,15 @@ def test_internal_routes_refuse_missing_and_misaddressed_service_tokens(stack: S
             headers={"authorization": f"Bearer {tokens.mint('datasets', 'u1')}"},
         )
         assert right.status_code == 200
+
+
+def test_make_run_seed_is_idempotent_and_gives_a_trainable_dataset(
+    stack: Stack, bff: httpx.Client
+) -> None:
+    first = seed(stack.config.bff_url)
+    second = seed(stack.config.bff_url)
+    assert (second.user_id, second.dataset_id) == (first.user_id, first.dataset_id)
+    headers = {"Authorization": f"Bearer {second.access_token}"}
+    datasets = bff.get("/api/v1/datasets", headers=headers).json()["items"]
+    assert [d["id"] for d in datasets] == [first.dataset_id]
+    assert {c["name"] for c in datasets[0]["columns"]} >= {"churned", "plan", "tenure_months"}
