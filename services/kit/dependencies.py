@@ -13,7 +13,9 @@ from services.kit.runtime import ServiceRuntime
 from services.kit.service_auth import ServicePrincipal
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+# Dependencies are `async def` although they never await: FastAPI runs a plain `def` dependency
+# on its thread pool, a thread hop per dependency per request.
+async def get_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
@@ -29,7 +31,7 @@ async def _db_session(runtime: Runtime) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(_db_session)]
 
 
-def service_principal(request: Request, runtime: Runtime) -> ServicePrincipal:
+async def service_principal(request: Request, runtime: Runtime) -> ServicePrincipal:
     """The calling service, from a valid service token for this service (else 401/403)."""
     return runtime.verifier.verify(request.headers.get("authorization"))
 
@@ -37,7 +39,7 @@ def service_principal(request: Request, runtime: Runtime) -> ServicePrincipal:
 Caller = Annotated[ServicePrincipal, Depends(service_principal)]
 
 
-def _acting_user(principal: Caller) -> str:
+async def _acting_user(principal: Caller) -> str:
     if not principal.user_id:
         raise ApiError(403, "ACTING_USER_REQUIRED", "this call must act for a user")
     return principal.user_id

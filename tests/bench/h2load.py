@@ -25,10 +25,20 @@ def h2load_path() -> str:
 
 
 def run_h2load(
-    url: str, requests: int, clients: int, streams: int, headers: dict[str, str] | None = None
+    url: str,
+    requests: int,
+    clients: int,
+    streams: int,
+    headers: dict[str, str] | None = None,
+    data_file: str | None = None,
 ) -> H2Load:
-    """h2load over h2c (prior knowledge) with `clients` connections x `streams` streams each."""
+    """h2load over h2c (prior knowledge) with `clients` connections x `streams` streams each.
+
+    With `data_file`, every request is a POST of that file's bytes.
+    """
     args = [h2load_path(), "-n", str(requests), "-c", str(clients), "-m", str(streams), url]
+    if data_file:
+        args += ["-d", data_file]
     for key, value in (headers or {}).items():
         args += ["-H", f"{key}: {value}"]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=300).stdout

@@ -22,9 +22,13 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve_app(app: Any, *, ready_path: str = "/health") -> AsyncIterator[str]:
-    """Run `app` (lifespan included) in a background task; yield its base URL, then stop it."""
-    port = free_port()
+async def serve_app(
+    app: Any, *, ready_path: str = "/health", port: int | None = None
+) -> AsyncIterator[str]:
+    """Run `app` (lifespan included) in a background task; yield its base URL, then stop it.
+
+    Pass `port` to serve again where a stopped app was (a restart)."""
+    port = port or free_port()
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
