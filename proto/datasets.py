@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -74,3 +74,131 @@ class Dataset(Contract):
     columns: list[ColumnSchema]
     created_at: datetime
     updated_at: datetime
+
+
+# --- preview and stats ---------------------------------------------------------------------
+
+
+class RowsPage(Contract):
+    """GET .../versions/{v}/rows: a page of rows, columnar-friendly (one list per row)."""
+
+    columns: list[str]
+    row_ids: list[int]
+    rows: list[list[Any]]
+    next_cursor: str | None = None
+
+
+class HistogramBin(Contract):
+    lower: float
+    upper: float
+    count: int
+
+
+class TopValue(Contract):
+    value: str
+    count: int
+
+
+class ColumnStats(Contract):
+    """Per-column statistics; numbers get moments, quantiles and a histogram, others top values."""
+
+    name: str
+    type: ColumnType
+    count: int
+    nulls: int
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    quantiles: dict[str, float] | None = None
+    histogram: list[HistogramBin] | None = None
+    top_values: list[TopValue] | None = None
+
+
+class VersionStats(Contract):
+    """Statistics of one version, computed once when the version is created."""
+
+    dataset_id: UUID
+    version: int
+    row_count: int
+    columns: list[ColumnStats]
+
+
+# --- labels --------------------------------------------------------------------------------
+
+
+class Label(Contract):
+    """A label on one row of a version; `revision` grows by one on every change."""
+
+    dataset_id: UUID
+    version: int
+    row_id: int
+    label: str | None
+    note: str | None = None
+    revision: int
+    updated_at: datetime
+
+
+class LabelWrite(Contract):
+    """One label to set (or clear with `label: null`).
+
+    `base_revision` is the revision the client last saw (0 for a row it never saw labelled);
+    when the server's revision differs, the write is not applied and comes back as a conflict.
+    """
+
+    row_id: int = Field(ge=0)
+    label: str | None = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=1000)
+    base_revision: int = Field(default=0, ge=0)
+
+
+class LabelBatch(Contract):
+    """PUT .../versions/{v}/labels: bulk upsert (at most 500 labels by default; a full batch
+    stays under the BFF's 1 MiB body limit)."""
+
+    labels: list[LabelWrite] = Field(min_length=1)
+
+
+class LabelConflict(Contract):
+    """A write that was not applied: the server holds a different revision (`current`)."""
+
+    row_id: int
+    code: Literal["LABEL_CONFLICT"] = "LABEL_CONFLICT"
+    base_revision: int
+    current: Label | None
+
+
+class LabelBatchResult(Contract):
+    applied: list[Label]
+    conflicts: list[LabelConflict]
+
+
+# --- change feed ---------------------------------------------------------------------------
+
+ChangeKind = Literal["dataset", "label"]
+ChangeOp = Literal["upsert", "delete"]
+
+
+class Change(Contract):
+    """One entry of the change feed: the latest state of one entity (or its tombstone)."""
+
+    seq: int
+    kind: ChangeKind
+    op: ChangeOp
+    dataset_id: UUID
+    version: int | None = None
+    row_id: int | None = None
+    dataset: Dataset | None = None
+    label: Label | None = None
+    changed_at: datetime
+
+
+class ChangeFeed(Contract):
+    """GET /internal/v1/changes?since=<seq>: changes after `since`, oldest first.
+
+    Pass `next_since` back as `since`; `has_more` says whether to ask again right away.
+    """
+
+    changes: list[Change]
+    next_since: int
+    has_more: bool

@@ -1,16 +1,22 @@
-"""Reading datasets: the owner's list (cursor-paginated), one dataset, a version, its content."""
+"""The owner's datasets: list (cursor-paginated), get, a version, its content and stats, delete."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from proto.common import Page
-from proto.datasets import ColumnSchema, Dataset, DatasetVersion
+from proto.datasets import ColumnSchema, ColumnStats, Dataset, DatasetVersion, VersionStats
 from services.datasets import repository
+from services.datasets.changes import change_writer, dataset_key, forget_label_changes
 from services.datasets.context import DatasetsContext
+from services.datasets.parsing import describe_parquet
 from services.datasets.tables import DatasetRow, DatasetVersionRow
+from services.datasets.version_files import local_copy
 from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
 from services.kit.keyset import cursor_position, split_page
@@ -81,14 +87,14 @@ async def get_version(
     ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID, version: int
 ) -> DatasetVersion:
     """One version of one of the owner's datasets."""
-    return version_contract(await _version_row(ctx, owner_id, dataset_id, version))
+    return version_contract(await version_row(ctx, owner_id, dataset_id, version))
 
 
 async def open_version_content(
     ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID, version: int
 ) -> VersionContent:
     """The version's Parquet file, ready to stream."""
-    row = await _version_row(ctx, owner_id, dataset_id, version)
+    row = await version_row(ctx, owner_id, dataset_id, version)
     try:
         size = await ctx.files.size(row.storage_key)
     except StoredFileMissing as exc:
@@ -103,7 +109,58 @@ async def open_version_content(
     )
 
 
-async def _version_row(
+async def get_version_stats(
+    ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID, version: int
+) -> VersionStats:
+    """The per-column statistics stored when the version was created (computed once if absent)."""
+    row = await version_row(ctx, owner_id, dataset_id, version)
+    stats = row.stats if row.stats is not None else await _compute_stats(ctx, row)
+    return VersionStats(
+        dataset_id=dataset_id,
+        version=version,
+        row_count=row.row_count,
+        columns=[ColumnStats.model_validate(column) for column in stats],
+    )
+
+
+async def _compute_stats(ctx: DatasetsContext, row: DatasetVersionRow) -> list[dict[str, Any]]:
+    """For a version stored before stats existed: describe it now and keep the result."""
+    path = await local_copy(ctx, row)
+    described = await asyncio.to_thread(describe_parquet, path, row.row_count)
+    stats = [column.model_dump(mode="json") for column in described.stats]
+    async with ctx.db.transaction() as session:
+        await repository.store_stats(session, row.dataset_id, row.version, stats)
+    return stats
+
+
+async def delete_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID) -> None:
+    """Soft-delete: the dataset disappears from every read and leaves a tombstone in the feed.
+
+    Deleting an already deleted dataset of the owner is a no-op, so an offline queue may
+    replay it.
+    """
+    now = datetime.now(UTC)
+    async with ctx.db.transaction() as session, change_writer(session, owner_id) as changes:
+        dataset = await repository.get_dataset(
+            session, owner_id, dataset_id, for_update=True, include_deleted=True
+        )
+        if dataset is None:
+            raise not_found("dataset", dataset_id)
+        if dataset.deleted_at is not None:
+            return
+        dataset.deleted_at = now
+        dataset.updated_at = now
+        await forget_label_changes(session, owner_id, dataset_id)
+        await changes.record(
+            kind="dataset",
+            entity_key=dataset_key(dataset_id),
+            op="delete",
+            dataset_id=dataset_id,
+            at=now,
+        )
+
+
+async def version_row(
     ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID, version: int
 ) -> DatasetVersionRow:
     async with ctx.db.session() as session:

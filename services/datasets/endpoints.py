@@ -6,21 +6,30 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from proto.common import Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
+    ChangeFeed,
     Dataset,
     DatasetVersion,
+    Label,
+    LabelBatch,
+    LabelBatchResult,
+    RowsPage,
     UploadCreate,
     UploadSession,
+    VersionStats,
 )
-from services.datasets import catalog, uploads
+from services.datasets import catalog, changes, labels, previews, uploads
 from services.datasets.context import DatasetsContext
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
+from services.kit.pagination import clamp_limit
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+_MAX_CURSOR_LENGTH = 1024
+_MAX_COLUMNS_PARAM = 20_000
 
 router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["datasets"])
 
@@ -106,3 +115,67 @@ async def get_version_content(
             "content-disposition": f'attachment; filename="{content.filename}"',
         },
     )
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204)
+async def delete_dataset(dataset_id: uuid.UUID, ctx: Context, user: ActingUser) -> Response:
+    """Soft-delete a dataset; the change feed gets its tombstone. Deleting twice is fine."""
+    await catalog.delete_dataset(ctx, user, dataset_id)
+    return Response(status_code=204)
+
+
+@router.get("/datasets/{dataset_id}/versions/{version}/rows", response_model=RowsPage)
+async def get_rows(
+    dataset_id: uuid.UUID,
+    version: int,
+    ctx: Context,
+    user: ActingUser,
+    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    columns: Annotated[str | None, Query(max_length=_MAX_COLUMNS_PARAM)] = None,
+) -> RowsPage:
+    """A page of rows; `columns` is a comma-separated selection (all columns by default)."""
+    selected = [name.strip() for name in columns.split(",") if name.strip()] if columns else None
+    return await previews.read_rows(
+        ctx, user, dataset_id, version, cursor=cursor, limit=limit, columns=selected
+    )
+
+
+@router.get("/datasets/{dataset_id}/versions/{version}/stats", response_model=VersionStats)
+async def get_stats(
+    dataset_id: uuid.UUID, version: int, ctx: Context, user: ActingUser
+) -> VersionStats:
+    """Per-column statistics, computed once when the version was created."""
+    return await catalog.get_version_stats(ctx, user, dataset_id, version)
+
+
+@router.get("/datasets/{dataset_id}/versions/{version}/labels", response_model=Page[Label])
+async def list_labels(
+    dataset_id: uuid.UUID,
+    version: int,
+    ctx: Context,
+    user: ActingUser,
+    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[Label]:
+    """The version's labels by row id."""
+    return await labels.list_labels(ctx, user, dataset_id, version, cursor, limit)
+
+
+@router.put("/datasets/{dataset_id}/versions/{version}/labels", response_model=LabelBatchResult)
+async def upsert_labels(
+    dataset_id: uuid.UUID, version: int, body: LabelBatch, ctx: Context, user: ActingUser
+) -> LabelBatchResult:
+    """Bulk upsert; writes based on a stale revision come back as conflicts, unapplied."""
+    return await labels.upsert_labels(ctx, user, dataset_id, version, body)
+
+
+@router.get("/changes", response_model=ChangeFeed)
+async def get_changes(
+    ctx: Context,
+    user: ActingUser,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> ChangeFeed:
+    """The caller's changes after `since`, oldest first: upserts and tombstones."""
+    return await changes.read_changes(ctx, user, since, clamp_limit(limit))

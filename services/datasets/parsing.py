@@ -19,10 +19,12 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from proto.datasets import DatasetFormat
-from services.datasets.column_profiles import ColumnProfile, profile_parquet
+from proto.datasets import ColumnStats, DatasetFormat
+from services.datasets.column_profiles import ColumnProfile
+from services.datasets.column_stats import describe_columns
 
 CSV_DELIMITERS = ",;\t|"
+ROW_GROUP_ROWS = 128 * 1024
 _SNIFF_SAMPLE_BYTES = 64 * 1024
 _ENCODING_READ_BYTES = 1024 * 1024
 _CONVERSION_ERROR_RE = re.compile(
@@ -59,15 +61,16 @@ class FileRejected(Exception):
 class ParseLimits:
     max_columns: int = 1000
     max_rows: int = 5_000_000
-    block_size: int = 8 * 1024 * 1024
+    block_size: int = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedDataset:
-    """What a converted file holds: its row count and one profile per column."""
+    """What a converted file holds: its row count, one profile and one set of stats per column."""
 
     row_count: int
     columns: list[ColumnProfile] = field(default_factory=list)
+    stats: list[ColumnStats] = field(default_factory=list)
 
 
 def detect_format(filename: str, content_type: str | None = None) -> DatasetFormat | None:
@@ -82,7 +85,7 @@ def detect_format(filename: str, content_type: str | None = None) -> DatasetForm
 def convert_to_parquet(
     source: Path, file_format: DatasetFormat, target: Path, limits: ParseLimits
 ) -> ParsedDataset:
-    """Parse `source`, write it to `target` as Parquet and profile its columns."""
+    """Parse `source`, write it to `target` as Parquet, profile and describe its columns."""
     if file_format == "csv":
         row_count = _convert_csv(source, target, limits)
     elif file_format == "jsonl":
@@ -91,7 +94,13 @@ def convert_to_parquet(
         row_count = _write_batches(_open_parquet(source), target, limits)
     if row_count == 0:
         raise FileRejected("EMPTY_FILE", "the file has a header but no rows")
-    return ParsedDataset(row_count=row_count, columns=profile_parquet(target))
+    return describe_parquet(target, row_count)
+
+
+def describe_parquet(path: Path, row_count: int) -> ParsedDataset:
+    """Profile and stats of every column, in bounded memory."""
+    profiles, stats = describe_columns(path)
+    return ParsedDataset(row_count=row_count, columns=profiles, stats=stats)
 
 
 # --- CSV -----------------------------------------------------------------------------------
@@ -246,6 +255,7 @@ def _write_batches(reader: pa.RecordBatchReader, target: Path, limits: ParseLimi
     schema = reader.schema
     _check_columns(schema, limits)
     rows = 0
+    pending: list[pa.RecordBatch] = []
     with pq.ParquetWriter(target, schema, compression="zstd") as writer:
         for batch in _batches(reader):
             rows += batch.num_rows
@@ -255,7 +265,13 @@ def _write_batches(reader: pa.RecordBatchReader, target: Path, limits: ParseLimi
                     f"the file has more than {limits.max_rows} rows",
                     max_rows=limits.max_rows,
                 )
-            writer.write_batch(batch)
+            pending.append(batch)
+            # Small parse blocks keep memory low; row groups of ROW_GROUP_ROWS keep reads cheap.
+            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending, schema))
+                pending = []
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema))
     return rows
 
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.datasets.tables import DatasetRow, DatasetVersionRow, UploadChunkRow, UploadRow
+from services.datasets.tables import (
+    DatasetRow,
+    DatasetVersionRow,
+    LabelRow,
+    UploadChunkRow,
+    UploadRow,
+)
 from services.kit.keyset import Position, newest_first
 
 DatasetWithLatest = tuple[DatasetRow, DatasetVersionRow]
@@ -96,13 +103,16 @@ def _with_latest() -> sa.Select[DatasetRow, DatasetVersionRow]:
 
 
 async def get_dataset(
-    session: AsyncSession, owner_id: str, dataset_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    owner_id: str,
+    dataset_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    include_deleted: bool = False,
 ) -> DatasetRow | None:
-    stmt = sa.select(DatasetRow).where(
-        DatasetRow.id == dataset_id,
-        DatasetRow.owner_id == owner_id,
-        DatasetRow.deleted_at.is_(None),
-    )
+    stmt = sa.select(DatasetRow).where(DatasetRow.id == dataset_id, DatasetRow.owner_id == owner_id)
+    if not include_deleted:
+        stmt = stmt.where(DatasetRow.deleted_at.is_(None))
     if for_update:
         stmt = stmt.with_for_update()
     return await session.scalar(stmt)
@@ -147,4 +157,53 @@ async def get_version(
             DatasetRow.owner_id == owner_id,
             DatasetRow.deleted_at.is_(None),
         )
+    )
+
+
+# --- labels --------------------------------------------------------------------------------
+
+
+async def get_labels(
+    session: AsyncSession, dataset_id: uuid.UUID, version: int, row_ids: list[int]
+) -> dict[int, LabelRow]:
+    rows = await session.scalars(
+        sa.select(LabelRow).where(
+            LabelRow.dataset_id == dataset_id,
+            LabelRow.version == version,
+            LabelRow.row_id.in_(row_ids),
+        )
+    )
+    return {row.row_id: row for row in rows}
+
+
+async def list_labels(
+    session: AsyncSession, dataset_id: uuid.UUID, version: int, after_row: int, limit: int
+) -> list[LabelRow]:
+    """Set labels by row id from just after `after_row`: up to `limit` + 1 rows."""
+    rows = await session.scalars(
+        sa.select(LabelRow)
+        .where(
+            LabelRow.dataset_id == dataset_id,
+            LabelRow.version == version,
+            LabelRow.row_id > after_row,
+            LabelRow.label.is_not(None),
+        )
+        .order_by(LabelRow.row_id)
+        .limit(limit + 1)
+    )
+    return list(rows)
+
+
+async def store_stats(
+    session: AsyncSession, dataset_id: uuid.UUID, version: int, stats: list[dict[str, Any]]
+) -> None:
+    """Keep a version's stats unless another request stored them first."""
+    await session.execute(
+        sa.update(DatasetVersionRow)
+        .where(
+            DatasetVersionRow.dataset_id == dataset_id,
+            DatasetVersionRow.version == version,
+            DatasetVersionRow.stats.is_(None),
+        )
+        .values(stats=stats)
     )

@@ -27,5 +27,10 @@ class DatasetsSettings(ServiceSettings):
     # Parsing limits.
     max_columns: int = Field(default=1000, gt=0)
     max_rows: int = Field(default=5_000_000, gt=0)
-    # Bytes pyarrow reads per block; the first block decides each column's type.
-    parse_block_size_bytes: int = Field(default=8 * MIB, gt=0)
+    # Bytes pyarrow reads per block; the first block decides each column's type (a later value
+    # that does not fit widens it). pyarrow's streaming reader holds a few dozen blocks at
+    # once, so this bounds the memory of a conversion (1 MiB: ~40 MB of buffers).
+    parse_block_size_bytes: int = Field(default=1 * MIB, gt=0)
+    # Reads and labels.
+    max_preview_columns: int = Field(default=100, gt=0)
+    max_labels_per_batch: int = Field(default=500, gt=0)

@@ -1,4 +1,4 @@
-"""The datasets service's tables: datasets, their versions, uploads and received chunks."""
+"""The datasets service's tables: datasets, versions, uploads, chunks, labels and changes."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ class DatasetVersionRow(Base):
     storage_key: Mapped[str] = mapped_column(sa.String(1024))
     upload_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Per-column statistics (proto ColumnStats as JSON), computed once at creation.
+    stats: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON, nullable=True)
 
 
 class UploadRow(Base):
@@ -90,3 +92,50 @@ class UploadChunkRow(Base):
     n: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     sha256: Mapped[str] = mapped_column(sa.String(64))
     size: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class LabelRow(Base):
+    """A label on one row of one version; `label` None is a cleared label (revision kept)."""
+
+    __tablename__ = "labels"
+
+    dataset_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    row_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    label: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    note: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    revision: Mapped[int] = mapped_column(sa.Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ChangeCounterRow(Base):
+    """The last change sequence number handed out per owner; its row is the writers' lock."""
+
+    __tablename__ = "change_counters"
+
+    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ChangeRow(Base):
+    """The latest change of one entity of an owner (a write moves it to a new `seq`)."""
+
+    __tablename__ = "changes"
+
+    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    entity_key: Mapped[str] = mapped_column(sa.String(120))
+    op: Mapped[str] = mapped_column(sa.String(10))
+    dataset_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    version: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    row_id: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "kind", "entity_key", name="uq_changes_entity"),
+    )

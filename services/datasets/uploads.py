@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.datasets import DatasetFormat, DatasetVersion, UploadCreate, UploadSession
 from services.datasets import repository
-from services.datasets.catalog import version_contract
+from services.datasets.catalog import dataset_contract, version_contract
+from services.datasets.changes import change_writer, dataset_key
 from services.datasets.chunk_store import ReceivedChunk, file_sha256
 from services.datasets.column_profiles import ColumnProfile
 from services.datasets.context import DatasetsContext
@@ -371,11 +372,14 @@ async def _record_version(
 ) -> DatasetVersion | None:
     now = utc_now()
     try:
-        async with ctx.db.transaction() as session:
-            number = await _next_version(session, upload, stored.dataset_id, now)
+        async with (
+            ctx.db.transaction() as session,
+            change_writer(session, upload.owner_id) as changes,
+        ):
+            dataset = await _dataset_for_next_version(session, upload, stored.dataset_id, now)
             version = DatasetVersionRow(
                 dataset_id=stored.dataset_id,
-                version=number,
+                version=dataset.latest_version,
                 format=upload.format,
                 row_count=stored.parsed.row_count,
                 size_bytes=stored.size,
@@ -386,13 +390,23 @@ async def _record_version(
                 storage_key=stored.key,
                 upload_id=upload.id,
                 created_at=now,
+                stats=[stats.model_dump(mode="json") for stats in stored.parsed.stats],
             )
             session.add(version)
             await session.flush()
             if not await repository.mark_upload_completed(
-                session, upload.id, stored.dataset_id, number, now
+                session, upload.id, stored.dataset_id, version.version, now
             ):
                 raise _LostRace
+            await changes.record(
+                kind="dataset",
+                entity_key=dataset_key(dataset.id),
+                op="upsert",
+                dataset_id=dataset.id,
+                version=version.version,
+                at=now,
+                payload=dataset_contract(dataset, version).model_dump(mode="json"),
+            )
     except (_LostRace, IntegrityError):
         return None
     return version_contract(version)
@@ -402,28 +416,28 @@ class _LostRace(Exception):
     """The upload stopped being open while we converted it; roll back."""
 
 
-async def _next_version(
+async def _dataset_for_next_version(
     session: AsyncSession, upload: UploadRow, dataset_id: uuid.UUID, now: datetime
-) -> int:
+) -> DatasetRow:
+    """The dataset with `latest_version` moved to the version being recorded."""
     if upload.dataset_id is None:
-        session.add(
-            DatasetRow(
-                id=dataset_id,
-                owner_id=upload.owner_id,
-                name=upload.name,
-                latest_version=1,
-                created_at=now,
-                updated_at=now,
-            )
+        dataset = DatasetRow(
+            id=dataset_id,
+            owner_id=upload.owner_id,
+            name=upload.name,
+            latest_version=1,
+            created_at=now,
+            updated_at=now,
         )
+        session.add(dataset)
         await session.flush()
-        return 1
-    dataset = await repository.get_dataset(session, upload.owner_id, dataset_id, for_update=True)
-    if dataset is None:
+        return dataset
+    found = await repository.get_dataset(session, upload.owner_id, dataset_id, for_update=True)
+    if found is None:
         raise not_found("dataset", dataset_id)
-    dataset.latest_version += 1
-    dataset.updated_at = now
-    return dataset.latest_version
+    found.latest_version += 1
+    found.updated_at = now
+    return found
 
 
 def _column_json(column: ColumnProfile) -> dict[str, object]:

@@ -90,6 +90,24 @@ class DatasetsApi:
     async def get(self, path: str, user: str = ALICE, **params: Any) -> httpx.Response:
         return await self.client.get(f"/internal/v1{path}", headers=headers(user), params=params)
 
+    async def delete(self, path: str, user: str = ALICE) -> httpx.Response:
+        return await self.client.delete(f"/internal/v1{path}", headers=headers(user))
+
+    async def put_labels(
+        self, dataset_id: str, labels: list[dict[str, Any]], user: str = ALICE, version: int = 1
+    ) -> httpx.Response:
+        return await self.client.put(
+            f"/internal/v1/datasets/{dataset_id}/versions/{version}/labels",
+            json={"labels": labels},
+            headers=headers(user),
+        )
+
+    async def changes(self, since: int = 0, user: str = ALICE, **params: Any) -> dict[str, Any]:
+        response = await self.get("/changes", user, since=since, **params)
+        assert response.status_code == 200, response.text
+        feed: dict[str, Any] = response.json()
+        return feed
+
 
 SettingsFactory = Callable[..., DatasetsSettings]
 
