@@ -55,3 +55,28 @@ class TrainingJob(Contract):
     metrics: dict[str, float] | None = None
     model_id: UUID | None = None
     model_version: int | None = None
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="on success, in GET /jobs/{id} only (lists leave it out): "
+        "confusion_matrix {labels, matrix}, roc_curve [{positive_class, fpr, tpr, auc}], "
+        "feature_importance [{feature, importance}], history (one progress step per epoch), "
+        "artifact_format, classes, train_rows, validation_rows, "
+        "library_versions",
+    )
+
+
+class TrainingProgress(Contract):
+    """One progress step, the data of an SSE `progress` event (its id is `seq`).
+
+    `metric` is accuracy for classification and RMSE (target units) for regression.
+    """
+
+    seq: int
+    attempt: int
+    epoch: float | None = None
+    loss: float | None = None
+    val_loss: float | None = None
+    metric: float | None = None
+    val_metric: float | None = None
+    eta_s: float | None = None
+    created_at: datetime

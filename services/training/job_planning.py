@@ -164,7 +164,7 @@ def _model(request: TrainingJobCreate, task: Task) -> ModelKind:
     model: ModelKind = (
         request.model if "model" in request.model_fields_set else _DEFAULT_MODEL[task]
     )
-    if model not in SKLEARN_MODELS:
+    if model not in SKLEARN_MODELS and model != "mlp":
         raise invalid_input(
             "MODEL_NOT_AVAILABLE",
             f"the {model!r} model is not available yet; choose one of "

@@ -18,7 +18,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.database import Database
-from services.training.tables import Job
+from services.training.tables import Job, JobEvent
 
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 _CLAIM_TRIES = 5
@@ -173,3 +173,29 @@ async def finish(
             **_NO_LEASE,
             **values,
         )
+
+
+async def append_events(
+    db: Database,
+    job_id: uuid.UUID,
+    worker_id: str,
+    attempt: int,
+    steps: list[dict[str, Any]],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Store progress steps of a job we hold, numbered after the last; False if we lost it."""
+    now = now or utcnow()
+    async with db.transaction() as session:
+        held = await _update(session, _held_by(job_id, worker_id), lease_owner=worker_id)
+        if not held:
+            return False
+        last = await session.scalar(
+            sa.select(sa.func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)
+        )
+        first = int(last or 0) + 1
+        session.add_all(
+            JobEvent(job_id=job_id, seq=first + i, attempt=attempt, data=step, created_at=now)
+            for i, step in enumerate(steps)
+        )
+    return True

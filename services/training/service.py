@@ -81,7 +81,9 @@ async def list_jobs(
     async with db.session() as session:
         jobs = await repository.list_owned(session, owner_id, limit=size, after=after)
     page, next_cursor = split_page(jobs, size, lambda job: (job.created_at, job.id))
-    return Page[TrainingJob](items=[to_contract(job) for job in page], next_cursor=next_cursor)
+    return Page[TrainingJob](
+        items=[to_contract(job, with_result=False) for job in page], next_cursor=next_cursor
+    )
 
 
 async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:
@@ -107,8 +109,8 @@ async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> Training
     raise ApiError(409, "JOB_BUSY", f"job {job_id} kept changing; try again", action=Action.RETRY)
 
 
-def to_contract(job: Job) -> TrainingJob:
-    """The contract shape of a job row."""
+def to_contract(job: Job, *, with_result: bool = True) -> TrainingJob:
+    """The contract shape of a job row; lists leave the (large) result out."""
     return TrainingJob(
         id=job.id,
         owner_id=job.owner_id,
@@ -128,6 +130,7 @@ def to_contract(job: Job) -> TrainingJob:
         finished_at=job.finished_at,
         error=job.error,
         metrics=job.metrics,
+        result=job.result if with_result else None,
         model_id=job.model_id,
         model_version=job.model_version,
     )

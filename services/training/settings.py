@@ -36,5 +36,12 @@ class TrainingSettings(ServiceSettings):
     heartbeat_s: float = Field(default=15.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=2, ge=1)
+    # How often a running job's progress steps are stored (and so reach SSE listeners).
+    progress_interval_s: float = Field(default=0.5, gt=0)
+    # How often an SSE stream looks for new events; how long one stream may stay open.
+    events_poll_s: float = Field(default=0.5, gt=0)
+    events_max_stream_s: float = Field(default=3600.0, gt=0)
     # Threads one training process may use (BLAS, OpenMP, torch).
     train_threads: int = Field(default=1, ge=1, le=8)
+    # CPU priority offset of training processes (0-19): the API stays responsive beside them.
+    train_nice: int = Field(default=10, ge=0, le=19)

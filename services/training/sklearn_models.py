@@ -45,6 +45,8 @@ class _Param:
     high: float | None = None
     choices: tuple[Any, ...] = ()
     nullable: bool = False
+    # For a list of ints: its most items; low/high bound each item.
+    length: int = 0
 
 
 _CLASS_WEIGHT = _Param(str, choices=("balanced",), nullable=True)
@@ -67,6 +69,16 @@ HYPERPARAMETERS: dict[str, dict[str, _Param]] = {
         "learning_rate": _Param(float, 1e-4, 1.0),
         "max_depth": _Param(int, 1, 16),
         "subsample": _Param(float, 0.05, 1.0),
+    },
+    # The PyTorch MLP (services.training.torch_models); hidden_layers: sizes, input to output.
+    "mlp": {
+        "hidden_layers": _Param(list, 1, 4096, length=16),
+        "epochs": _Param(int, 1, 1000),
+        "batch_size": _Param(int, 1, 65_536),
+        "learning_rate": _Param(float, 1e-6, 1.0),
+        "patience": _Param(int, 1, 1000),
+        "dropout": _Param(float, 0.0, 0.9),
+        "weight_decay": _Param(float, 0.0, 1.0),
     },
 }
 
@@ -97,6 +109,8 @@ def _check_one(name: str, spec: _Param, value: Any) -> Any:
         if not isinstance(value, bool):
             raise HyperparameterError(f"hyperparameter {name} must be true or false")
         return value
+    if spec.kind is list:
+        return _check_int_list(name, spec, value)
     if spec.choices:
         if value not in spec.choices:
             raise HyperparameterError(f"hyperparameter {name} must be one of {list(spec.choices)}")
@@ -157,3 +171,18 @@ def build_pipeline(
         transformers.append(("string", strings, list(categorical)))
     columns = ColumnTransformer(transformers, sparse_threshold=0.0)
     return Pipeline([("columns", columns), ("model", estimator)])
+
+
+def _check_int_list(name: str, spec: _Param, value: Any) -> list[int]:
+    items_ok = isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    )
+    if not items_ok or len(value) > spec.length:
+        raise HyperparameterError(
+            f"hyperparameter {name} must be a list of at most {spec.length} integers"
+        )
+    if any(v < (spec.low or 0) or v > (spec.high or v) for v in value):
+        raise HyperparameterError(
+            f"hyperparameter {name} items must be between {spec.low:g} and {spec.high:g}"
+        )
+    return list(value)

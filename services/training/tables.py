@@ -54,3 +54,19 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # Confusion matrix, ROC curve, feature importance, history, artifact facts (on success).
+    result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+
+
+class JobEvent(Base):
+    """One progress step of a job (an epoch or estimator step); `seq` is the SSE event id."""
+
+    __tablename__ = "job_events"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(sa.Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

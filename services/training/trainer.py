@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from proto.inference import ArtifactFormat
+from services.training.progress import ProgressLog
+from services.training.report import build_report, score_metric
 from services.training.sklearn_models import (
     MISSING_STRING,
     SKLEARN_MODELS,
@@ -29,8 +33,17 @@ from services.training.sklearn_models import (
     build_pipeline,
 )
 
+if TYPE_CHECKING:
+    from services.training.torch_models import TorchModel
+
 FeatureType = Literal["number", "string"]
 _LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "numpy", "pyarrow")
+_TORCH_LIBRARIES = ("torch", "safetensors", "numpy", "pyarrow")
+# Forests and boosting grow in this many slices, each a progress step and a cancel point.
+STAGED_MODELS = frozenset({"random_forest", "gradient_boosting"})
+STAGES = 10
+# Progress figures of scikit-learn fits come from at most this many rows per split.
+STEP_SAMPLE_ROWS = 500
 
 
 class TrainingError(Exception):
@@ -61,6 +74,8 @@ class TrainingSpec:
     threads: int = 1
     # When this file exists, the owner asked to stop: checked between stages.
     cancel_flag_path: str | None = None
+    # Where each epoch's figures are appended as JSON lines, for the worker to stream.
+    progress_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,54 +86,98 @@ class TrainingResult:
     library_versions: dict[str, str]
     train_rows: int
     validation_rows: int
+    artifact_format: ArtifactFormat = "onnx"
+    # confusion_matrix, roc_curve, feature_importance, history (plain JSON-able data).
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class FittedModel:
     """A fitted pipeline and the held-out rows it was not fitted on (stays in this process)."""
 
-    pipeline: Pipeline
+    pipeline: Pipeline | TorchModel
     classes: list[str] | None
     x_validation: NDArray[Any]
     y_validation: NDArray[Any]
     train_rows: int
+    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> TrainingResult:
-    """Fit `spec` on the Parquet file, score it on held-out rows, write ONNX to `artifact_path`."""
+    """Fit `spec` on the Parquet file, score it on held-out rows, write the artifact.
+
+    scikit-learn models are written as ONNX, the MLP as torch-safetensors (proto.torch_artifact).
+    """
+    progress = ProgressLog(spec.progress_path)
     with threadpool_limits(limits=spec.threads):
-        fitted = fit_model(spec, parquet_path)
+        fitted = fit_model(spec, parquet_path, progress)
         _checkpoint(spec)
         metrics = _score(spec, fitted)
-        export_onnx(spec, fitted.pipeline, Path(artifact_path))
+        report = build_report(spec, fitted)
+        path = Path(artifact_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not isinstance(fitted.pipeline, Pipeline):
+            path.write_bytes(fitted.pipeline.artifact())
+            artifact_format: ArtifactFormat = "torch-safetensors"
+        else:
+            export_onnx(spec, fitted.pipeline, path)
+            artifact_format = "onnx"
+    libraries = _TORCH_LIBRARIES if spec.model == "mlp" else _LIBRARIES
     return TrainingResult(
         metrics=metrics,
         classes=fitted.classes,
         features=list(spec.features),
-        library_versions={name: version(name) for name in _LIBRARIES},
+        library_versions={name: version(name) for name in libraries},
         train_rows=fitted.train_rows,
         validation_rows=len(fitted.y_validation),
+        artifact_format=artifact_format,
+        report=report,
     )
 
 
-def fit_model(spec: TrainingSpec, parquet_path: str) -> FittedModel:
+def fit_model(
+    spec: TrainingSpec, parquet_path: str, progress: ProgressLog | None = None
+) -> FittedModel:
     """Read the data, hold out the validation split, and fit the model's pipeline."""
-    if spec.model not in SKLEARN_MODELS:
+    if spec.model not in SKLEARN_MODELS and spec.model != "mlp":
         raise TrainingError(f"model {spec.model!r} is not available")
+    progress = progress or ProgressLog(None)
     _checkpoint(spec)
     x, y = load_rows(spec, parquet_path)
     x_train, x_val, y_train, y_val = _split(spec, x, y)
     _checkpoint(spec)
+    if spec.model == "mlp":
+        from services.training.torch_models import fit_mlp  # torch loads only for MLP jobs
+
+        model = fit_mlp(
+            spec.task,
+            [(f.name, f.type) for f in spec.features],
+            (x_train, x_val, y_train, y_val),
+            spec.hyperparameters,
+            spec.seed,
+            spec.threads,
+            between_epochs=lambda: _checkpoint(spec),
+            progress=progress.write,
+        )
+        classes = list(model.architecture.classes) if model.architecture.classes else None
+        return FittedModel(model, classes, x_val, y_val, len(y_train), model.history)
     numeric = [i for i, f in enumerate(spec.features) if f.type == "number"]
     categorical = [i for i, f in enumerate(spec.features) if f.type == "string"]
     estimator = build_estimator(spec.model, spec.task, spec.hyperparameters, spec.seed)
     pipeline = build_pipeline(numeric, categorical, estimator)
+    data = (x_train, x_val, y_train, y_val)
     try:
-        pipeline.fit(x_train, y_train)
+        if spec.model in STAGED_MODELS:
+            history = _fit_in_stages(spec, pipeline, data, progress)
+        else:
+            started = time.monotonic()
+            pipeline.fit(x_train, y_train)
+            history = [_sklearn_step(spec, pipeline, data, 1, 1, started)]
+            progress.write(history[0])
     except ValueError as exc:
         raise TrainingError(f"the model could not be fitted: {exc}") from exc
     classes = [str(c) for c in pipeline.classes_] if spec.task == "classification" else None
-    return FittedModel(pipeline, classes, x_val, y_val, len(y_train))
+    return FittedModel(pipeline, classes, x_val, y_val, len(y_train), history)
 
 
 def _checkpoint(spec: TrainingSpec) -> None:
@@ -250,3 +309,57 @@ def export_onnx(spec: TrainingSpec, pipeline: Pipeline, path: Path) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onnx_model.SerializeToString())
+
+
+def _fit_in_stages(
+    spec: TrainingSpec,
+    pipeline: Pipeline,
+    data: tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]],
+    progress: ProgressLog,
+) -> list[dict[str, float]]:
+    """Grow a forest or boosting a slice of estimators at a time (warm start): a progress step
+    and a cancel check after each slice; the model ends up the same as one plain fit."""
+    x_train, _, y_train, _ = data
+    columns, model = pipeline.named_steps["columns"], pipeline.named_steps["model"]
+    encoded = columns.fit_transform(x_train, y_train)
+    total = int(model.n_estimators)
+    stages = min(STAGES, total)
+    model.set_params(warm_start=True)
+    history = []
+    started = time.monotonic()
+    for stage in range(1, stages + 1):
+        _checkpoint(spec)
+        model.set_params(n_estimators=max(1, round(total * stage / stages)))
+        model.fit(encoded, y_train)
+        step = _sklearn_step(spec, pipeline, data, stage, stages, started)
+        history.append(step)
+        progress.write(step)
+    return history
+
+
+def _sklearn_step(
+    spec: TrainingSpec,
+    pipeline: Pipeline,
+    data: tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]],
+    stage: int,
+    stages: int,
+    started: float,
+) -> dict[str, float]:
+    """One progress step of a scikit-learn fit: log loss or MSE, and the metric, on a sample."""
+    x_train, x_val, y_train, y_val = data
+    elapsed = time.monotonic() - started
+    step: dict[str, float] = {"epoch": float(stage), "eta_s": elapsed / stage * (stages - stage)}
+    for prefix, x, y in (("", x_train, y_train), ("val_", x_val, y_val)):
+        x, y = x[:STEP_SAMPLE_ROWS], y[:STEP_SAMPLE_ROWS]  # the split already shuffled them
+        if not len(y):
+            continue
+        if spec.task == "classification":
+            probabilities = pipeline.predict_proba(x)
+            labels = pipeline.classes_
+            predicted = labels[probabilities.argmax(axis=1)]
+            step[prefix + "loss"] = float(skm.log_loss(y, probabilities, labels=list(labels)))
+        else:
+            predicted = pipeline.predict(x)
+            step[prefix + "loss"] = float(skm.mean_squared_error(y, predicted))
+        step[prefix + "metric"] = score_metric(spec.task, y, predicted)
+    return step

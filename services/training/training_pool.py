@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -18,18 +19,28 @@ _THREAD_VARIABLES = (
 )
 
 
-def _init_process(threads: int) -> None:
+_PRELOADED = ("sklearn.ensemble", "skl2onnx", "torch")
+
+
+def _init_process(threads: int, nice: int) -> None:
     # Set before numpy/scikit-learn load their thread pools in the fresh (spawned) process.
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    # Training yields the CPU to the API processes on the same machine.
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
+    # Load the heavy libraries now, not during the first job a process gets.
+    for module in _PRELOADED:
+        importlib.import_module(module)
 
 
 class TrainingPool:
     """A spawn-context process pool of `workers` processes; restartable when one must be stopped."""
 
-    def __init__(self, workers: int, threads: int) -> None:
+    def __init__(self, workers: int, threads: int, nice: int = 0) -> None:
         self._workers = workers
         self._threads = threads
+        self._nice = nice
         self._executor: ProcessPoolExecutor | None = None
 
     def _ensure(self) -> ProcessPoolExecutor:
@@ -38,7 +49,7 @@ class TrainingPool:
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_process,
-                initargs=(self._threads,),
+                initargs=(self._threads, self._nice),
             )
         return self._executor
 

@@ -31,6 +31,7 @@ from services.training import job_queue
 from services.training.datasets_client import DatasetsClient, DatasetTooLarge
 from services.training.inference_client import InferenceClient
 from services.training.notifications_client import NotificationsClient
+from services.training.progress import ProgressReader
 from services.training.settings import TrainingSettings
 from services.training.tables import Job
 from services.training.trainer import (
@@ -82,7 +83,7 @@ class JobWorker:
         self.db = db
         self.downstreams = downstreams
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.pool = TrainingPool(settings.concurrency, settings.train_threads)
+        self.pool = TrainingPool(settings.concurrency, settings.train_threads, settings.train_nice)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._running: set[asyncio.Task[None]] = set()
@@ -177,6 +178,7 @@ class JobWorker:
             metrics=result.metrics,
             model_id=version.model_id,
             model_version=version.version,
+            result=result_document(result),
         )
         if done:
             _log.info("job_succeeded", job_id=str(job.id), model_id=str(version.model_id))
@@ -196,11 +198,20 @@ class JobWorker:
             async with asyncio.timeout(self.settings.max_run_time_s):
                 parquet = workdir / "dataset.parquet"
                 await self._guarded(control, self._download(job, parquet))
-                artifact = workdir / "model.onnx"
-                spec = build_spec(job, self.settings, control.cancel_flag)
-                result = await self._guarded(
-                    control, self.pool.submit(spec, str(parquet), str(artifact))
-                )
+                artifact = workdir / "model.artifact"
+                progress = workdir / "progress.jsonl"
+                spec = build_spec(job, self.settings, control.cancel_flag, progress)
+                reader = ProgressReader(progress)
+                pump = asyncio.create_task(self._pump_progress(job, reader))
+                try:
+                    result = await self._guarded(
+                        control, self.pool.submit(spec, str(parquet), str(artifact))
+                    )
+                finally:
+                    pump.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pump
+                await self._store_progress(job, reader)
                 version = await self._guarded(
                     control, self._register(job, result, artifact.read_bytes())
                 )
@@ -227,6 +238,24 @@ class JobWorker:
         except Exception as exc:
             _log.exception("job_crashed", job_id=str(job.id))
             raise _JobFailed(f"training failed unexpectedly ({type(exc).__name__})") from exc
+
+    async def _pump_progress(self, job: Job, reader: ProgressReader) -> None:
+        """Store the training's new progress steps as job events, every progress interval."""
+        while True:
+            await asyncio.sleep(self.settings.progress_interval_s)
+            await self._store_progress(job, reader)
+
+    async def _store_progress(self, job: Job, reader: ProgressReader) -> None:
+        """Best effort: progress that cannot be stored now is stored with the next steps."""
+        steps, offset = reader.peek()
+        if not steps:
+            return
+        try:
+            await job_queue.append_events(self.db, job.id, self.worker_id, job.attempts, steps)
+        except Exception:
+            _log.exception("job_progress_failed", job_id=str(job.id))
+            return
+        reader.advance(offset)
 
     async def _guarded(self, control: _JobControl, work: Awaitable[T]) -> T:
         """Await `work` unless the owner cancels or the lease is lost first."""
@@ -258,7 +287,7 @@ class JobWorker:
         metadata = ModelVersionRegister(
             name=job.model_name,
             task=job.task,
-            format="onnx",
+            format=result.artifact_format,
             features=[FeatureSpec(name=f.name, type=f.type) for f in result.features],
             classes=result.classes,
             metrics=result.metrics,
@@ -318,7 +347,21 @@ class _JobFailed(Exception):
         self.message = message
 
 
-def build_spec(job: Job, settings: TrainingSettings, cancel_flag: Path) -> TrainingSpec:
+def result_document(result: TrainingResult) -> dict[str, Any]:
+    """What a succeeded job's `result` holds: the report plus facts about the artifact."""
+    return {
+        **result.report,
+        "artifact_format": result.artifact_format,
+        "classes": result.classes,
+        "train_rows": result.train_rows,
+        "validation_rows": result.validation_rows,
+        "library_versions": result.library_versions,
+    }
+
+
+def build_spec(
+    job: Job, settings: TrainingSettings, cancel_flag: Path, progress: Path | None = None
+) -> TrainingSpec:
     """The plain-data training spec of a job row."""
     types = job.column_types
     return TrainingSpec(
@@ -331,4 +374,5 @@ def build_spec(job: Job, settings: TrainingSettings, cancel_flag: Path) -> Train
         seed=job.seed,
         threads=settings.train_threads,
         cancel_flag_path=str(cancel_flag),
+        progress_path=str(progress) if progress else None,
     )

@@ -115,7 +115,11 @@ async def test_a_numeric_target_with_many_values_is_regression_with_a_regression
             "MODEL_TASK_MISMATCH",
             "linear_regression",
         ),
-        ({"target": "bought", "model": "mlp"}, "MODEL_NOT_AVAILABLE", "'mlp'"),
+        (
+            {"target": "bought", "model": "mlp", "hyperparameters": {"hidden_layers": [0]}},
+            "INVALID_HYPERPARAMETERS",
+            "hidden_layers",
+        ),
         (
             {"target": "bought", "hyperparameters": {"C": -1}},
             "INVALID_HYPERPARAMETERS",

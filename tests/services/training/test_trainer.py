@@ -210,3 +210,20 @@ def test_a_cancel_flag_stops_training(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(TrainingCancelled):
         train(spec(cancel_flag_path=str(flag)), str(dataset), str(tmp_path / "m.onnx"))
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_forests_grow_in_stages_with_progress(dataset: Path, tmp_path: Path) -> None:
+    progress = tmp_path / "progress.jsonl"
+    training = spec(
+        model="random_forest", hyperparameters={"n_estimators": 20}, progress_path=str(progress)
+    )
+
+    result = train(training, str(dataset), str(tmp_path / "m.onnx"))
+
+    steps = [json.loads(line) for line in progress.read_text().splitlines()]
+    assert [s["epoch"] for s in steps] == list(range(1, 11))
+    assert steps[-1]["eta_s"] == 0 and steps[-1]["val_metric"] is not None
+    assert len(result.report["history"]) == 10
+    assert result.metrics["accuracy"] > 0.7
+    fitted = fit_model(dataclasses.replace(training, progress_path=None), str(dataset))
+    assert len(fitted.pipeline.named_steps["model"].estimators_) == 20  # type: ignore[union-attr]

@@ -1,0 +1,330 @@
+"""The worker under stress: live progress over SSE with resume, an MLP job to a registered
+torch model and its PNG report, a training process killed with SIGKILL, and two replicas on one
+database that never run a job twice (PostgreSQL when TEST_DATABASE_URL is set, and SQLite).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from services.datasets.app import create_app as create_datasets_app
+from services.datasets.settings import DatasetsSettings
+from services.inference.app import create_app as create_inference_app
+from services.inference.settings import InferenceSettings
+from services.kit.database import Database
+from services.notifications.app import create_app as create_notifications_app
+from services.notifications.settings import NotificationsSettings
+from services.training.app import create_app
+from services.training.tables import Job
+from services.training.worker import JobWorker
+from tests.services.training.conftest import ALICE, BOB, DatasetsApi, people_csv, training_settings
+from tests.support.apps import running_app, service_headers
+from tests.support.servers import serve_app
+from tests.support.settings import make_settings
+
+
+def alice() -> dict[str, str]:
+    """A fresh service token for Alice (tokens are short-lived)."""
+    return service_headers("training", ALICE)
+
+
+@dataclass
+class Downstream:
+    datasets: DatasetsApi
+    inference_url: str
+    notifications_url: str
+
+
+@pytest.fixture
+async def downstream(tmp_path: Path) -> AsyncIterator[Downstream]:
+    """The real datasets, inference and notifications services on loopback ports."""
+    notifications = make_settings(
+        NotificationsSettings,
+        tmp_path / "notifications",
+        log_json=False,
+        fcm_enabled=False,
+        apns_enabled=False,
+    )
+    async with (
+        serve_app(
+            create_datasets_app(make_settings(DatasetsSettings, tmp_path / "ds", log_json=False))
+        ) as datasets_url,
+        serve_app(
+            create_inference_app(
+                make_settings(InferenceSettings, tmp_path / "inference", log_json=False)
+            )
+        ) as inference_url,
+        serve_app(create_notifications_app(notifications)) as notifications_url,
+    ):
+        yield Downstream(DatasetsApi(datasets_url), inference_url, notifications_url)
+
+
+@dataclass
+class Replica:
+    app: FastAPI
+    http: httpx.AsyncClient
+
+    @property
+    def worker(self) -> JobWorker:
+        worker: JobWorker = self.app.state.job_worker
+        return worker
+
+
+@asynccontextmanager
+async def replica(
+    downstream: Downstream, data_dir: Path, **overrides: Any
+) -> AsyncIterator[Replica]:
+    """One training service instance with its worker on."""
+    values: dict[str, Any] = {"worker_enabled": True, **overrides}
+    settings = training_settings(
+        data_dir,
+        datasets_url=downstream.datasets.base_url,
+        inference_url=downstream.inference_url,
+        notifications_url=downstream.notifications_url,
+        poll_interval_s=0.1,
+        heartbeat_s=0.3,
+        lease_s=3,
+        progress_interval_s=0.1,
+        events_poll_s=0.1,
+        **values,
+    )
+    app = create_app(settings)
+    async with running_app(app) as http:
+        yield Replica(app, http)
+
+
+async def create_job(http: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    response = await http.post("/internal/v1/jobs", json=body, headers=alice())
+    assert response.status_code == 201, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+async def get_job(http: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    response = await http.get(f"/internal/v1/jobs/{job_id}", headers=alice())
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+async def wait_until(http: httpx.AsyncClient, job_id: str, *statuses: str) -> dict[str, Any]:
+    async with asyncio.timeout(120):
+        while True:
+            job = await get_job(http, job_id)
+            if job["status"] in statuses:
+                return job
+            await asyncio.sleep(0.1)
+
+
+def parse_sse(body: str) -> list[dict[str, str]]:
+    """The events of an SSE body as {id, event, data} (comments and retry lines dropped)."""
+    events = []
+    for block in body.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            name, _, value = line.partition(": ")
+            if name in ("id", "event", "data"):
+                fields[name] = value
+        if "event" in fields:
+            events.append(fields)
+    return events
+
+
+MLP_JOB = {
+    "target": "bought",
+    "model": "mlp",
+    "hyperparameters": {"hidden_layers": [8], "epochs": 12, "patience": 50, "batch_size": 16},
+}
+
+
+async def test_an_mlp_job_streams_progress_registers_a_torch_model_and_draws_a_report(
+    downstream: Downstream, tmp_path: Path
+) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=80))
+    async with replica(downstream, tmp_path / "training") as training:
+        job = await create_job(training.http, dataset_id=version["dataset_id"], **MLP_JOB)
+
+        streamed = await training.http.get(f"/internal/v1/jobs/{job['id']}/events", headers=alice())
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        events = parse_sse(streamed.text)
+        progress = [e for e in events if e["event"] == "progress"]
+        assert [int(e["id"]) for e in progress] == list(range(1, 13))
+        assert events[-1]["event"] == "status" and '"succeeded"' in events[-1]["data"]
+        assert '"val_loss":' in progress[0]["data"] and '"eta_s":' in progress[0]["data"]
+
+        resumed = await training.http.get(
+            f"/internal/v1/jobs/{job['id']}/events",
+            headers={**alice(), "Last-Event-ID": "10"},
+        )
+        assert [e["id"] for e in parse_sse(resumed.text)] == ["11", "12", "12"]
+
+        done = await get_job(training.http, job["id"])
+        assert done["status"] == "succeeded", done["error"]
+        result = done["result"]
+        assert result["artifact_format"] == "torch-safetensors"
+        assert len(result["history"]) == 12
+        assert result["confusion_matrix"]["labels"] == ["no", "yes"]
+        assert result["roc_curve"] and result["feature_importance"]
+
+        report = await training.http.get(
+            f"/internal/v1/jobs/{job['id']}/report.png", headers=alice()
+        )
+        assert report.status_code == 200, report.text
+        assert report.content.startswith(b"\x89PNG\r\n\x1a\n")
+        others = service_headers("training", BOB)
+        for path in ("events", "report.png"):
+            hidden = await training.http.get(
+                f"/internal/v1/jobs/{job['id']}/{path}", headers=others
+            )
+            assert hidden.status_code == 404
+
+    row = {"age": 52, "city": "oslo", "member": "true", "spend": 130.0, "constant": "same"}
+    async with httpx.AsyncClient(base_url=downstream.inference_url + "/internal/v1") as client:
+        predicted = await client.post(
+            f"/models/{done['model_id']}/predict",
+            json={"rows": [row]},
+            headers=service_headers("inference", ALICE),
+        )
+    assert predicted.status_code == 200, predicted.text
+    assert predicted.json()["predictions"][0]["label"] in {"yes", "no"}
+
+
+async def test_a_report_waits_for_success(downstream: Downstream, tmp_path: Path) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=40))
+    async with replica(downstream, tmp_path / "training", worker_enabled=False) as training:
+        job = await create_job(training.http, dataset_id=version["dataset_id"], target="bought")
+        report = await training.http.get(
+            f"/internal/v1/jobs/{job['id']}/report.png", headers=alice()
+        )
+    assert report.status_code == 409
+    assert report.json()["error"]["code"] == "REPORT_NOT_READY"
+
+
+async def test_a_training_process_killed_mid_job_is_retried_never_left_running(
+    downstream: Downstream, tmp_path: Path
+) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
+    slow = {"hidden_layers": [64, 64], "epochs": 400, "patience": 400, "batch_size": 4}
+    async with replica(downstream, tmp_path / "training", max_attempts=2) as training:
+        job = await create_job(
+            training.http,
+            dataset_id=version["dataset_id"],
+            target="bought",
+            model="mlp",
+            hyperparameters=slow,
+        )
+        await wait_until(training.http, job["id"], "running")
+        pids = await _training_pids(training.worker, job["id"])
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+
+        # The lease expires, the job is claimed again (attempt 2) and progress restarts.
+        second = await _first_event_of_attempt(training, job["id"], attempt=2)
+        assert second is not None
+        job_now = await get_job(training.http, job["id"])
+        assert job_now["status"] == "running"
+        for pid in await _training_pids(training.worker, job["id"]):
+            os.kill(pid, signal.SIGKILL)
+
+        # Out of attempts: failed with a message, not stuck running.
+        done = await wait_until(training.http, job["id"], "failed", "succeeded")
+    assert done["status"] == "failed"
+    assert "stopped unexpectedly 2 times" in done["error"]
+    assert done["finished_at"] is not None
+
+
+async def _training_pids(worker: JobWorker, job_id: str) -> list[int]:
+    """PIDs of the pool's training processes once this job's progress shows it is training."""
+    async with asyncio.timeout(60):
+        while True:
+            executor = worker.pool._executor
+            processes = getattr(executor, "_processes", None) or {}
+            pids = [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
+            if pids and await _events_of(worker.db, job_id):
+                return pids
+            await asyncio.sleep(0.05)
+
+
+async def _events_of(db: Database, job_id: str) -> list[tuple[int, int]]:
+    async with db.session() as session:
+        rows = await session.execute(
+            sa.text("SELECT seq, attempt FROM job_events WHERE job_id = :id ORDER BY seq"),
+            {"id": uuid.UUID(job_id).hex if db.is_sqlite else uuid.UUID(job_id)},
+        )
+        return [(int(seq), int(attempt)) for seq, attempt in rows]
+
+
+async def _first_event_of_attempt(training: Replica, job_id: str, attempt: int) -> int | None:
+    async with asyncio.timeout(60):
+        while True:
+            for seq, event_attempt in await _events_of(training.worker.db, job_id):
+                if event_attempt == attempt:
+                    return seq
+            await asyncio.sleep(0.05)
+
+
+async def test_two_replicas_on_one_database_never_run_a_job_twice(
+    downstream: Downstream, tmp_path: Path, database_url: str
+) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=40))
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(
+            replica(downstream, tmp_path / "a", database_url=database_url, concurrency=1)
+        )
+        second = await stack.enter_async_context(
+            replica(downstream, tmp_path / "b", database_url=database_url, concurrency=1)
+        )
+        jobs = [
+            await create_job(
+                (first, second)[i % 2].http,
+                dataset_id=version["dataset_id"],
+                target="bought",
+                model_name=f"model {i}",
+            )
+            for i in range(5)
+        ]
+        done = [await wait_until(first.http, job["id"], "succeeded", "failed") for job in jobs]
+        async with first.worker.db.session() as session:
+            rows = (await session.execute(sa.select(Job))).scalars().all()
+            attempts = {row.id: row.attempts for row in rows}
+    assert [job["status"] for job in done] == ["succeeded"] * 5
+    assert set(attempts.values()) == {1}  # every job claimed exactly once
+    assert all(job["model_version"] == 1 for job in done)  # each registered once
+
+
+async def test_cancelling_a_training_job_stops_it_within_seconds(
+    downstream: Downstream, tmp_path: Path
+) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
+    slow = {"hidden_layers": [64, 64], "epochs": 400, "patience": 400, "batch_size": 4}
+    async with replica(downstream, tmp_path / "training") as training:
+        job = await create_job(
+            training.http,
+            dataset_id=version["dataset_id"],
+            target="bought",
+            model="mlp",
+            hyperparameters=slow,
+        )
+        await _training_pids(training.worker, job["id"])  # it is past its first epoch
+        asked = await training.http.post(f"/internal/v1/jobs/{job['id']}/cancel", headers=alice())
+        assert asked.status_code == 200, asked.text
+
+        async with asyncio.timeout(10):
+            done = await wait_until(training.http, job["id"], "cancelled", "failed", "succeeded")
+        events = await training.http.get(f"/internal/v1/jobs/{job['id']}/events", headers=alice())
+    assert done["status"] == "cancelled"
+    assert done["model_id"] is None and done["finished_at"] is not None
+    assert parse_sse(events.text)[-1]["event"] == "status"
