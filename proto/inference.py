@@ -16,6 +16,8 @@ FeatureType = Literal["number", "string"]
 FeatureValue = float | int | str | bool | None
 
 MAX_PREDICT_ROWS = 1000
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+"""Alias names: lower case letters, digits, `-` and `_`, starting with a letter."""
 
 
 class FeatureSpec(Contract):
@@ -40,6 +42,39 @@ class ModelVersionRegister(Contract):
     dataset_id: UUID | None = None
     dataset_version: int | None = None
     library_versions: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelUpload(Contract):
+    """The `metadata` part of a user's own ONNX model upload (multipart, with `artifact`).
+
+    The BFF registers it as a version of format "onnx" of the user's model with this name.
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    task: Task
+    features: list[FeatureSpec] = Field(min_length=1)
+    classes: list[str] | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+    def to_register(self) -> ModelVersionRegister:
+        """The registration the inference service gets for this upload."""
+        return ModelVersionRegister(
+            name=self.name,
+            task=self.task,
+            format="onnx",
+            features=self.features,
+            classes=self.classes,
+            metrics=self.metrics,
+        )
+
+
+class AliasUpdate(Contract):
+    """PUT /internal/v1/models/{id}/aliases/{alias}: point the alias at a version.
+
+    Promoting and rolling back are both this: moving an alias such as `production`.
+    """
+
+    version: int = Field(ge=1)
 
 
 class ModelVersion(Contract):
@@ -74,7 +109,7 @@ class PredictRequest(Contract):
 
     rows: list[dict[str, FeatureValue]] = Field(min_length=1, max_length=MAX_PREDICT_ROWS)
     version: int | None = Field(default=None, ge=1)
-    alias: str | None = Field(default=None, min_length=1, max_length=64)
+    alias: str | None = Field(default=None, min_length=1, max_length=64, pattern=ALIAS_PATTERN)
 
 
 class Prediction(Contract):

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.inference.context import InferenceContext
 from services.inference.endpoints import internal_router
 from services.inference.model_cache import ModelCache
+from services.inference.prediction_cache import PredictionCache
 from services.inference.settings import InferenceSettings
 from services.kit.app_factory import create_service_app
 from services.kit.file_store import LocalFileStore
@@ -29,14 +30,17 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         context: InferenceContext = app.state.inference
         stack.callback(context.executor.shutdown, wait=True, cancel_futures=True)
         stack.callback(context.cache.clear)
+        stack.callback(context.predictions.clear)
 
     app = create_service_app(
         settings,
         title="Tern inference",
         migrations_dir=MIGRATIONS_DIR,
         startup=startup,
+        # First match wins: registration takes artifacts, every other model route small JSON.
         body_limit_overrides={
-            "/internal/v1/models/versions": settings.max_artifact_bytes + _MULTIPART_OVERHEAD_BYTES
+            "/internal/v1/models/versions": settings.max_artifact_bytes + _MULTIPART_OVERHEAD_BYTES,
+            "/internal/v1/models/": settings.max_predict_body_bytes,
         },
     )
     runtime: ServiceRuntime = app.state.runtime
@@ -44,9 +48,17 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         settings=settings,
         db=runtime.db,
         store=LocalFileStore(settings.service_dir / "artifacts"),
-        cache=ModelCache(settings.model_cache_size),
+        cache=ModelCache(settings.model_cache_size, settings.model_cache_max_bytes),
         executor=ThreadPoolExecutor(
             max_workers=settings.inference_threads, thread_name_prefix="inference"
+        ),
+        limits=runtime.cache,
+        predictions=PredictionCache(
+            settings.prediction_cache_entries,
+            settings.prediction_cache_ttl_s,
+            settings.prediction_cache_max_value_bytes,
+            # The kit cache is Redis when configured; in-process it would only repeat L1.
+            shared=runtime.cache if settings.redis_url else None,
         ),
     )
     app.state.inference = context

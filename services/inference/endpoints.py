@@ -6,11 +6,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
 from proto.common import Page
 from proto.inference import (
+    ALIAS_PATTERN,
+    AliasUpdate,
     Model,
     ModelVersion,
     ModelVersionRegister,
@@ -25,12 +27,13 @@ from services.kit.errors import Action, ApiError
 _UPLOAD_CHUNK = 1024 * 1024
 
 
-def _context(request: Request) -> InferenceContext:
+async def _context(request: Request) -> InferenceContext:
     context: InferenceContext = request.app.state.inference
     return context
 
 
 Context = Annotated[InferenceContext, Depends(_context)]
+AliasName = Annotated[str, Path(min_length=1, max_length=64, pattern=ALIAS_PATTERN)]
 
 internal_router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
 
@@ -91,6 +94,37 @@ async def list_models(
 async def get_model(ctx: Context, user: ActingUser, model_id: uuid.UUID) -> Model:
     """One model with its aliases."""
     return await registry.get_model(ctx, user, model_id)
+
+
+@internal_router.get("/models/{model_id}/versions", response_model=Page[ModelVersion])
+async def list_model_versions(
+    ctx: Context,
+    user: ActingUser,
+    model_id: uuid.UUID,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[ModelVersion]:
+    """The model's versions, newest first."""
+    return await registry.list_versions(ctx, user, model_id, cursor, limit)
+
+
+@internal_router.put("/models/{model_id}/aliases/{alias}", response_model=Model)
+async def set_model_alias(
+    ctx: Context, user: ActingUser, model_id: uuid.UUID, alias: AliasName, body: AliasUpdate
+) -> Model:
+    """Point an alias at a version (promote, roll back); the new version loads at once."""
+    model = await registry.set_alias(ctx, user, model_id, alias, body.version)
+    serving.warm(ctx, model_id, body.version)
+    return model
+
+
+@internal_router.delete("/models/{model_id}/aliases/{alias}", status_code=204)
+async def delete_model_alias(
+    ctx: Context, user: ActingUser, model_id: uuid.UUID, alias: AliasName
+) -> Response:
+    """Remove an alias."""
+    await registry.delete_alias(ctx, user, model_id, alias)
+    return Response(status_code=204)
 
 
 @internal_router.get("/models/{model_id}/versions/{version}", response_model=ModelVersion)

@@ -5,15 +5,18 @@ Everything here is synchronous and CPU-bound: callers run it on the inference th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from google.protobuf.message import DecodeError
+from numpy.typing import NDArray
 
-from proto.inference import FeatureSpec
+from proto.inference import FeatureSpec, FeatureValue
 from proto.training import Task
 
 # Oldest default-domain opset we accept; the newest is what the installed onnx knows.
@@ -32,6 +35,54 @@ class ArtifactOutputs:
 
     label: str
     probabilities: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OnnxRunner:
+    """Runs an onnxruntime session of a conventional artifact (one input per feature)."""
+
+    session: ort.InferenceSession
+    outputs: ArtifactOutputs
+    features: tuple[FeatureSpec, ...]
+
+    def run(
+        self, rows: Sequence[Mapping[str, FeatureValue]]
+    ) -> tuple[NDArray[Any], NDArray[Any] | None]:
+        """Labels [N] and, for classifiers, probabilities [N, C]."""
+        inputs = feature_columns(rows, self.features)
+        if self.outputs.probabilities is None:
+            (values,) = self.session.run([self.outputs.label], inputs)
+            return np.asarray(values).reshape(len(values), -1)[:, 0], None
+        labels, probabilities = self.session.run(
+            [self.outputs.label, self.outputs.probabilities], inputs
+        )
+        return np.asarray(labels).reshape(-1), np.asarray(probabilities)
+
+
+def onnx_runner(
+    data: bytes, task: Task, features: Sequence[FeatureSpec], intra_op_threads: int
+) -> OnnxRunner:
+    """A runner over a registered (already checked) artifact."""
+    session = open_session(data, intra_op_threads)
+    return OnnxRunner(session, output_names(session, task), tuple(features))
+
+
+def feature_columns(
+    rows: Sequence[Mapping[str, FeatureValue]], features: Sequence[FeatureSpec]
+) -> dict[str, NDArray[Any]]:
+    """One [N, 1] input per feature: float32 (None -> NaN) or object str (None -> "")."""
+    inputs: dict[str, NDArray[Any]] = {}
+    for spec in features:
+        values = [row.get(spec.name) for row in rows]
+        if spec.type == "number":
+            column = np.array(
+                [math.nan if v is None else float(v) for v in values],
+                dtype=np.float32,
+            )
+        else:
+            column = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        inputs[spec.name] = column.reshape(-1, 1)
+    return inputs
 
 
 def open_session(data: bytes, intra_op_threads: int) -> ort.InferenceSession:

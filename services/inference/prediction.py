@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
 from proto.inference import FeatureSpec, FeatureValue, Prediction
 from services.inference.model_cache import LoadedModel
+from services.inference.onnx_artifacts import feature_columns
 
 Row = Mapping[str, FeatureValue]
 _MAX_PROBLEMS = 100
@@ -81,37 +81,19 @@ def _json_type(value: object) -> str:
 
 def build_inputs(rows: Sequence[Row], features: Sequence[FeatureSpec]) -> dict[str, NDArray[Any]]:
     """One [N, 1] array per feature: float32 (None -> NaN) or object str (None -> "")."""
-    inputs: dict[str, NDArray[Any]] = {}
-    for spec in features:
-        values = [row.get(spec.name) for row in rows]
-        if spec.type == "number":
-            column = np.array(
-                [math.nan if v is None else float(v) for v in values], dtype=np.float32
-            )
-        else:
-            column = np.array(["" if v is None else str(v) for v in values], dtype=object)
-        inputs[spec.name] = column.reshape(-1, 1)
-    return inputs
+    return feature_columns(rows, features)
 
 
 def run_model(model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
     """Predictions for checked rows (blocking: call it on the inference thread pool)."""
-    inputs = build_inputs(rows, model.features)
-    if model.outputs.probabilities is None:
-        (values,) = model.session.run([model.outputs.label], inputs)
-        return [Prediction(label=float(v)) for v in np.asarray(values).reshape(len(rows), -1)[:, 0]]
-    labels, probabilities = model.session.run(
-        [model.outputs.label, model.outputs.probabilities], inputs
-    )
+    labels, probabilities = model.runner.run(rows)
+    if probabilities is None:
+        return [Prediction(label=float(v)) for v in labels]
     classes = model.classes or tuple(str(i) for i in range(probabilities.shape[1]))
     predictions: list[Prediction] = []
-    for label, row_probabilities in zip(np.asarray(labels).reshape(-1), probabilities, strict=True):
-        by_class = {c: float(p) for c, p in zip(classes, row_probabilities, strict=True)}
+    for label, row_probabilities in zip(labels, probabilities.tolist(), strict=True):
+        by_class = dict(zip(classes, row_probabilities, strict=True))
         predictions.append(
-            Prediction(
-                label=str(label),
-                probabilities=by_class,
-                confidence=max(by_class.values()),
-            )
+            Prediction(label=str(label), probabilities=by_class, confidence=max(row_probabilities))
         )
     return predictions

@@ -10,18 +10,26 @@ from collections.abc import AsyncIterator, Sequence
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from proto.common import Page
-from proto.inference import FeatureSpec, Model, ModelVersion, ModelVersionRegister
+from proto.inference import (
+    ArtifactFormat,
+    FeatureSpec,
+    Model,
+    ModelVersion,
+    ModelVersionRegister,
+)
 from services.inference.context import InferenceContext
 from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
 from services.inference.repository import ModelRepository
 from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow, utc_now
+from services.inference.torch_artifacts import check_torch_artifact
 from services.kit.errors import ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
-from services.kit.pagination import clamp_limit
+from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
 from services.kit.structured_logging import get_logger
 
 PRODUCTION_ALIAS = "production"
-SUPPORTED_FORMATS = frozenset({"onnx"})
+SUPPORTED_FORMATS = frozenset({"onnx", "torch-safetensors"})
+_ARTIFACT_SUFFIX: dict[ArtifactFormat, str] = {"onnx": "onnx", "torch-safetensors": "torch.zip"}
 _REGISTER_ATTEMPTS = 3
 
 _log = get_logger(__name__)
@@ -54,9 +62,10 @@ async def register_version(
             # The training worker retried after registering (crash, lost reply): same answer.
             return to_model_version(existing)
     data = await _read_limited(artifact, ctx.settings.max_artifact_bytes)
+    check = check_artifact if metadata.format == "onnx" else check_torch_artifact
     try:
         await ctx.in_pool(
-            check_artifact,
+            check,
             data,
             metadata.features,
             metadata.task,
@@ -65,7 +74,7 @@ async def register_version(
         )
     except InvalidArtifact as exc:
         raise invalid_input("INVALID_MODEL", f"invalid model artifact: {exc}") from exc
-    key = f"models/{uuid.uuid4().hex}.onnx"
+    key = f"models/{uuid.uuid4().hex}.{_ARTIFACT_SUFFIX[metadata.format]}"
     await _store(ctx, key, data)
     try:
         row = await _record_version(
@@ -83,8 +92,8 @@ def _check_metadata(ctx: InferenceContext, metadata: ModelVersionRegister) -> No
     if metadata.format not in SUPPORTED_FORMATS:
         raise invalid_input(
             "UNSUPPORTED_FORMAT",
-            f"artifact format {metadata.format!r} is not supported yet; register an ONNX model "
-            "(format 'onnx')",
+            f"artifact format {metadata.format!r} is not supported "
+            f"(supported: {', '.join(sorted(SUPPORTED_FORMATS))})",
         )
     if len(metadata.features) > settings.max_features:
         raise invalid_input("TOO_MANY_FEATURES", f"at most {settings.max_features} features")
@@ -251,21 +260,98 @@ async def get_version(
     return to_model_version(row)
 
 
-async def resolve_version(
-    repo: ModelRepository, model: ModelRow, version: int | None, alias: str | None
-) -> int:
-    """The version a request means: explicit, else the alias, else production, else latest."""
-    if version is not None:
-        if await repo.get_version(model.id, version) is None:
-            raise version_not_found(model.id, version)
-        return version
-    if alias is not None:
-        aliased = await repo.alias_version(model.id, alias)
-        if aliased is None:
-            raise ApiError(404, "MODEL_ALIAS_NOT_FOUND", f"model {model.id} has no alias {alias!r}")
-        return aliased
-    production = await repo.alias_version(model.id, PRODUCTION_ALIAS)
-    return production if production is not None else model.latest_version
+async def list_versions(
+    ctx: InferenceContext,
+    owner_id: str,
+    model_id: uuid.UUID,
+    cursor: str | None,
+    limit: int | None,
+) -> Page[ModelVersion]:
+    """The versions of one of the owner's models, newest first, one page at a time."""
+    before = _version_cursor(cursor)
+    page_size = clamp_limit(limit)
+    async with ctx.db.session() as session:
+        repo = ModelRepository(session)
+        if await repo.get_model(owner_id, model_id) is None:
+            raise not_found("model", model_id)
+        rows = await repo.list_versions(model_id, page_size, before)
+    page = list(rows[:page_size])
+    more = len(rows) > page_size and page
+    return Page[ModelVersion](
+        items=[to_model_version(row) for row in page],
+        next_cursor=encode_cursor({"v": page[-1].version}) if more else None,
+    )
+
+
+def _version_cursor(cursor: str | None) -> int | None:
+    payload = decode_cursor(cursor)
+    if payload is None:
+        return None
+    version = payload.get("v")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise invalid_cursor()
+    return version
+
+
+async def set_alias(
+    ctx: InferenceContext, owner_id: str, model_id: uuid.UUID, alias: str, version: int
+) -> Model:
+    """Point `alias` at `version` (promote or roll back); the model with its aliases."""
+    for attempt in range(1, _REGISTER_ATTEMPTS + 1):
+        try:
+            async with ctx.db.transaction() as session:
+                repo = ModelRepository(session)
+                model = await _owned_model(repo, owner_id, model_id)
+                if await repo.get_version(model_id, version) is None:
+                    raise version_not_found(model_id, version)
+                row = await repo.get_alias(model_id, alias)
+                previous = None if row is None else row.version
+                if row is None:
+                    repo.add(ModelAliasRow(model_id=model_id, alias=alias, version=version))
+                else:
+                    row.version = version
+                model.updated_at = utc_now()
+                await repo.flush()
+                aliases = await repo.aliases([model_id])
+            _log.info(
+                "model_alias_moved",
+                model_id=str(model_id),
+                alias=alias,
+                previous_version=previous,
+                version=version,
+            )
+            return to_model(model, aliases[model_id])
+        except IntegrityError:
+            # Two first-time moves of one alias raced; the loser now updates the winner's row.
+            if attempt == _REGISTER_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def delete_alias(
+    ctx: InferenceContext, owner_id: str, model_id: uuid.UUID, alias: str
+) -> None:
+    """Remove an alias; requests naming it then answer 404 (no alias: production, else latest)."""
+    async with ctx.db.transaction() as session:
+        repo = ModelRepository(session)
+        model = await _owned_model(repo, owner_id, model_id)
+        row = await repo.get_alias(model_id, alias)
+        if row is None:
+            raise alias_not_found(model_id, alias)
+        await repo.delete_alias(row)
+        model.updated_at = utc_now()
+
+
+async def _owned_model(repo: ModelRepository, owner_id: str, model_id: uuid.UUID) -> ModelRow:
+    model = await repo.get_model(owner_id, model_id)
+    if model is None:
+        raise not_found("model", model_id)
+    return model
+
+
+def alias_not_found(model_id: uuid.UUID, alias: str) -> ApiError:
+    """404 for an alias the model does not have."""
+    return ApiError(404, "MODEL_ALIAS_NOT_FOUND", f"model {model_id} has no alias {alias!r}")
 
 
 def version_not_found(model_id: uuid.UUID, version: int) -> ApiError:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow
 from services.kit.keyset import Position, newest_first
@@ -43,6 +43,22 @@ class ModelRepository:
     async def get_version(self, model_id: uuid.UUID, version: int) -> ModelVersionRow | None:
         return await self.session.get(ModelVersionRow, (model_id, version))
 
+    async def list_versions(
+        self, model_id: uuid.UUID, limit: int, before_version: int | None
+    ) -> Sequence[ModelVersionRow]:
+        """The model's versions newest first, below `before_version`: up to `limit` + 1."""
+        query = sa.select(ModelVersionRow).where(ModelVersionRow.model_id == model_id)
+        if before_version is not None:
+            query = query.where(ModelVersionRow.version < before_version)
+        query = query.order_by(ModelVersionRow.version.desc()).limit(limit + 1)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def get_alias(self, model_id: uuid.UUID, alias: str) -> ModelAliasRow | None:
+        return await self.session.get(ModelAliasRow, (model_id, alias))
+
+    async def delete_alias(self, row: ModelAliasRow) -> None:
+        await self.session.delete(row)
+
     async def aliases(self, model_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
         """Alias -> version, per model."""
         result: dict[uuid.UUID, dict[str, int]] = {model_id: {} for model_id in model_ids}
@@ -66,14 +82,26 @@ class ModelRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def alias_version(self, model_id: uuid.UUID, alias: str) -> int | None:
-        query = sa.select(ModelAliasRow.version).where(
-            ModelAliasRow.model_id == model_id, ModelAliasRow.alias == alias
-        )
-        return (await self.session.execute(query)).scalar_one_or_none()
-
     def add(self, row: ModelRow | ModelVersionRow | ModelAliasRow) -> None:
         self.session.add(row)
 
     async def flush(self) -> None:
         await self.session.flush()
+
+
+async def serving_target(
+    conn: AsyncConnection, owner_id: str, model_id: uuid.UUID, alias: str
+) -> tuple[int, int | None] | None:
+    """(latest version, version under `alias`) of the owner's model in one query; None if not
+    theirs. Predict calls this on every request, so it skips the ORM session."""
+    query = (
+        sa.select(ModelRow.latest_version, ModelAliasRow.version)
+        .select_from(ModelRow)
+        .outerjoin(
+            ModelAliasRow,
+            sa.and_(ModelAliasRow.model_id == ModelRow.id, ModelAliasRow.alias == alias),
+        )
+        .where(ModelRow.id == model_id, ModelRow.owner_id == owner_id)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else (row[0], row[1])

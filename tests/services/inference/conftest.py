@@ -56,6 +56,23 @@ class InferenceApi:
             json={"rows": rows, **options},
         )
 
+    async def set_alias(
+        self, user: str, model_id: str | uuid.UUID, alias: str, version: int
+    ) -> httpx.Response:
+        return await self.client.put(
+            f"/internal/v1/models/{model_id}/aliases/{alias}",
+            headers=service_headers("inference", user),
+            json={"version": version},
+        )
+
+    async def delete_alias(
+        self, user: str, model_id: str | uuid.UUID, alias: str
+    ) -> httpx.Response:
+        return await self.client.delete(
+            f"/internal/v1/models/{model_id}/aliases/{alias}",
+            headers=service_headers("inference", user),
+        )
+
     async def get(self, user: str, path: str, **params: Any) -> httpx.Response:
         return await self.client.get(
             f"/internal/v1{path}", headers=service_headers("inference", user), params=params

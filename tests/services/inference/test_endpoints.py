@@ -212,15 +212,15 @@ async def test_declared_classes_must_match_the_model(
     assert "3 classes" in response.json()["error"]["message"]
 
 
-async def test_torch_format_is_not_supported_yet(
+async def test_an_onnx_file_declared_as_torch_is_invalid_model(
     api: InferenceApi, classifier: TrainedModel
 ) -> None:
     response = await api.register(ALICE, classifier, "churn", format="torch-safetensors")
 
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["code"] == "UNSUPPORTED_FORMAT"
-    assert "torch-safetensors" in error["message"]
+    assert error["code"] == "INVALID_MODEL"
+    assert "not a ZIP archive" in error["message"]
 
 
 async def test_invalid_metadata_is_422(api: InferenceApi, classifier: TrainedModel) -> None:
