@@ -57,6 +57,10 @@ class SendResult(Contract):
     notification_id: UUID
     deliveries: int
     duplicate: bool = False
+    # Why no push went out (the inbox entry is kept): CATEGORY_MUTED or HOURLY_CAP.
+    suppressed: str | None = None
+    # Display pushes in the user's quiet hours wait until this moment.
+    deferred_until: datetime | None = None
 
 
 class Notification(Contract):
@@ -69,3 +73,99 @@ class Notification(Contract):
     data: dict[str, str]
     created_at: datetime
     read_at: datetime | None = None
+
+
+class SendToDevices(SendToUser):
+    """POST /internal/v1/send/devices: push to some of the acting user's devices only."""
+
+    device_ids: list[str] = Field(min_length=1, max_length=20)
+
+
+class TopicSubscription(Contract):
+    """A device of the acting user subscribed to a topic."""
+
+    topic: str
+    device_id: str
+    created_at: datetime
+
+
+class Broadcast(Contract):
+    """POST /internal/v1/topics/{topic}/broadcasts: push to every device subscribed to a topic.
+
+    No inbox entries are made; the app fetches what the ids in `data` name.
+    """
+
+    kind: PushKind = "display"
+    category: str = Field(default="general", min_length=1, max_length=64)
+    title: str | None = Field(default=None, max_length=200)
+    body: str | None = Field(default=None, max_length=1000)
+    data: dict[str, str] = Field(default_factory=dict, max_length=50)
+    collapse_key: str | None = Field(default=None, max_length=64)
+    ttl_s: int = Field(default=86_400, ge=0, le=2_419_200)
+    priority: Priority = "high"
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+BroadcastStatus = Literal["fanning_out", "done"]
+
+
+class BroadcastResult(Contract):
+    broadcast_id: UUID
+    topic: str
+    status: BroadcastStatus
+    deliveries: int
+    duplicate: bool = False
+
+
+class QuietHours(Contract):
+    """Display pushes inside [start, end) local time wait until `end`; may wrap midnight."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Preferences(Contract):
+    """PUT/GET /internal/v1/preferences: the acting user's push preferences."""
+
+    timezone: str = Field(default="UTC", max_length=64)
+    quiet_hours: QuietHours | None = None
+    muted_categories: list[str] = Field(default_factory=list, max_length=50)
+    hourly_cap: int | None = Field(default=None, ge=1, le=1000)
+
+
+class MarkRead(Contract):
+    """POST /internal/v1/notifications/read: mark some (`ids`) or all (`all`) as read."""
+
+    ids: list[UUID] = Field(default_factory=list, max_length=200)
+    all: bool = False
+
+
+class ReadResult(Contract):
+    updated: int
+    unread: int
+
+
+class UnreadCount(Contract):
+    unread: int
+
+
+ChangeEntity = Literal["notification", "device", "preferences", "subscription"]
+ChangeOp = Literal["upsert", "delete"]
+
+
+class Change(Contract):
+    """One change of the acting user's data, in commit order of `seq`."""
+
+    seq: int
+    entity: ChangeEntity
+    entity_id: str
+    op: ChangeOp
+    at: datetime
+
+
+class ChangePage(Contract):
+    """GET /internal/v1/changes?since=&limit=: changes with seq > since; pass `next_since` back."""
+
+    changes: list[Change]
+    next_since: int
+    has_more: bool

@@ -51,35 +51,48 @@ def build_apns_router(recorder: ProviderRecorder, token_max_age_s: int) -> APIRo
 
     @router.post("/3/device/{device_token}")
     async def push(device_token: str, request: Request) -> Response:
-        apns_id = request.headers.get("apns-id") or str(uuid.uuid4()).upper()
-        body = await request.body()
-        try:
-            _check_provider_token(request.headers.get("authorization"), token_max_age_s)
-            _check_headers(request)
-            payload = _parse_payload(body)
-        except _Refusal as refusal:
-            return _error(refusal.status, refusal.reason, apns_id)
-        failure = recorder.next_failure("apns")
-        if failure is not None:
-            headers = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
-            return _error(failure.status, failure.reason, apns_id, headers)
-        if device_token.startswith("invalid-"):
-            return _error(410, "Unregistered", apns_id)
-        recorder.record(
-            ReceivedPush(
-                platform="apns",
-                token=device_token,
-                headers={h: request.headers[h] for h in RECORDED_HEADERS if h in request.headers},
-                payload=payload,
-                http_version=str(request.scope.get("http_version", "")),
-                message_id=apns_id,
-                received_at=utc_now(),
-            )
-        )
-        # Empty body with content-length 0: Apple answers HEADERS+END_STREAM, no DATA frame.
-        return Response(status_code=200, headers={"apns-id": apns_id})
+        return await apns_push(recorder, token_max_age_s, device_token, request)
 
     return router
+
+
+async def apns_push(
+    recorder: ProviderRecorder, token_max_age_s: int, device_token: str, request: Request
+) -> Response:
+    """Answer one POST /3/device/{token} the way APNs does."""
+    apns_id = request.headers.get("apns-id") or str(uuid.uuid4()).upper()
+    body = await request.body()
+    try:
+        _check_provider_token(request.headers.get("authorization"), token_max_age_s)
+        _check_headers(request)
+        payload = _parse_payload(body)
+    except _Refusal as refusal:
+        return _error(refusal.status, refusal.reason, apns_id)
+    failure = recorder.next_failure("apns")
+    if failure is not None:
+        headers = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
+        return _error(failure.status, failure.reason, apns_id, headers)
+    if device_token.startswith("invalid-"):
+        return _error(410, "Unregistered", apns_id)
+    recorder.record(
+        ReceivedPush(
+            platform="apns",
+            token=device_token,
+            headers={h: request.headers[h] for h in RECORDED_HEADERS if h in request.headers},
+            payload=payload,
+            http_version=str(request.scope.get("http_version", "")),
+            message_id=apns_id,
+            received_at=utc_now(),
+        )
+    )
+    # Empty body with content-length 0: Apple answers HEADERS+END_STREAM, no DATA frame.
+    return Response(status_code=200, headers={"apns-id": apns_id})
+
+
+# Provider tokens already checked, with their iat: one provider reuses one token for up
+# to an hour, so decoding it on every push is wasted work (Apple caches them too).
+_CHECKED_TOKENS: dict[str, int] = {}
+_MAX_CHECKED_TOKENS = 1024
 
 
 def _check_provider_token(authorization: str | None, max_age_s: int) -> None:
@@ -88,6 +101,18 @@ def _check_provider_token(authorization: str | None, max_age_s: int) -> None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _Refusal(403, "InvalidProviderToken")
+    issued_at = _CHECKED_TOKENS.get(token)
+    if issued_at is None:
+        issued_at = _decode_provider_token(token)
+        if len(_CHECKED_TOKENS) >= _MAX_CHECKED_TOKENS:
+            _CHECKED_TOKENS.clear()
+        _CHECKED_TOKENS[token] = issued_at
+    if time.time() - issued_at > max_age_s:
+        raise _Refusal(403, "ExpiredProviderToken")
+
+
+def _decode_provider_token(token: str) -> int:
+    """The iat of a well-formed ES256 provider token; refused otherwise."""
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -98,8 +123,7 @@ def _check_provider_token(authorization: str | None, max_age_s: int) -> None:
     issued_at = claims.get("iat")
     if not isinstance(issued_at, int):
         raise _Refusal(403, "InvalidProviderToken")
-    if time.time() - issued_at > max_age_s:
-        raise _Refusal(403, "ExpiredProviderToken")
+    return issued_at
 
 
 def _check_headers(request: Request) -> None:

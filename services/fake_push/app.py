@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.fake_push.apns import build_apns_router
 from services.fake_push.control import build_control_router
+from services.fake_push.fast_path import ProviderFastPath
 from services.fake_push.fcm import build_fcm_router
 from services.fake_push.recorder import ProviderRecorder
 from services.fake_push.settings import FakePushSettings
@@ -25,4 +26,8 @@ def create_app(settings: FakePushSettings | None = None) -> FastAPI:
     app.include_router(build_fcm_router(recorder))
     app.include_router(build_apns_router(recorder, settings.apns_token_max_age_s))
     app.include_router(build_control_router(recorder))
+    # Outermost: provider traffic skips routing and the kit's per-request middleware.
+    app.add_middleware(
+        ProviderFastPath, recorder=recorder, token_max_age_s=settings.apns_token_max_age_s
+    )
     return app

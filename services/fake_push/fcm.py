@@ -63,40 +63,45 @@ def build_fcm_router(recorder: ProviderRecorder) -> APIRouter:
 
     @router.post("/v1/projects/{project_id}/messages:send")
     async def send(project_id: str, request: Request) -> Response:
-        # Read the body before any early answer: Hypercorn 0.18 drops the HTTP/2 connection
-        # when DATA frames arrive for a stream it has already closed.
-        body = await request.body()
-        scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not recorder.access_token_valid(access_token):
-            return _unauthenticated()
-        try:
-            message = _parse_message(body)
-        except _FcmRefusal as refusal:
-            return _fcm_error(refusal.status, refusal.code, refusal.message, field=refusal.field)
-        failure = recorder.next_failure("fcm")
-        if failure is not None:
-            headers = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
-            return _fcm_error(
-                failure.status, failure.reason, "injected failure", headers, failure.field
-            )
-        device_token = str(message["token"])
-        if device_token.startswith("invalid-"):
-            return _fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
-        message_id = f"projects/{project_id}/messages/{uuid.uuid4().int >> 64}"
-        recorder.record(
-            ReceivedPush(
-                platform="fcm",
-                token=device_token,
-                headers={"project_id": project_id},
-                payload=message,
-                http_version=str(request.scope.get("http_version", "")),
-                message_id=message_id,
-                received_at=utc_now(),
-            )
-        )
-        return JSONResponse({"name": message_id})
+        return await fcm_send(recorder, project_id, request)
 
     return router
+
+
+async def fcm_send(recorder: ProviderRecorder, project_id: str, request: Request) -> Response:
+    """Answer one FCM HTTP v1 messages:send the way FCM does."""
+    # Read the body before any early answer: Hypercorn 0.18 drops the HTTP/2 connection
+    # when DATA frames arrive for a stream it has already closed.
+    body = await request.body()
+    scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not recorder.access_token_valid(access_token):
+        return _unauthenticated()
+    try:
+        message = _parse_message(body)
+    except _FcmRefusal as refusal:
+        return _fcm_error(refusal.status, refusal.code, refusal.message, field=refusal.field)
+    failure = recorder.next_failure("fcm")
+    if failure is not None:
+        headers = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
+        return _fcm_error(
+            failure.status, failure.reason, "injected failure", headers, failure.field
+        )
+    device_token = str(message["token"])
+    if device_token.startswith("invalid-"):
+        return _fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
+    message_id = f"projects/{project_id}/messages/{uuid.uuid4().int >> 64}"
+    recorder.record(
+        ReceivedPush(
+            platform="fcm",
+            token=device_token,
+            headers={"project_id": project_id},
+            payload=message,
+            http_version=str(request.scope.get("http_version", "")),
+            message_id=message_id,
+            received_at=utc_now(),
+        )
+    )
+    return JSONResponse({"name": message_id})
 
 
 def _assertion_problem(assertion: str) -> str | None:

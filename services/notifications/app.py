@@ -15,6 +15,7 @@ from services.notifications.apns import ApnsSender
 from services.notifications.credentials import load_apns_key, load_service_account
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.endpoints import router
+from services.notifications.fanout import FanOut
 from services.notifications.fcm import FcmSender
 from services.notifications.metrics import PushMetrics
 from services.notifications.push_types import PushSender
@@ -24,23 +25,29 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
-    """Build the notifications service; the dispatcher starts with the lifespan."""
+    """Build the notifications service; the dispatcher and the fan-out start with the lifespan."""
     settings = settings or NotificationsSettings()
 
-    async def start_dispatcher(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
-        senders = await asyncio.to_thread(build_senders, settings)
-        for sender in senders.values():
-            stack.push_async_callback(sender.aclose)
-        dispatcher = Dispatcher(runtime.db, senders, settings, metrics)
-        app.state.dispatcher = dispatcher
-        task = asyncio.create_task(dispatcher.run_forever(), name="push-dispatcher")
-        stack.push_async_callback(_cancel, task)
+    async def start_workers(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+        dispatcher: Dispatcher | None = None
+        if settings.dispatch_enabled:
+            senders = await asyncio.to_thread(build_senders, settings)
+            for sender in senders.values():
+                stack.push_async_callback(sender.aclose)
+            dispatcher = Dispatcher(runtime.db, senders, settings, metrics)
+            app.state.dispatcher = dispatcher
+            task = asyncio.create_task(dispatcher.run_forever(), name="push-dispatcher")
+            stack.push_async_callback(_cancel, task)
+        fanout = FanOut(runtime.db, settings, on_page=dispatcher.wake if dispatcher else _nothing)
+        app.state.fanout = fanout
+        fanout_task = asyncio.create_task(fanout.run_forever(), name="topic-fanout")
+        stack.push_async_callback(_cancel, fanout_task)
 
     app = create_service_app(
         settings,
         title="Tern notifications",
         migrations_dir=MIGRATIONS_DIR,
-        startup=start_dispatcher,
+        startup=start_workers,
     )
     metrics = PushMetrics(app.state.runtime.metrics.registry)
     app.include_router(router)
@@ -61,3 +68,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _nothing() -> None:
+    return None

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.kit.database import Database
 from services.kit.structured_logging import get_logger
-from services.notifications import repository
+from services.notifications import changes, repository
 from services.notifications.metrics import PushMetrics
 from services.notifications.push_types import (
     Outcome,
@@ -22,7 +25,7 @@ from services.notifications.push_types import (
     PushSender,
 )
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import DeliveryRow, NotificationRow
+from services.notifications.tables import BroadcastRow, DeliveryRow, NotificationRow
 
 _log = get_logger(__name__)
 
@@ -87,7 +90,8 @@ class Dispatcher:
     async def dispatch_due(self) -> int:
         """Send every delivery that is due now (one batch); how many were claimed."""
         claim_id, claimed = await self._claim()
-        await asyncio.gather(*(self._deliver(claim_id, item) for item in claimed))
+        results = await asyncio.gather(*(self._send(item) for item in claimed))
+        await self._record_all(claim_id, list(zip(claimed, results, strict=True)))
         return len(claimed)
 
     async def _seconds_until_next_due(self) -> float:
@@ -105,8 +109,16 @@ class Dispatcher:
             claim_id, rows = await repository.claim_due_deliveries(
                 session, now, lease_until, self._settings.dispatch_batch_size
             )
-            notifications = await repository.notifications_by_id(
-                session, {row.notification_id for row in rows}
+            notifications: dict[uuid.UUID, NotificationRow | BroadcastRow] = {}
+            notifications.update(
+                await repository.notifications_by_id(
+                    session, {row.notification_id for row in rows if row.source != "topic"}
+                )
+            )
+            notifications.update(
+                await repository.broadcasts_by_id(
+                    session, {row.notification_id for row in rows if row.source == "topic"}
+                )
             )
             devices = await repository.devices_by_id(session, {row.device_pk for row in rows})
         claimed = []
@@ -129,50 +141,85 @@ class Dispatcher:
         return claim_id, claimed
 
     async def _deliver(self, claim_id: uuid.UUID, item: _Claimed) -> None:
-        if item.message is None:
-            result = PushResult(Outcome.FAILED, item.skip_reason)
-        else:
-            async with self._limit:
-                result = await self._senders[item.platform].send(item.message)
-        try:
-            await self._record(claim_id, item, result)
-        except Exception:
-            _log.exception("delivery_record_failed", delivery_id=str(item.delivery_id))
+        """Send one claimed delivery and record what the provider said."""
+        await self._record_all(claim_id, [(item, await self._send(item))])
 
-    async def _record(self, claim_id: uuid.UUID, item: _Claimed, result: PushResult) -> None:
+    async def _send(self, item: _Claimed) -> PushResult:
+        if item.message is None:
+            return PushResult(Outcome.FAILED, item.skip_reason)
+        async with self._limit:
+            started = time.perf_counter()
+            result = await self._senders[item.platform].send(item.message)
+            self._metrics.send_seconds.labels(item.platform).observe(time.perf_counter() - started)
+            return result
+
+    async def _record_all(
+        self, claim_id: uuid.UUID, outcomes: list[tuple[_Claimed, PushResult]]
+    ) -> None:
+        """Record a batch's answers in one transaction (one commit, not one per push)."""
+        if not outcomes:
+            return
+        try:
+            async with self._db.transaction() as session:
+                rows = await repository.deliveries_by_id(
+                    session, {item.delivery_id for item, _ in outcomes}
+                )
+                counted = [
+                    await self._record(session, rows.get(item.delivery_id), claim_id, item, result)
+                    for item, result in outcomes
+                ]
+        except Exception:
+            _log.exception("delivery_record_failed", deliveries=len(outcomes))
+            return
+        for item, outcome, reason in (c for c in counted if c is not None):
+            self._metrics.count(item.platform, outcome, reason)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        row: DeliveryRow | None,
+        claim_id: uuid.UUID,
+        item: _Claimed,
+        result: PushResult,
+    ) -> tuple[_Claimed, Outcome, str] | None:
         now = self._clock()
         outcome = result.outcome
-        async with self._db.transaction() as session:
-            row = await session.get(DeliveryRow, item.delivery_id)
-            if row is None or row.claim_id != claim_id or row.status != "pending":
-                return  # our lease ran out and another round owns it now
-            if outcome is Outcome.RETRY and row.attempts >= self._settings.max_delivery_attempts:
-                outcome = Outcome.FAILED
-            row.updated_at = now
-            row.last_error = None if outcome is Outcome.SENT else result.reason[:200]
-            if outcome is Outcome.SENT:
-                row.status, row.sent_at = "sent", now
-                row.provider_message_id = result.provider_message_id
-            elif outcome is Outcome.RETRY:
-                row.claim_id = None
-                row.next_attempt_at = now + timedelta(
-                    seconds=self._retry_delay(row.attempts, result.retry_after_s)
+        if row is None or row.claim_id != claim_id or row.status != "pending":
+            return None  # our lease ran out and another round owns it now
+        if outcome is Outcome.RETRY and row.attempts >= self._settings.max_delivery_attempts:
+            outcome = Outcome.FAILED
+        row.updated_at = now
+        row.last_error = None if outcome is Outcome.SENT else result.reason[:200]
+        if outcome is Outcome.SENT:
+            row.status, row.sent_at = "sent", now
+            row.provider_message_id = result.provider_message_id
+        elif outcome is Outcome.RETRY:
+            row.claim_id = None
+            row.next_attempt_at = now + timedelta(
+                seconds=self._retry_delay(row.attempts, result.retry_after_s)
+            )
+        elif outcome is Outcome.INVALID_TOKEN:
+            row.status = "invalid_token"
+            assert item.message is not None
+            device = await repository.delete_device_if_token(
+                session, item.device_pk, item.message.token
+            )
+            if device is not None:
+                await changes.record(
+                    session, device.owner_id, "device", [device.device_id], "delete", now
                 )
-            elif outcome is Outcome.INVALID_TOKEN:
-                row.status = "invalid_token"
-                assert item.message is not None
-                await repository.delete_device_if_token(session, item.device_pk, item.message.token)
-            else:
-                row.status = "failed"
-        self._metrics.count(item.platform, outcome, result.reason)
-        _log.info(
-            "push_delivery",
-            delivery_id=str(item.delivery_id),
-            platform=item.platform,
-            outcome=str(outcome),
-            reason=result.reason,
-            attempt=item.attempts,
-        )
+        else:
+            row.status = "failed"
+        if outcome is not Outcome.SENT:
+            _log.info(
+                "push_delivery",
+                delivery_id=str(item.delivery_id),
+                platform=item.platform,
+                outcome=str(outcome),
+                reason=result.reason,
+                attempt=item.attempts,
+            )
+        return item, outcome, result.reason
 
     def _retry_delay(self, attempts: int, retry_after_s: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the provider's Retry-After."""
@@ -181,7 +228,7 @@ class Dispatcher:
         return max(backoff, retry_after_s or 0.0)
 
 
-def _content(notification: NotificationRow) -> PushContent:
+def _content(notification: NotificationRow | BroadcastRow) -> PushContent:
     return PushContent(
         notification_id=notification.id,
         kind=notification.kind,

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from proto.common import Page
-from proto.notifications import Device, DeviceRegister, Notification, SendResult, SendToUser
-from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, DbSession, Runtime
-from services.notifications import service
+from proto.notifications import (
+    Broadcast,
+    BroadcastResult,
+    ChangePage,
+    Device,
+    DeviceRegister,
+    MarkRead,
+    Notification,
+    Preferences,
+    ReadResult,
+    SendResult,
+    SendToDevices,
+    SendToUser,
+    TopicSubscription,
+    UnreadCount,
+)
+from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession, Runtime
+from services.notifications import changes, service, topics
 from services.notifications.dispatcher import Dispatcher
+from services.notifications.fanout import FanOut
 from services.notifications.settings import NotificationsSettings
 
 router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
@@ -32,8 +49,15 @@ def _dispatcher(request: Request) -> Dispatcher | None:
     return dispatcher
 
 
+def _fanout(request: Request) -> FanOut | None:
+    fanout: FanOut | None = getattr(request.app.state, "fanout", None)
+    return fanout
+
+
 Settings = Annotated[NotificationsSettings, Depends(_settings)]
 OptionalDispatcher = Annotated[Dispatcher | None, Depends(_dispatcher)]
+OptionalFanOut = Annotated[FanOut | None, Depends(_fanout)]
+Topic = Annotated[str, Path(min_length=1, max_length=100)]
 
 
 @router.put("/devices/{device_id}", response_model=Device)
@@ -51,9 +75,9 @@ async def register_device(
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-async def unregister_device(device_id: DeviceId, user: ActingUser, session: DbSession) -> Response:
+async def unregister_device(device_id: DeviceId, user: ActingUser, runtime: Runtime) -> Response:
     """Forget a device: nothing more is pushed to it."""
-    await service.unregister_device(session, user, device_id)
+    await service.unregister_device(runtime.db, user, device_id)
     return Response(status_code=204)
 
 
@@ -86,3 +110,109 @@ async def list_notifications(
 ) -> Page[Notification]:
     """The acting user's inbox, newest first."""
     return await service.list_notifications(session, user, cursor, limit)
+
+
+@router.post("/send/devices", response_model=SendResult, status_code=202)
+async def send_to_devices(
+    request: SendToDevices,
+    user: ActingUser,
+    runtime: Runtime,
+    settings: Settings,
+    dispatcher: OptionalDispatcher,
+) -> SendResult:
+    """Push to some devices of the acting user and keep it in their inbox (idempotent)."""
+    result = await service.send_to_devices(runtime.db, user, request, settings)
+    if dispatcher is not None and not result.duplicate:
+        dispatcher.wake()
+    return result
+
+
+@router.post("/notifications/read", response_model=ReadResult)
+async def mark_read(request: MarkRead, user: ActingUser, runtime: Runtime) -> ReadResult:
+    """Mark many (ids) or all of the acting user's notifications read."""
+    return await service.mark_read(runtime.db, user, request)
+
+
+@router.get("/notifications/unread-count", response_model=UnreadCount)
+async def unread_count(user: ActingUser, session: DbSession) -> UnreadCount:
+    """How many of the acting user's notifications are unread."""
+    return await service.unread_count(session, user)
+
+
+@router.post("/notifications/{notification_id}/read", response_model=Notification)
+async def mark_one_read(notification_id: UUID, user: ActingUser, runtime: Runtime) -> Notification:
+    """Mark one notification read."""
+    return await service.mark_one_read(runtime.db, user, notification_id)
+
+
+@router.get("/preferences", response_model=Preferences)
+async def get_preferences(user: ActingUser, session: DbSession) -> Preferences:
+    """The acting user's push preferences."""
+    return await service.get_preferences(session, user)
+
+
+@router.put("/preferences", response_model=Preferences)
+async def put_preferences(prefs: Preferences, user: ActingUser, runtime: Runtime) -> Preferences:
+    """Replace the acting user's push preferences."""
+    return await service.put_preferences(runtime.db, user, prefs)
+
+
+@router.put("/devices/{device_id}/topics/{topic}", response_model=TopicSubscription)
+async def subscribe(
+    device_id: DeviceId, topic: Topic, user: ActingUser, runtime: Runtime, settings: Settings
+) -> TopicSubscription:
+    """Subscribe a device of the acting user to a topic (idempotent)."""
+    return await topics.subscribe(
+        runtime.db, user, device_id, topic, settings.max_topics_per_device
+    )
+
+
+@router.delete("/devices/{device_id}/topics/{topic}", status_code=204)
+async def unsubscribe(
+    device_id: DeviceId, topic: Topic, user: ActingUser, runtime: Runtime
+) -> Response:
+    """Unsubscribe a device of the acting user from a topic."""
+    await topics.unsubscribe(runtime.db, user, device_id, topic)
+    return Response(status_code=204)
+
+
+@router.get("/subscriptions", response_model=Page[TopicSubscription])
+async def list_subscriptions(
+    user: ActingUser, session: DbSession, cursor: Cursor = None, limit: Limit = None
+) -> Page[TopicSubscription]:
+    """The acting user's topic subscriptions, newest first."""
+    return await topics.list_subscriptions(session, user, cursor, limit)
+
+
+@router.post("/topics/{topic}/broadcasts", response_model=BroadcastResult, status_code=202)
+async def broadcast(
+    topic: Topic,
+    request: Broadcast,
+    _caller: Caller,
+    runtime: Runtime,
+    settings: Settings,
+    fanout: OptionalFanOut,
+) -> BroadcastResult:
+    """Push to every device subscribed to a topic (idempotent per topic and key)."""
+    result = await topics.broadcast(runtime.db, topic, request, settings)
+    if fanout is not None and not result.duplicate:
+        fanout.wake()
+    return result
+
+
+@router.get("/broadcasts/{broadcast_id}", response_model=BroadcastResult)
+async def get_broadcast(broadcast_id: UUID, _caller: Caller, session: DbSession) -> BroadcastResult:
+    """How far a broadcast's fan-out got."""
+    return await topics.get_broadcast(session, broadcast_id)
+
+
+@router.get("/changes", response_model=ChangePage)
+async def list_changes(
+    user: ActingUser,
+    session: DbSession,
+    settings: Settings,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 100,
+) -> ChangePage:
+    """The acting user's changes after `since`, in order; never skips one."""
+    return await changes.changes_since(session, user, since, limit, settings.max_changes_page)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.notifications.push_types import Outcome
 
@@ -24,6 +24,14 @@ class PushMetrics:
         )
         self.retried = Counter(
             "tern_push_retried", "Push attempts scheduled again", labels, registry=registry
+        )
+
+        self.send_seconds = Histogram(
+            "tern_push_send_seconds",
+            "Time a provider took to answer one push",
+            ("platform",),
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
         )
 
     def count(self, platform: str, outcome: Outcome, reason: str) -> None:

@@ -9,12 +9,21 @@ from datetime import datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.keyset import Position, newest_first
-from services.notifications.tables import DeliveryRow, DeviceRow, NotificationRow
+from services.notifications.tables import (
+    BroadcastRow,
+    DeliveryRow,
+    DeviceRow,
+    NotificationRow,
+    PreferencesRow,
+    PushCountRow,
+    TopicSubscriptionRow,
+)
 
-RowT = TypeVar("RowT", DeviceRow, NotificationRow)
+RowT = TypeVar("RowT", DeviceRow, NotificationRow, TopicSubscriptionRow)
 
 
 def token_hash(token: str) -> str:
@@ -30,12 +39,22 @@ async def get_device(session: AsyncSession, owner_id: str, device_id: str) -> De
 
 async def delete_other_holders_of_token(
     session: AsyncSession, token_digest: str, keep: uuid.UUID | None
-) -> None:
-    """A token belongs to one device: whoever registers it last."""
-    query = sa.delete(DeviceRow).where(DeviceRow.token_hash == token_digest)
+) -> list[DeviceRow]:
+    """A token belongs to one device: whoever registers it last. Returns the devices removed."""
+    query = sa.select(DeviceRow).where(DeviceRow.token_hash == token_digest)
     if keep is not None:
         query = query.where(DeviceRow.id != keep)
-    await session.execute(query)
+    removed = list((await session.execute(query)).scalars().all())
+    for device in removed:
+        await delete_subscriptions_of(session, device.id)
+        await session.delete(device)
+    return removed
+
+
+async def delete_subscriptions_of(session: AsyncSession, device_pk: uuid.UUID) -> None:
+    await session.execute(
+        sa.delete(TopicSubscriptionRow).where(TopicSubscriptionRow.device_pk == device_pk)
+    )
 
 
 async def count_devices(session: AsyncSession, owner_id: str) -> int:
@@ -48,13 +67,18 @@ async def devices_of(session: AsyncSession, owner_id: str) -> Sequence[DeviceRow
     return (await session.execute(query)).scalars().all()
 
 
-async def delete_device_if_token(session: AsyncSession, device_pk: uuid.UUID, token: str) -> bool:
+async def delete_device_if_token(
+    session: AsyncSession, device_pk: uuid.UUID, token: str
+) -> DeviceRow | None:
     """Remove a device whose token a provider called dead, unless it re-registered since."""
-    query = sa.delete(DeviceRow).where(
+    query = sa.select(DeviceRow).where(
         DeviceRow.id == device_pk, DeviceRow.token_hash == token_hash(token)
     )
-    result = await session.execute(query)
-    return bool(getattr(result, "rowcount", 0))
+    device = (await session.execute(query)).scalar_one_or_none()
+    if device is not None:
+        await delete_subscriptions_of(session, device.id)
+        await session.delete(device)
+    return device
 
 
 async def find_notification(
@@ -128,3 +152,155 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
     )
     value: datetime | None = (await session.execute(query)).scalar_one_or_none()
     return value
+
+
+async def broadcasts_by_id(
+    session: AsyncSession, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, BroadcastRow]:
+    if not ids:
+        return {}
+    query = sa.select(BroadcastRow).where(BroadcastRow.id.in_(ids))
+    return {row.id: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def devices_named(
+    session: AsyncSession, owner_id: str, device_ids: Sequence[str]
+) -> list[DeviceRow]:
+    query = sa.select(DeviceRow).where(
+        DeviceRow.owner_id == owner_id, DeviceRow.device_id.in_(set(device_ids))
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def get_preferences(session: AsyncSession, owner_id: str) -> PreferencesRow | None:
+    return await session.get(PreferencesRow, owner_id)
+
+
+async def preferences_of(session: AsyncSession, owner_ids: set[str]) -> dict[str, PreferencesRow]:
+    if not owner_ids:
+        return {}
+    query = sa.select(PreferencesRow).where(PreferencesRow.owner_id.in_(owner_ids))
+    return {row.owner_id: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def bump_push_count(session: AsyncSession, owner_id: str, hour: datetime) -> int:
+    """Count one more push in `hour` for `owner_id`; the count including it."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = insert(PushCountRow).values(owner_id=owner_id, hour=hour, count=1)
+    stmt = upsert.on_conflict_do_update(
+        index_elements=[PushCountRow.owner_id, PushCountRow.hour],
+        set_={"count": PushCountRow.count + 1},
+    ).returning(PushCountRow.count)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def get_subscription(
+    session: AsyncSession, topic: str, device_pk: uuid.UUID
+) -> TopicSubscriptionRow | None:
+    query = sa.select(TopicSubscriptionRow).where(
+        TopicSubscriptionRow.topic == topic, TopicSubscriptionRow.device_pk == device_pk
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def count_subscriptions(session: AsyncSession, device_pk: uuid.UUID) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(TopicSubscriptionRow)
+        .where(TopicSubscriptionRow.device_pk == device_pk)
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def subscribers_after(
+    session: AsyncSession, topic: str, after: uuid.UUID | None, limit: int
+) -> list[DeviceRow]:
+    """The next `limit` devices subscribed to `topic`, in device_pk order after `after`."""
+    query = (
+        sa.select(DeviceRow)
+        .join(TopicSubscriptionRow, TopicSubscriptionRow.device_pk == DeviceRow.id)
+        .where(TopicSubscriptionRow.topic == topic)
+        .order_by(TopicSubscriptionRow.device_pk)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(TopicSubscriptionRow.device_pk > after)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def claim_broadcast(
+    session: AsyncSession, now: datetime, lease_until: datetime
+) -> BroadcastRow | None:
+    """Lease one broadcast still fanning out whose lease ran out (or never began)."""
+    query = (
+        sa.select(BroadcastRow)
+        .where(BroadcastRow.status == "fanning_out", BroadcastRow.lease_until <= now)
+        .order_by(BroadcastRow.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is not None:
+        row.lease_until = lease_until
+    return row
+
+
+async def lock_broadcast(session: AsyncSession, broadcast_id: uuid.UUID) -> BroadcastRow | None:
+    query = sa.select(BroadcastRow).where(BroadcastRow.id == broadcast_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def next_broadcast_due_at(session: AsyncSession) -> datetime | None:
+    query = sa.select(sa.func.min(BroadcastRow.lease_until)).where(
+        BroadcastRow.status == "fanning_out"
+    )
+    value: datetime | None = (await session.execute(query)).scalar_one_or_none()
+    return value
+
+
+async def find_broadcast(
+    session: AsyncSession, topic: str, idempotency_key: str
+) -> BroadcastRow | None:
+    query = sa.select(BroadcastRow).where(
+        BroadcastRow.topic == topic, BroadcastRow.idempotency_key == idempotency_key
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def unread_count(session: AsyncSession, owner_id: str) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(NotificationRow)
+        .where(NotificationRow.owner_id == owner_id, NotificationRow.read_at.is_(None))
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def mark_read(
+    session: AsyncSession, owner_id: str, ids: Sequence[uuid.UUID] | None, now: datetime
+) -> list[uuid.UUID]:
+    """Mark the owner's unread notifications (those in `ids`, or all) read; the ids changed."""
+    query = sa.select(NotificationRow.id).where(
+        NotificationRow.owner_id == owner_id, NotificationRow.read_at.is_(None)
+    )
+    if ids is not None:
+        query = query.where(NotificationRow.id.in_(set(ids)))
+    changed = list((await session.execute(query)).scalars().all())
+    for start in range(0, len(changed), 500):
+        chunk = changed[start : start + 500]
+        await session.execute(
+            sa.update(NotificationRow)
+            .where(NotificationRow.id.in_(chunk), NotificationRow.read_at.is_(None))
+            .values(read_at=now)
+        )
+    return changed
+
+
+async def deliveries_by_id(
+    session: AsyncSession, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, DeliveryRow]:
+    if not ids:
+        return {}
+    query = sa.select(DeliveryRow).where(DeliveryRow.id.in_(ids))
+    return {row.id: row for row in (await session.execute(query)).scalars().all()}

@@ -9,12 +9,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.common import Page
-from proto.notifications import Device, DeviceRegister, Notification, SendResult, SendToUser
+from proto.notifications import (
+    Device,
+    DeviceRegister,
+    MarkRead,
+    Notification,
+    Preferences,
+    ReadResult,
+    SendResult,
+    SendToDevices,
+    SendToUser,
+    UnreadCount,
+)
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit
-from services.notifications import repository
+from services.notifications import changes, policy, repository
 from services.notifications.payloads import (
     RESERVED_DATA_KEYS,
     RESERVED_DATA_PREFIXES,
@@ -22,7 +33,7 @@ from services.notifications.payloads import (
 )
 from services.notifications.push_types import PushContent
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import DeliveryRow, DeviceRow, NotificationRow
+from services.notifications.tables import DeliveryRow, DeviceRow, NotificationRow, PreferencesRow
 
 
 def _now() -> datetime:
@@ -47,9 +58,13 @@ async def _register_device(
     digest = repository.token_hash(register.token)
     async with db.transaction() as session:
         device = await repository.get_device(session, owner_id, device_id)
-        await repository.delete_other_holders_of_token(
+        moved = await repository.delete_other_holders_of_token(
             session, digest, device.id if device else None
         )
+        for previous in moved:
+            await changes.record(
+                session, previous.owner_id, "device", [previous.device_id], "delete", now
+            )
         if device is None:
             if await repository.count_devices(session, owner_id) >= max_devices:
                 raise ApiError(
@@ -70,16 +85,19 @@ async def _register_device(
         device.locale = register.locale
         device.timezone = register.timezone
         device.updated_at = now
+        await changes.record(session, owner_id, "device", [device_id], "upsert", now)
     return _device(device)
 
 
-async def unregister_device(session: AsyncSession, owner_id: str, device_id: str) -> None:
-    """Forget a device of this user (404 when it is not theirs)."""
-    device = await repository.get_device(session, owner_id, device_id)
-    if device is None:
-        raise not_found("device", device_id)
-    await session.delete(device)
-    await session.commit()
+async def unregister_device(db: Database, owner_id: str, device_id: str) -> None:
+    """Forget a device of this user and its topic subscriptions (404 when it is not theirs)."""
+    async with db.transaction() as session:
+        device = await repository.get_device(session, owner_id, device_id)
+        if device is None:
+            raise not_found("device", device_id)
+        await repository.delete_subscriptions_of(session, device.id)
+        await session.delete(device)
+        await changes.record(session, owner_id, "device", [device_id], "delete", _now())
 
 
 async def list_devices(
@@ -94,9 +112,16 @@ async def list_devices(
 
 
 async def send_to_user(
-    db: Database, owner_id: str, request: SendToUser, settings: NotificationsSettings
+    db: Database,
+    owner_id: str,
+    request: SendToUser,
+    settings: NotificationsSettings,
+    device_ids: list[str] | None = None,
 ) -> SendResult:
-    """Save the inbox entry and one pending delivery per device, atomically (the outbox)."""
+    """Save the inbox entry and one pending delivery per device, atomically (the outbox).
+
+    With `device_ids`, only those devices of the user are pushed to (404 for one not theirs).
+    """
     _check_data_keys(request.data)
     if request.kind == "display" and not (request.title or request.body):
         raise invalid_input("TITLE_OR_BODY_REQUIRED", "a display push needs a title or a body")
@@ -123,13 +148,19 @@ async def send_to_user(
                 session, owner_id, request.idempotency_key
             )
             if existing is not None:
-                deliveries = await repository.count_deliveries(session, existing.id)
-                return SendResult(
-                    notification_id=existing.id, deliveries=deliveries, duplicate=True
-                )
+                return await _duplicate(session, existing)
+            devices = await _target_devices(session, owner_id, device_ids)
             session.add(notification)
-            devices = await repository.devices_of(session, owner_id)
-            session.add_all(_pending_delivery(notification, device, now) for device in devices)
+            decision = await _decide(session, owner_id, notification, now)
+            if decision.suppressed is None:
+                due = decision.not_before or now
+                session.add_all(
+                    pending_delivery(notification.id, "user", device, owner_id, due, now)
+                    for device in devices
+                )
+            await changes.record(
+                session, owner_id, "notification", [str(notification.id)], "upsert", now
+            )
     except IntegrityError:
         # The same key was sent concurrently and the other request won.
         async with db.session() as session:
@@ -138,9 +169,112 @@ async def send_to_user(
             )
             if existing is None:
                 raise
-            deliveries = await repository.count_deliveries(session, existing.id)
-        return SendResult(notification_id=existing.id, deliveries=deliveries, duplicate=True)
-    return SendResult(notification_id=notification.id, deliveries=len(devices))
+            return await _duplicate(session, existing)
+    return SendResult(
+        notification_id=notification.id,
+        deliveries=0 if decision.suppressed else len(devices),
+        suppressed=decision.suppressed,
+        deferred_until=decision.not_before,
+    )
+
+
+async def send_to_devices(
+    db: Database, owner_id: str, request: SendToDevices, settings: NotificationsSettings
+) -> SendResult:
+    """Push to the named devices of the acting user (and keep it in their inbox)."""
+    content = SendToUser.model_validate(request.model_dump(exclude={"device_ids"}))
+    return await send_to_user(db, owner_id, content, settings, list(request.device_ids))
+
+
+async def _duplicate(session: AsyncSession, existing: NotificationRow) -> SendResult:
+    deliveries = await repository.count_deliveries(session, existing.id)
+    return SendResult(notification_id=existing.id, deliveries=deliveries, duplicate=True)
+
+
+async def _target_devices(
+    session: AsyncSession, owner_id: str, device_ids: list[str] | None
+) -> list[DeviceRow]:
+    if device_ids is None:
+        return list(await repository.devices_of(session, owner_id))
+    devices = await repository.devices_named(session, owner_id, device_ids)
+    missing = sorted(set(device_ids) - {d.device_id for d in devices})
+    if missing:
+        raise not_found("device", missing[0])
+    return devices
+
+
+async def _decide(
+    session: AsyncSession, owner_id: str, notification: NotificationRow, now: datetime
+) -> policy.Decision:
+    user_policy = policy.policy_of(await repository.get_preferences(session, owner_id))
+    decision = policy.decide(user_policy, notification.kind, notification.category, now)
+    if decision.suppressed is None and policy.counts_against_cap(user_policy, notification.kind):
+        count = await repository.bump_push_count(session, owner_id, policy.hour_of(now))
+        if user_policy.hourly_cap is not None and count > user_policy.hourly_cap:
+            return policy.Decision(suppressed=policy.HOURLY_CAP)
+    return decision
+
+
+async def get_preferences(session: AsyncSession, owner_id: str) -> Preferences:
+    """The acting user's push preferences (defaults until they set some)."""
+    return policy.preferences_of(await repository.get_preferences(session, owner_id))
+
+
+async def put_preferences(db: Database, owner_id: str, prefs: Preferences) -> Preferences:
+    """Replace the acting user's push preferences."""
+    policy.zone_named(prefs.timezone)
+    muted = sorted(set(prefs.muted_categories))
+    for category in muted:
+        if not 1 <= len(category) <= 64:
+            raise invalid_input("INVALID_CATEGORY", "categories are 1 to 64 characters")
+    now = _now()
+    async with db.transaction() as session:
+        row = await repository.get_preferences(session, owner_id)
+        if row is None:
+            row = PreferencesRow(owner_id=owner_id)
+            session.add(row)
+        row.timezone = prefs.timezone
+        row.quiet_start = prefs.quiet_hours.start if prefs.quiet_hours else None
+        row.quiet_end = prefs.quiet_hours.end if prefs.quiet_hours else None
+        row.muted_categories = muted
+        row.hourly_cap = prefs.hourly_cap
+        row.updated_at = now
+        await changes.record(session, owner_id, "preferences", [owner_id], "upsert", now)
+    return policy.preferences_of(row)
+
+
+async def mark_one_read(db: Database, owner_id: str, notification_id: uuid.UUID) -> Notification:
+    """Mark one of the user's notifications read (404 when it is not theirs)."""
+    now = _now()
+    async with db.transaction() as session:
+        row = await session.get(NotificationRow, notification_id)
+        if row is None or row.owner_id != owner_id:
+            raise not_found("notification", str(notification_id))
+        if row.read_at is None:
+            row.read_at = now
+            await changes.record(session, owner_id, "notification", [str(row.id)], "upsert", now)
+    return _notification(row)
+
+
+async def mark_read(db: Database, owner_id: str, request: MarkRead) -> ReadResult:
+    """Mark many (`ids`) or all of the user's notifications read; ids not theirs are ignored."""
+    if request.all == bool(request.ids):
+        raise invalid_input("IDS_OR_ALL_REQUIRED", "give either ids or all=true, not both")
+    now = _now()
+    async with db.transaction() as session:
+        changed = await repository.mark_read(
+            session, owner_id, None if request.all else request.ids, now
+        )
+        await changes.record(
+            session, owner_id, "notification", [str(i) for i in changed], "upsert", now
+        )
+        unread = await repository.unread_count(session, owner_id)
+    return ReadResult(updated=len(changed), unread=unread)
+
+
+async def unread_count(session: AsyncSession, owner_id: str) -> UnreadCount:
+    """How many of the user's notifications are unread."""
+    return UnreadCount(unread=await repository.unread_count(session, owner_id))
 
 
 async def list_notifications(
@@ -162,8 +296,16 @@ def _check_data_keys(data: dict[str, str]) -> None:
             )
 
 
+def check_payload(kind: str, data: dict[str, str], content: PushContent, limit: int) -> None:
+    """Reserved keys, a display push without text, or a payload over `limit`: 400."""
+    _check_data_keys(data)
+    if kind == "display" and not (content.title or content.body):
+        raise invalid_input("TITLE_OR_BODY_REQUIRED", "a display push needs a title or a body")
+    _check_sizes(content, limit)
+
+
 def _check_payload_size(notification: NotificationRow, limit: int) -> None:
-    sizes = payload_sizes(
+    _check_sizes(
         PushContent(
             notification_id=notification.id,
             kind=notification.kind,
@@ -175,8 +317,13 @@ def _check_payload_size(notification: NotificationRow, limit: int) -> None:
             priority=notification.priority,
             ttl_s=notification.ttl_s,
             expires_at=notification.expires_at,
-        )
+        ),
+        limit,
     )
+
+
+def _check_sizes(content: PushContent, limit: int) -> None:
+    sizes = payload_sizes(content)
     if max(sizes.values()) > limit:
         raise invalid_input(
             "PAYLOAD_TOO_LARGE",
@@ -186,18 +333,25 @@ def _check_payload_size(notification: NotificationRow, limit: int) -> None:
         )
 
 
-def _pending_delivery(
-    notification: NotificationRow, device: DeviceRow, now: datetime
+def pending_delivery(
+    content_id: uuid.UUID,
+    source: str,
+    device: DeviceRow,
+    owner_id: str,
+    due: datetime,
+    now: datetime,
 ) -> DeliveryRow:
+    """One outbox row: push `content_id` to `device` from `due` on."""
     return DeliveryRow(
         id=uuid.uuid4(),
-        notification_id=notification.id,
+        notification_id=content_id,
+        source=source,
         device_pk=device.id,
-        owner_id=notification.owner_id,
+        owner_id=owner_id,
         platform=device.platform,
         status="pending",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=due,
         created_at=now,
         updated_at=now,
     )

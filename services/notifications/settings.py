@@ -45,9 +45,19 @@ class NotificationsSettings(ServiceSettings):
     retry_base_s: float = 2.0
     retry_max_s: float = 600.0
 
+    # Run the dispatcher in this process (off: only accept and fan out, another replica sends).
+    dispatch_enabled: bool = True
+
+    # Topic fan-out: subscriptions turned into deliveries a page per transaction.
+    fanout_page_size: int = 500
+    fanout_lease_s: float = 30.0
+    fanout_poll_s: float = 1.0
+
     # Limits.
     max_payload_bytes: int = 4096
     max_devices_per_user: int = 20
+    max_topics_per_device: int = 100
+    max_changes_page: int = 1000
 
     @model_validator(mode="after")
     def _credentials_outside_development(self) -> NotificationsSettings:

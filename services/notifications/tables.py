@@ -51,6 +51,7 @@ class NotificationRow(Base):
     __table_args__ = (
         sa.UniqueConstraint("owner_id", "idempotency_key", name="uq_notifications_idempotency"),
         sa.Index("ix_notifications_owner_created", "owner_id", "created_at", "id"),
+        sa.Index("ix_notifications_owner_read", "owner_id", "read_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -76,10 +77,14 @@ class DeliveryRow(Base):
     __table_args__ = (
         sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
         sa.Index("ix_deliveries_notification", "notification_id"),
+        # One push of one content to one device, whatever races or restarts happen.
+        sa.UniqueConstraint("notification_id", "device_pk", name="uq_deliveries_content_device"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    # The content pushed: a notification (source "user") or a broadcast (source "topic").
     notification_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    source: Mapped[str] = mapped_column(sa.String(16), default="user")
     device_pk: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     owner_id: Mapped[str] = mapped_column(sa.String(200))
     platform: Mapped[str] = mapped_column(sa.String(16))
@@ -93,3 +98,95 @@ class DeliveryRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TopicSubscriptionRow(Base):
+    """A device subscribed to a topic; fan-out walks these in device_pk order."""
+
+    __tablename__ = "topic_subscriptions"
+    __table_args__ = (
+        sa.UniqueConstraint("topic", "device_pk", name="uq_topic_subscriptions_topic_device"),
+        sa.Index("ix_topic_subscriptions_owner_created", "owner_id", "created_at", "id"),
+        sa.Index("ix_topic_subscriptions_device", "device_pk"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    topic: Mapped[str] = mapped_column(sa.String(100))
+    device_pk: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BroadcastRow(Base):
+    """A push to a topic, fanned out into deliveries a page at a time (resumable)."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        sa.UniqueConstraint("topic", "idempotency_key", name="uq_broadcasts_idempotency"),
+        sa.Index("ix_broadcasts_status_lease", "status", "lease_until"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    topic: Mapped[str] = mapped_column(sa.String(100))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    category: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str | None] = mapped_column(sa.String(200))
+    body: Mapped[str | None] = mapped_column(sa.String(1000))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    collapse_key: Mapped[str | None] = mapped_column(sa.String(64))
+    priority: Mapped[str] = mapped_column(sa.String(8))
+    ttl_s: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    # The last subscription device_pk already turned into deliveries (None: none yet).
+    fanned_out_to: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    deliveries: Mapped[int] = mapped_column(sa.Integer, default=0)
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PreferencesRow(Base):
+    """A user's push preferences."""
+
+    __tablename__ = "preferences"
+
+    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    quiet_start: Mapped[str | None] = mapped_column(sa.String(5))
+    quiet_end: Mapped[str | None] = mapped_column(sa.String(5))
+    muted_categories: Mapped[list[str]] = mapped_column(sa.JSON)
+    hourly_cap: Mapped[int | None] = mapped_column(sa.Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PushCountRow(Base):
+    """Pushes counted against a user's hourly cap, per UTC hour."""
+
+    __tablename__ = "push_counts"
+
+    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(sa.Integer)
+
+
+class ChangeCounterRow(Base):
+    """The last change sequence number of a user; its row lock orders the user's writers."""
+
+    __tablename__ = "change_counters"
+
+    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class ChangeRow(Base):
+    """One change of a user's data, numbered in commit order per user."""
+
+    __tablename__ = "changes"
+
+    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    entity: Mapped[str] = mapped_column(sa.String(16))
+    entity_id: Mapped[str] = mapped_column(sa.String(200))
+    op: Mapped[str] = mapped_column(sa.String(8))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

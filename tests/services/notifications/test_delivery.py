@@ -85,6 +85,8 @@ async def test_a_repeated_idempotency_key_sends_nothing_more(harness: Harness) -
         "notification_id": first["notification_id"],
         "deliveries": 1,
         "duplicate": True,
+        "suppressed": None,
+        "deferred_until": None,
     }
     await eventually(lambda: _count(harness, IOS_TOKEN, 1))
     await asyncio.sleep(0.2)
@@ -133,3 +135,22 @@ async def test_a_user_without_devices_still_gets_the_inbox_entry(harness: Harnes
 async def _count(harness: Harness, token: str | None, expected: int) -> bool:
     params = {"token": token} if token else {}
     return len(await harness.received(**params)) >= expected
+
+
+async def test_sending_to_named_devices_reaches_only_those(harness: Harness) -> None:
+    await harness.register("iphone", IOS_TOKEN, "ios")
+    await harness.register("pixel", ANDROID_TOKEN, "android")
+    body = {"title": "Only the phone", "idempotency_key": "dev-1", "device_ids": ["pixel"]}
+    response = await harness.client.post(
+        "/internal/v1/send/devices", json=body, headers=harness.headers()
+    )
+    assert (response.status_code, response.json()["deliveries"]) == (202, 1)
+    await eventually(lambda: _count(harness, ANDROID_TOKEN, 1))
+    await asyncio.sleep(0.2)
+    assert [p["token"] for p in await harness.received()] == [ANDROID_TOKEN]
+
+    unknown = {**body, "idempotency_key": "dev-2", "device_ids": ["pixel", "someone-elses"]}
+    missing = await harness.client.post(
+        "/internal/v1/send/devices", json=unknown, headers=harness.headers()
+    )
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "DEVICE_NOT_FOUND")

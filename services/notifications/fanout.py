@@ -1,0 +1,154 @@
+"""Topic fan-out: a broadcast becomes deliveries one page of subscribers per transaction.
+
+Each page's deliveries and the broadcast's cursor commit together, so a crash anywhere resumes
+from the last committed page: nothing is lost and (with the unique (content, device) key on
+deliveries) nothing is queued twice. Only one page of subscribers is ever in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit.database import Database
+from services.kit.structured_logging import get_logger
+from services.notifications import policy, repository
+from services.notifications.dispatcher import Clock, utc_now
+from services.notifications.service import pending_delivery
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import BroadcastRow, DeliveryRow, DeviceRow
+
+_log = get_logger(__name__)
+
+
+class FanOut:
+    """Drains broadcasts still fanning out; safe to run in several replicas (leases)."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: NotificationsSettings,
+        on_page: Callable[[], None] = lambda: None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._on_page = on_page
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for broadcasts now instead of at the next poll."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        """Fan out until cancelled."""
+        while True:
+            self._wake.clear()
+            try:
+                while await self.fan_out_one():
+                    pass
+                delay = await self._seconds_until_next()
+            except Exception:
+                _log.exception("fanout_round_failed")
+                delay = self._settings.fanout_poll_s
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    async def fan_out_one(self) -> bool:
+        """Claim one broadcast and fan it out to the end; False when none was waiting."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            claimed = await repository.claim_broadcast(session, now, self._lease_until(now))
+            broadcast_id = claimed.id if claimed else None
+        if broadcast_id is None:
+            return False
+        while await self.fan_out_page(broadcast_id):
+            self._on_page()
+        self._on_page()
+        return True
+
+    async def fan_out_page(self, broadcast_id: uuid.UUID) -> bool:
+        """Queue the next page of subscribers; True while more pages remain."""
+        now = self._clock()
+        async with self._db.transaction() as session:
+            row = await repository.lock_broadcast(session, broadcast_id)
+            if row is None or row.status != "fanning_out":
+                return False
+            devices = await repository.subscribers_after(
+                session, row.topic, row.fanned_out_to, self._settings.fanout_page_size
+            )
+            queued = await self._queue(session, row, devices, now)
+            row.deliveries += queued
+            row.lease_until = self._lease_until(now)
+            if devices:
+                row.fanned_out_to = devices[-1].id
+            if len(devices) < self._settings.fanout_page_size:
+                row.status = "done"
+                _log.info(
+                    "broadcast_fanned_out", broadcast_id=str(row.id), deliveries=row.deliveries
+                )
+                return False
+        return True
+
+    async def _queue(
+        self, session: AsyncSession, row: BroadcastRow, devices: list[DeviceRow], now: datetime
+    ) -> int:
+        prefs = await repository.preferences_of(session, {d.owner_id for d in devices})
+        deliveries: list[DeliveryRow] = []
+        for device in devices:
+            user_policy = policy.policy_of(prefs.get(device.owner_id))
+            decision = policy.decide(user_policy, row.kind, row.category, now)
+            if decision.suppressed is None and policy.counts_against_cap(user_policy, row.kind):
+                count = await repository.bump_push_count(
+                    session, device.owner_id, policy.hour_of(now)
+                )
+                if user_policy.hourly_cap is not None and count > user_policy.hourly_cap:
+                    continue
+            if decision.suppressed is not None:
+                continue
+            deliveries.append(
+                pending_delivery(
+                    row.id, "topic", device, device.owner_id, decision.not_before or now, now
+                )
+            )
+        if deliveries:
+            await session.execute(
+                sa.insert(DeliveryRow),
+                [_delivery_values(d) for d in deliveries],
+            )
+        return len(deliveries)
+
+    async def _seconds_until_next(self) -> float:
+        async with self._db.session() as session:
+            due = await repository.next_broadcast_due_at(session)
+        poll = self._settings.fanout_poll_s
+        if due is None:
+            return poll
+        return min(poll, max(0.0, (due - self._clock()).total_seconds()))
+
+    def _lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self._settings.fanout_lease_s)
+
+
+def _delivery_values(row: DeliveryRow) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "notification_id": row.notification_id,
+        "source": row.source,
+        "device_pk": row.device_pk,
+        "owner_id": row.owner_id,
+        "platform": row.platform,
+        "status": row.status,
+        "attempts": 0,
+        "next_attempt_at": row.next_attempt_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
