@@ -42,6 +42,8 @@ class BffSettings(ServiceSettings):
     # Uploads: the largest chunk the BFF streams through to the datasets service.
     upload_chunk_max_bytes: int = 8 * _MIB
     upload_chunk_margin_bytes: int = 64 * 1024
+    # Largest ONNX model a user uploads through the BFF (the multipart body may add the margin).
+    model_upload_max_bytes: int = 32 * _MIB
 
     # GraphQL document limits.
     graphql_max_depth: int = 10
@@ -50,6 +52,30 @@ class BffSettings(ServiceSettings):
 
     # Distinct app versions kept as metric labels before the rest count as "other".
     max_app_version_labels: int = 50
+
+    # Compact REST: answers below this size are not worth compressing (headers cost more).
+    compress_min_bytes: int = 512
+    brotli_quality: int = 5
+    zstd_level: int = 3
+    gzip_level: int = 6
+
+    # App config: how long a replica serves a config it read before reading it again.
+    app_config_ttl_s: float = 5.0
+
+    # Rate limits: "hits/seconds" per route class, for each device and each user.
+    rate_limits: dict[str, str] = {
+        "auth": "30/60",
+        "read": "600/60",
+        "write": "120/60",
+        "batch": "30/60",
+        "upload": "600/60",
+        "graphql": "600/60",
+    }
+    batch_max_requests: int = 20
+    batch_item_timeout_s: float = 10.0
+    dashboard_page_size: int = 20
+    dashboard_section_timeout_s: float = 2.0
+    dashboard_cache_ttl_s: float = 300.0
 
     @model_validator(mode="after")
     def _refuse_short_jwt_secret(self) -> BffSettings:

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.auth.tables import RefreshToken, Session, User
+from services.kit.keyset import Position, newest_first
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -65,6 +66,24 @@ class AuthRepository:
             )
             .values(revoked_at=now)
         )
+
+    async def live_sessions(
+        self, user_id: uuid.UUID, after: Position | None, limit: int
+    ) -> list[Session]:
+        """The user's live sessions, newest first, `limit` + 1 rows."""
+        stmt = select(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
+        stmt = newest_first(stmt, Session.created_at, Session.id, after, limit)
+        return list((await self._db.scalars(stmt)).all())
+
+    async def revoke_user_sessions(self, user_id: uuid.UUID, now: datetime) -> int:
+        """End every session of the user; how many were live."""
+        result = await self._db.execute(
+            update(Session)
+            .where(Session.user_id == user_id, Session.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def revoke_family(self, family: uuid.UUID, now: datetime) -> None:
         await self._db.execute(

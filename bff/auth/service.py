@@ -15,7 +15,8 @@ from bff.auth.refresh_tokens import hash_refresh_token, new_refresh_token
 from bff.auth.repository import AuthRepository, as_utc
 from bff.auth.tables import Session, User
 from services.kit.database import Database
-from services.kit.errors import Action, ApiError, invalid_input
+from services.kit.errors import Action, ApiError, invalid_input, not_found
+from services.kit.keyset import cursor_position, split_page
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _MAX_EMAIL_LENGTH = 254
@@ -124,6 +125,28 @@ class AuthService:
             session = await AuthRepository(db).session(session_id)
             if session is not None and session.revoked_at is None:
                 session.revoked_at = _now()
+
+    async def sessions(
+        self, user_id: uuid.UUID, cursor: str | None, limit: int
+    ) -> tuple[list[Session], str | None]:
+        """The user's live sessions (signed-in devices), newest first."""
+        async with self._db.session() as db:
+            rows = await AuthRepository(db).live_sessions(user_id, cursor_position(cursor), limit)
+        return split_page(rows, limit, lambda row: (as_utc(row.created_at), row.id))
+
+    async def revoke_session(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        """End one of the user's sessions; 404 SESSION_NOT_FOUND for another user's or none."""
+        async with self._db.transaction() as db:
+            session = await AuthRepository(db).session(session_id)
+            if session is None or session.user_id != user_id:
+                raise not_found("session", session_id)
+            if session.revoked_at is None:
+                session.revoked_at = _now()
+
+    async def logout_all(self, user_id: uuid.UUID) -> int:
+        """End every session of the user, this one included; how many there were."""
+        async with self._db.transaction() as db:
+            return await AuthRepository(db).revoke_user_sessions(user_id, _now())
 
     async def authenticate(self, access_token: str) -> AuthenticatedUser:
         """The user of a valid access token; 401 when it expired, is invalid or was revoked."""

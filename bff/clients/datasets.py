@@ -1,18 +1,27 @@
-"""Client of the datasets service: uploads and datasets, acting for one user."""
+"""Client of the datasets service: uploads, datasets, rows, stats, labels, changes; per user."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
 from uuid import UUID
+
+import httpx
 
 from bff.clients.paging import page_params
 from proto.common import Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
+    ChangeFeed,
     Dataset,
     DatasetVersion,
+    Label,
+    LabelBatch,
+    LabelBatchResult,
+    RowsPage,
     UploadCreate,
     UploadSession,
+    VersionStats,
 )
 from services.kit.http_client import ServiceClient
 
@@ -84,3 +93,87 @@ class DatasetsClient:
             f"{_PREFIX}/datasets/{dataset_id}/versions/{version}", user_id=user_id
         )
         return DatasetVersion.model_validate(data)
+
+    async def delete_dataset(self, user_id: str, dataset_id: UUID) -> None:
+        """Soft-delete one of the user's datasets (idempotent)."""
+        await self._http.request("DELETE", f"{_PREFIX}/datasets/{dataset_id}", user_id=user_id)
+
+    async def get_rows(
+        self,
+        user_id: str,
+        dataset_id: UUID,
+        version: int,
+        cursor: str | None = None,
+        limit: int | None = None,
+        columns: str | None = None,
+    ) -> RowsPage:
+        """A page of a version's rows, optionally only some columns (comma-separated)."""
+        params: dict[str, str | int] = page_params(cursor, limit)
+        if columns:
+            params["columns"] = columns
+        data = await self._http.get_json(
+            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/rows",
+            user_id=user_id,
+            params=params,
+        )
+        return RowsPage.model_validate(data)
+
+    async def get_stats(self, user_id: str, dataset_id: UUID, version: int) -> VersionStats:
+        """Per-column statistics of a version."""
+        data = await self._http.get_json(
+            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/stats", user_id=user_id
+        )
+        return VersionStats.model_validate(data)
+
+    async def list_labels(
+        self,
+        user_id: str,
+        dataset_id: UUID,
+        version: int,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[Label]:
+        """One page of a version's labels, by row id."""
+        data = await self._http.get_json(
+            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/labels",
+            user_id=user_id,
+            params=page_params(cursor, limit),
+        )
+        return Page[Label].model_validate(data)
+
+    async def upsert_labels(
+        self, user_id: str, dataset_id: UUID, version: int, batch: LabelBatch
+    ) -> LabelBatchResult:
+        """Bulk upsert; stale writes come back as conflicts (safe to replay)."""
+        response = await self._http.request(
+            "PUT",
+            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/labels",
+            user_id=user_id,
+            json=batch,
+        )
+        return LabelBatchResult.model_validate_json(response.content)
+
+    async def changes(self, user_id: str, since: int = 0, limit: int | None = None) -> ChangeFeed:
+        """The user's dataset and label changes after `since`."""
+        params: dict[str, int] = {"since": since}
+        if limit is not None:
+            params["limit"] = limit
+        data = await self._http.get_json(f"{_PREFIX}/changes", user_id=user_id, params=params)
+        return ChangeFeed.model_validate(data)
+
+    @asynccontextmanager
+    async def version_content(
+        self, user_id: str, dataset_id: UUID, version: int
+    ) -> AsyncIterator[tuple[dict[str, str], AsyncIterator[bytes]]]:
+        """The version's Parquet file, opened (errors raised here): its headers and raw chunks."""
+        async with self._http.stream(
+            "GET",
+            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/content",
+            user_id=user_id,
+            timeout=httpx.Timeout(10.0, read=60.0),
+        ) as response:
+            kept = ("content-length", "etag", "content-disposition")
+            yield (
+                {k: response.headers[k] for k in kept if k in response.headers},
+                (response.aiter_raw()),
+            )

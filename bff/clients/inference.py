@@ -1,4 +1,4 @@
-"""Client of the inference service: models and predictions, acting for one user."""
+"""Client of the inference service: models, versions, aliases and predictions, for one user."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ from uuid import UUID
 
 from bff.clients.paging import page_params
 from proto.common import Page
-from proto.inference import Model, PredictRequest, PredictResponse
+from proto.inference import (
+    AliasUpdate,
+    Model,
+    ModelVersion,
+    ModelVersionRegister,
+    PredictRequest,
+    PredictResponse,
+)
 from services.kit.http_client import ServiceClient
 
 _PREFIX = "/internal/v1"
+# Registration checks the whole artifact (loads it, runs a row) before it answers.
+_REGISTER_TIMEOUT_S = 60.0
 
 
 class InferenceClient:
@@ -31,6 +40,57 @@ class InferenceClient:
         """One of the user's models."""
         data = await self._http.get_json(f"{_PREFIX}/models/{model_id}", user_id=user_id)
         return Model.model_validate(data)
+
+    async def list_versions(
+        self, user_id: str, model_id: UUID, cursor: str | None = None, limit: int | None = None
+    ) -> Page[ModelVersion]:
+        """One page of a model's versions, newest first."""
+        data = await self._http.get_json(
+            f"{_PREFIX}/models/{model_id}/versions",
+            user_id=user_id,
+            params=page_params(cursor, limit),
+        )
+        return Page[ModelVersion].model_validate(data)
+
+    async def get_version(self, user_id: str, model_id: UUID, version: int) -> ModelVersion:
+        """One version of one of the user's models."""
+        data = await self._http.get_json(
+            f"{_PREFIX}/models/{model_id}/versions/{version}", user_id=user_id
+        )
+        return ModelVersion.model_validate(data)
+
+    async def set_alias(self, user_id: str, model_id: UUID, alias: str, version: int) -> Model:
+        """Point an alias at a version (promote, roll back); idempotent, so retried."""
+        data = await self._http.request(
+            "PUT",
+            f"{_PREFIX}/models/{model_id}/aliases/{alias}",
+            user_id=user_id,
+            json=AliasUpdate(version=version),
+        )
+        return Model.model_validate(data.json())
+
+    async def delete_alias(self, user_id: str, model_id: UUID, alias: str) -> None:
+        """Remove an alias."""
+        await self._http.request(
+            "DELETE", f"{_PREFIX}/models/{model_id}/aliases/{alias}", user_id=user_id
+        )
+
+    async def register_version(
+        self, user_id: str, metadata: ModelVersionRegister, artifact: bytes, filename: str
+    ) -> ModelVersion:
+        """Register a model file as a new version of the user's model (not retried)."""
+        response = await self._http.request(
+            "POST",
+            f"{_PREFIX}/models/versions",
+            user_id=user_id,
+            files={
+                "metadata": (None, metadata.model_dump_json(), "application/json"),
+                "artifact": (filename, artifact, "application/octet-stream"),
+            },
+            idempotent=False,
+            timeout_s=_REGISTER_TIMEOUT_S,
+        )
+        return ModelVersion.model_validate(response.json())
 
     async def predict(
         self, user_id: str, model_id: UUID, request: PredictRequest

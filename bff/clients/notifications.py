@@ -1,10 +1,21 @@
-"""Client of the notifications service: devices and the inbox, acting for one user."""
+"""Client of the notifications service: devices, topics, preferences and the inbox."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from bff.clients.paging import page_params
 from proto.common import Page
-from proto.notifications import Device, DeviceRegister, Notification
+from proto.notifications import (
+    Device,
+    DeviceRegister,
+    MarkRead,
+    Notification,
+    Preferences,
+    ReadResult,
+    TopicSubscription,
+    UnreadCount,
+)
 from services.kit.http_client import ServiceClient
 
 _PREFIX = "/internal/v1"
@@ -44,3 +55,57 @@ class NotificationsClient:
             f"{_PREFIX}/notifications", user_id=user_id, params=page_params(cursor, limit)
         )
         return Page[Notification].model_validate(data)
+
+    async def mark_read(self, user_id: str, notification_id: UUID) -> Notification:
+        """Mark one notification read."""
+        response = await self._http.request(
+            "POST", f"{_PREFIX}/notifications/{notification_id}/read", user_id=user_id
+        )
+        return Notification.model_validate_json(response.content)
+
+    async def mark_many_read(self, user_id: str, request: MarkRead) -> ReadResult:
+        """Mark some (ids) or all notifications read."""
+        response = await self._http.request(
+            "POST", f"{_PREFIX}/notifications/read", user_id=user_id, json=request
+        )
+        return ReadResult.model_validate_json(response.content)
+
+    async def unread_count(self, user_id: str) -> UnreadCount:
+        """How many notifications are unread."""
+        data = await self._http.get_json(f"{_PREFIX}/notifications/unread-count", user_id=user_id)
+        return UnreadCount.model_validate(data)
+
+    async def subscribe(self, user_id: str, device_id: str, topic: str) -> TopicSubscription:
+        """Subscribe one of the user's devices to a topic."""
+        response = await self._http.request(
+            "PUT", f"{_PREFIX}/devices/{device_id}/topics/{topic}", user_id=user_id
+        )
+        return TopicSubscription.model_validate_json(response.content)
+
+    async def unsubscribe(self, user_id: str, device_id: str, topic: str) -> None:
+        """Unsubscribe one of the user's devices from a topic."""
+        await self._http.request(
+            "DELETE", f"{_PREFIX}/devices/{device_id}/topics/{topic}", user_id=user_id
+        )
+
+    async def list_subscriptions(
+        self, user_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> Page[TopicSubscription]:
+        """One page of the user's topic subscriptions."""
+        data = await self._http.get_json(
+            f"{_PREFIX}/subscriptions", user_id=user_id, params=page_params(cursor, limit)
+        )
+        return Page[TopicSubscription].model_validate(data)
+
+    async def get_preferences(self, user_id: str) -> Preferences:
+        """The user's push preferences."""
+        return Preferences.model_validate(
+            await self._http.get_json(f"{_PREFIX}/preferences", user_id=user_id)
+        )
+
+    async def put_preferences(self, user_id: str, preferences: Preferences) -> Preferences:
+        """Replace the user's push preferences."""
+        response = await self._http.request(
+            "PUT", f"{_PREFIX}/preferences", user_id=user_id, json=preferences
+        )
+        return Preferences.model_validate_json(response.content)

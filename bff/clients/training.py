@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from uuid import UUID
+
+import httpx
 
 from bff.clients.paging import page_params
 from proto.common import Page
@@ -41,3 +45,29 @@ class TrainingClient:
         """Cancel a queued or running job."""
         data = await self._http.post_json(f"{_PREFIX}/jobs/{job_id}/cancel", user_id=user_id)
         return TrainingJob.model_validate(data)
+
+    @asynccontextmanager
+    async def job_events(
+        self, user_id: str, job_id: UUID, last_event_id: str | None = None
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The job's SSE stream, opened (errors raised here) and yielded as raw chunks."""
+        headers = {"accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["last-event-id"] = last_event_id
+        # The service sends a keep-alive every few seconds; a silent minute means it is gone.
+        timeout = httpx.Timeout(10.0, read=60.0)
+        async with self._http.stream(
+            "GET",
+            f"{_PREFIX}/jobs/{job_id}/events",
+            user_id=user_id,
+            headers=headers,
+            timeout=timeout,
+        ) as response:
+            yield response.aiter_raw()
+
+    async def get_report_png(self, user_id: str, job_id: UUID) -> bytes:
+        """The PNG report of a succeeded job."""
+        response = await self._http.request(
+            "GET", f"{_PREFIX}/jobs/{job_id}/report.png", user_id=user_id, timeout_s=30.0
+        )
+        return response.content

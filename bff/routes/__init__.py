@@ -5,11 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bff.routes import (
+    app_config,
     auth,
+    batch,
+    dashboard,
     datasets,
     devices,
     models,
     notifications,
+    push_settings,
+    schema_keys,
+    sessions,
     training_jobs,
     uploads,
 )
@@ -22,4 +28,7 @@ def build_api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     for module in (auth, devices, uploads, datasets, training_jobs, models, notifications):
         router.include_router(module.router)
+    for module in (sessions, app_config, schema_keys, batch, dashboard):
+        router.include_router(module.router)
+    router.include_router(push_settings.router)
     return router

@@ -48,3 +48,10 @@ async def logout(user: CurrentUser, auth: AuthServiceDep) -> Response:
 async def me(user: CurrentUser, auth: AuthServiceDep) -> UserOut:
     """The signed-in user."""
     return UserOut.from_user(await auth.user(user.user_id))
+
+
+@router.post("/auth/logout-all", status_code=204, response_class=Response)
+async def logout_all(user: CurrentUser, auth: AuthServiceDep) -> Response:
+    """End every session of the user, on every device, this one included."""
+    await auth.logout_all(user.user_id)
+    return Response(status_code=204)

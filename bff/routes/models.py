@@ -1,17 +1,37 @@
-"""The user's models and their predictions."""
+"""The user's models: list, versions, aliases (promote / roll back), ONNX upload, predictions."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
+from pydantic import ValidationError
 
 from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
+from bff.settings import BffSettings
 from proto.common import Page
-from proto.inference import Model, PredictRequest, PredictResponse
+from proto.inference import (
+    ALIAS_PATTERN,
+    AliasUpdate,
+    Model,
+    ModelUpload,
+    ModelVersion,
+    PredictRequest,
+    PredictResponse,
+)
+from services.kit.errors import Action, ApiError
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+MODEL_UPLOADS_PATH = "/api/v1/models/uploads"
+"""Path of the upload route, for its own body-size limit."""
+
+_READ_CHUNK = 1024 * 1024
+_MAX_FILENAME = 200
+
+AliasName = Annotated[str, Path(min_length=1, max_length=64, pattern=ALIAS_PATTERN)]
 
 
 @router.get("", response_model=Page[Model])
@@ -20,10 +40,61 @@ async def list_models(page: PageParams, user: CurrentUser, clients: Clients) -> 
     return await clients.inference.list_models(user.id, page.cursor, page.limit)
 
 
+@router.post("/uploads", status_code=201, response_model=ModelVersion)
+async def upload_model(
+    request: Request,
+    user: CurrentUser,
+    clients: Clients,
+    metadata: Annotated[str, Form(description="JSON of ModelUpload", max_length=1_000_000)],
+    artifact: Annotated[UploadFile, File(description="the ONNX model file")],
+) -> ModelVersion:
+    """Upload an ONNX model as a new version of the user's model of that name."""
+    upload = _parse_upload(metadata)
+    data = await _read_limited(artifact, _upload_limit(request))
+    filename = (artifact.filename or "model.onnx")[:_MAX_FILENAME]
+    return await clients.inference.register_version(user.id, upload.to_register(), data, filename)
+
+
 @router.get("/{model_id}", response_model=Model)
 async def get_model(model_id: UUID, user: CurrentUser, clients: Clients) -> Model:
     """One of the user's models."""
     return await clients.inference.get_model(user.id, model_id)
+
+
+@router.get("/{model_id}/versions", response_model=Page[ModelVersion])
+async def list_versions(
+    model_id: UUID, page: PageParams, user: CurrentUser, clients: Clients
+) -> Page[ModelVersion]:
+    """A model's versions, newest first, a page at a time."""
+    return await clients.inference.list_versions(user.id, model_id, page.cursor, page.limit)
+
+
+@router.get("/{model_id}/versions/{version}", response_model=ModelVersion)
+async def get_version(
+    model_id: UUID,
+    version: Annotated[int, Path(ge=1)],
+    user: CurrentUser,
+    clients: Clients,
+) -> ModelVersion:
+    """One version of a model: features, classes, metrics, training job."""
+    return await clients.inference.get_version(user.id, model_id, version)
+
+
+@router.put("/{model_id}/aliases/{alias}", response_model=Model)
+async def set_alias(
+    model_id: UUID, alias: AliasName, body: AliasUpdate, user: CurrentUser, clients: Clients
+) -> Model:
+    """Point an alias at a version: promote, or roll back by pointing it at an older one."""
+    return await clients.inference.set_alias(user.id, model_id, alias, body.version)
+
+
+@router.delete("/{model_id}/aliases/{alias}", status_code=204)
+async def delete_alias(
+    model_id: UUID, alias: AliasName, user: CurrentUser, clients: Clients
+) -> Response:
+    """Remove an alias."""
+    await clients.inference.delete_alias(user.id, model_id, alias)
+    return Response(status_code=204)
 
 
 @router.post("/{model_id}/predict", response_model=PredictResponse)
@@ -32,3 +103,43 @@ async def predict(
 ) -> PredictResponse:
     """Predictions of a model for a few rows."""
     return await clients.inference.predict(user.id, model_id, body)
+
+
+def _parse_upload(raw: str) -> ModelUpload:
+    try:
+        return ModelUpload.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = [
+            {
+                "field": ".".join(str(part) for part in err["loc"]) or "metadata",
+                "problem": err["msg"],
+            }
+            for err in exc.errors()
+        ]
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            f"invalid metadata: {', '.join(p['field'] for p in problems)}",
+            action=Action.FIX_INPUT,
+            details={"fields": problems},
+        ) from exc
+
+
+def _upload_limit(request: Request) -> int:
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, BffSettings)
+    return settings.model_upload_max_bytes
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    buffer = bytearray()
+    while chunk := await upload.read(_READ_CHUNK):
+        buffer += chunk
+        if len(buffer) > limit:
+            raise ApiError(
+                413,
+                "ARTIFACT_TOO_LARGE",
+                f"the model file is larger than {limit} bytes",
+                details={"max_bytes": limit},
+            )
+    return bytes(buffer)

@@ -1,13 +1,15 @@
-"""The user's notification inbox."""
+"""The user's notification inbox: list, mark read, unread count."""
 
 from __future__ import annotations
+
+from uuid import UUID
 
 from fastapi import APIRouter
 
 from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
-from proto.notifications import Notification
+from proto.notifications import MarkRead, Notification, ReadResult, UnreadCount
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -18,3 +20,21 @@ async def list_notifications(
 ) -> Page[Notification]:
     """The user's notifications, newest first, a page at a time."""
     return await clients.notifications.list_notifications(user.id, page.cursor, page.limit)
+
+
+@router.get("/unread-count", response_model=UnreadCount)
+async def unread_count(user: CurrentUser, clients: Clients) -> UnreadCount:
+    """How many of the user's notifications are unread (for the badge)."""
+    return await clients.notifications.unread_count(user.id)
+
+
+@router.post("/read", response_model=ReadResult)
+async def mark_many_read(body: MarkRead, user: CurrentUser, clients: Clients) -> ReadResult:
+    """Mark some (`ids`) or all (`all: true`) of the user's notifications read."""
+    return await clients.notifications.mark_many_read(user.id, body)
+
+
+@router.post("/{notification_id}/read", response_model=Notification)
+async def mark_read(notification_id: UUID, user: CurrentUser, clients: Clients) -> Notification:
+    """Mark one notification read."""
+    return await clients.notifications.mark_read(user.id, notification_id)

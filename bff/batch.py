@@ -1,0 +1,201 @@
+"""Batch: many API requests in one round trip, each dispatched in-process through the app.
+
+Each sub-request runs the whole middleware stack and its route like a request of its own (so
+auth, the version gate and rate limits apply to each), with the batch's headers unless the
+item overrides them. No network hop and no new connection: on a 100 ms link, ten reads cost
+one round trip instead of ten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.types import ASGIApp, Message, Scope
+
+from services.kit.errors import Action, ApiError
+
+BATCH_PATH = "/api/v1/batch"
+_API_PREFIX = "/api/v1/"
+# Hop-by-hop or per-batch: never copied into a sub-request.
+_NOT_INHERITED = frozenset(
+    {
+        b"content-length",
+        b"content-type",
+        b"accept-encoding",
+        b"transfer-encoding",
+        b"connection",
+        b"if-none-match",
+    }
+)
+# What a sub-answer carries back of its headers.
+_ANSWERED_HEADERS = frozenset(
+    {
+        "content-type",
+        "etag",
+        "cache-control",
+        "location",
+        "retry-after",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-tern-keys",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubRequest:
+    id: str
+    method: str
+    path: str
+    body: Any = None
+    headers: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubResponse:
+    id: str
+    status: int
+    headers: dict[str, str]
+    body: Any
+    body_encoding: str | None = None
+
+
+async def dispatch_batch(
+    app: ASGIApp,
+    parent: Scope,
+    requests: list[SubRequest],
+    *,
+    sequential: bool,
+    timeout_s: float,
+) -> list[SubResponse]:
+    """Run each sub-request through `app`: all at once, or one after another in order."""
+
+    def run(item: SubRequest) -> asyncio.Task[SubResponse]:
+        # A task of its own keeps each sub-request's context (request id, trace) apart.
+        return asyncio.ensure_future(_dispatch_one(app, parent, item, timeout_s))
+
+    if sequential:
+        return [await run(item) for item in requests]
+    return list(await asyncio.gather(*(run(item) for item in requests)))
+
+
+async def _dispatch_one(
+    app: ASGIApp, parent: Scope, item: SubRequest, timeout_s: float
+) -> SubResponse:
+    refused = _refusal(item)
+    if refused is not None:
+        return _error_answer(item.id, refused)
+    scope, body = _sub_scope(parent, item)
+    delivered = False
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # like a client that stays connected until the answer
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    try:
+        await asyncio.wait_for(app(scope, receive, send), timeout_s)
+    except TimeoutError:
+        return _error_answer(item.id, _timed_out(timeout_s))
+    except Exception:  # the app already answered 500 and logged it; keep that answer
+        if start is None:
+            return _error_answer(item.id, ApiError(500, "INTERNAL_ERROR", "internal error"))
+    if start is None:
+        return _error_answer(item.id, ApiError(500, "INTERNAL_ERROR", "no answer"))
+    return _answer(item.id, start, b"".join(chunks))
+
+
+def _refusal(item: SubRequest) -> ApiError | None:
+    path = urlsplit(item.path).path
+    if not path.startswith(_API_PREFIX):
+        return ApiError(
+            400,
+            "BATCH_PATH_INVALID",
+            f"a batch item must call {_API_PREFIX}...",
+            action=Action.FIX_INPUT,
+        )
+    if path.rstrip("/") == BATCH_PATH:
+        return ApiError(
+            400, "BATCH_NESTED", "a batch cannot contain a batch", action=Action.FIX_INPUT
+        )
+    return None
+
+
+def _sub_scope(parent: Scope, item: SubRequest) -> tuple[Scope, bytes]:
+    split = urlsplit(item.path)
+    headers = {
+        name: value for name, value in parent["headers"] if name.lower() not in _NOT_INHERITED
+    }
+    body = b""
+    if item.body is not None:
+        body = orjson.dumps(item.body)
+        headers[b"content-type"] = b"application/json"
+        headers[b"content-length"] = str(len(body)).encode()
+    for name, value in (item.headers or {}).items():
+        headers[name.lower().encode("latin-1")] = value.encode("latin-1")
+    headers.pop(b"x-request-id", None)
+    scope: Scope = {
+        **{
+            key: parent[key]
+            for key in ("type", "asgi", "http_version", "scheme", "server", "client")
+            if key in parent
+        },
+        "method": item.method.upper(),
+        "path": split.path,
+        "raw_path": split.path.encode(),
+        "query_string": split.query.encode(),
+        "root_path": parent.get("root_path", ""),
+        "headers": list(headers.items()),
+        "state": dict(parent.get("state", {})),
+        "app": parent.get("app"),
+    }
+    return scope, body
+
+
+def _answer(item_id: str, start: Message, body: bytes) -> SubResponse:
+    headers = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in start.get("headers", [])
+        if name.decode("latin-1").lower() in _ANSWERED_HEADERS
+    }
+    media_type = headers.get("content-type", "").split(";")[0]
+    if not body:
+        return SubResponse(item_id, start["status"], headers, None)
+    if media_type.endswith("json"):
+        return SubResponse(item_id, start["status"], headers, orjson.loads(body))
+    if media_type.startswith("text/"):
+        return SubResponse(item_id, start["status"], headers, body.decode("utf-8", "replace"))
+    encoded = base64.b64encode(body).decode()
+    return SubResponse(item_id, start["status"], headers, encoded, "base64")
+
+
+def _error_answer(item_id: str, error: ApiError) -> SubResponse:
+    return SubResponse(item_id, error.status, {"content-type": "application/json"}, error.body())
+
+
+def _timed_out(timeout_s: float) -> ApiError:
+    return ApiError(
+        504,
+        "BATCH_ITEM_TIMEOUT",
+        f"the item took longer than {timeout_s} s",
+        action=Action.RETRY,
+        retry_allowed=True,
+    )

@@ -1,0 +1,19 @@
+"""What the app reads at launch: versions, maintenance mode, feature flags for this device."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from bff.app_config.schemas import AppConfig
+from bff.app_config.service import AppConfigService, Client, evaluate
+from bff.dependencies import Mobile
+
+router = APIRouter(tags=["app-config"])
+
+
+@router.get("/app-config", response_model=AppConfig)
+async def app_config(request: Request, mobile: Mobile) -> AppConfig:
+    """The config as this device sees it (X-Platform, X-App-Version, X-Device-ID)."""
+    service: AppConfigService = request.app.state.app_config
+    client = Client(mobile.platform, mobile.app_version, mobile.device_id)
+    return evaluate(await service.snapshot(), client)
