@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -11,8 +12,10 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from services.fake_push.provider_answer import ProviderAnswer
 from services.fake_push.recorder import ProviderRecorder, ReceivedPush, utc_now
 
+PUSH_PATH_PREFIX = "/3/device/"
 MAX_PAYLOAD_BYTES = 4096
 PUSH_TYPES = frozenset(
     {
@@ -49,44 +52,53 @@ class _Refusal(Exception):
 def build_apns_router(recorder: ProviderRecorder, token_max_age_s: int) -> APIRouter:
     router = APIRouter(tags=["apns"])
 
-    @router.post("/3/device/{device_token}")
+    @router.post(f"{PUSH_PATH_PREFIX}{{device_token}}")
     async def push(device_token: str, request: Request) -> Response:
-        return await apns_push(recorder, token_max_age_s, device_token, request)
+        body = await request.body()
+        version = str(request.scope.get("http_version", ""))
+        answer = answer_push(
+            recorder, token_max_age_s, device_token, request.headers, body, version
+        )
+        return answer.response()
 
     return router
 
 
-async def apns_push(
-    recorder: ProviderRecorder, token_max_age_s: int, device_token: str, request: Request
-) -> Response:
-    """Answer one POST /3/device/{token} the way APNs does."""
-    apns_id = request.headers.get("apns-id") or str(uuid.uuid4()).upper()
-    body = await request.body()
+def answer_push(
+    recorder: ProviderRecorder,
+    token_max_age_s: int,
+    device_token: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    http_version: str,
+) -> ProviderAnswer:
+    """Answer one POST /3/device/{token} the way APNs does (headers: lower-case names)."""
+    apns_id = headers.get("apns-id") or str(uuid.uuid4()).upper()
     try:
-        _check_provider_token(request.headers.get("authorization"), token_max_age_s)
-        _check_headers(request)
+        _check_provider_token(headers.get("authorization"), token_max_age_s)
+        _check_headers(headers)
         payload = _parse_payload(body)
     except _Refusal as refusal:
         return _error(refusal.status, refusal.reason, apns_id)
     failure = recorder.next_failure("apns")
     if failure is not None:
-        headers = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
-        return _error(failure.status, failure.reason, apns_id, headers)
+        extra = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
+        return _error(failure.status, failure.reason, apns_id, extra)
     if device_token.startswith("invalid-"):
         return _error(410, "Unregistered", apns_id)
     recorder.record(
         ReceivedPush(
             platform="apns",
             token=device_token,
-            headers={h: request.headers[h] for h in RECORDED_HEADERS if h in request.headers},
+            headers={h: headers[h] for h in RECORDED_HEADERS if h in headers},
             payload=payload,
-            http_version=str(request.scope.get("http_version", "")),
+            http_version=http_version,
             message_id=apns_id,
             received_at=utc_now(),
         )
     )
-    # Empty body with content-length 0: Apple answers HEADERS+END_STREAM, no DATA frame.
-    return Response(status_code=200, headers={"apns-id": apns_id})
+    # Empty body: Apple answers a 200 as HEADERS+END_STREAM, no DATA frame.
+    return ProviderAnswer(200, {"apns-id": apns_id})
 
 
 # Provider tokens already checked, with their iat: one provider reuses one token for up
@@ -126,8 +138,7 @@ def _decode_provider_token(token: str) -> int:
     return issued_at
 
 
-def _check_headers(request: Request) -> None:
-    headers = request.headers
+def _check_headers(headers: Mapping[str, str]) -> None:
     if not headers.get("apns-topic"):
         raise _Refusal(400, "MissingTopic")
     push_type = headers.get("apns-push-type", "alert")
@@ -163,13 +174,8 @@ def _parse_payload(body: bytes) -> dict[str, Any]:
 
 def _error(
     status: int, reason: str, apns_id: str, headers: dict[str, str] | None = None
-) -> Response:
+) -> ProviderAnswer:
     body: dict[str, Any] = {"reason": reason}
     if status == 410:
         body["timestamp"] = int(time.time() * 1000)
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        media_type="application/json",
-        headers={"apns-id": apns_id, **(headers or {})},
-    )
+    return ProviderAnswer.json(status, body, {"apns-id": apns_id, **(headers or {})})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -12,12 +13,15 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from services.fake_push.provider_answer import ProviderAnswer
 from services.fake_push.recorder import ProviderRecorder, ReceivedPush, utc_now
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 MAX_PAYLOAD_BYTES = 4096
 MAX_ASSERTION_LIFETIME_S = 3600
+# POST path of messages:send; group 1 is the project id.
+SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 _TTL = re.compile(r"^\d+(\.\d{1,9})?s$")
 _FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 _BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
@@ -63,17 +67,22 @@ def build_fcm_router(recorder: ProviderRecorder) -> APIRouter:
 
     @router.post("/v1/projects/{project_id}/messages:send")
     async def send(project_id: str, request: Request) -> Response:
-        return await fcm_send(recorder, project_id, request)
+        body = await request.body()
+        version = str(request.scope.get("http_version", ""))
+        return answer_send(recorder, project_id, request.headers, body, version).response()
 
     return router
 
 
-async def fcm_send(recorder: ProviderRecorder, project_id: str, request: Request) -> Response:
-    """Answer one FCM HTTP v1 messages:send the way FCM does."""
-    # Read the body before any early answer: Hypercorn 0.18 drops the HTTP/2 connection
-    # when DATA frames arrive for a stream it has already closed.
-    body = await request.body()
-    scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
+def answer_send(
+    recorder: ProviderRecorder,
+    project_id: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    http_version: str,
+) -> ProviderAnswer:
+    """Answer one FCM HTTP v1 messages:send the way FCM does (headers: lower-case names)."""
+    scheme, _, access_token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not recorder.access_token_valid(access_token):
         return _unauthenticated()
     try:
@@ -82,10 +91,8 @@ async def fcm_send(recorder: ProviderRecorder, project_id: str, request: Request
         return _fcm_error(refusal.status, refusal.code, refusal.message, field=refusal.field)
     failure = recorder.next_failure("fcm")
     if failure is not None:
-        headers = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
-        return _fcm_error(
-            failure.status, failure.reason, "injected failure", headers, failure.field
-        )
+        extra = {"retry-after": str(failure.retry_after_s)} if failure.retry_after_s else {}
+        return _fcm_error(failure.status, failure.reason, "injected failure", extra, failure.field)
     device_token = str(message["token"])
     if device_token.startswith("invalid-"):
         return _fcm_error(404, "UNREGISTERED", "Requested entity was not found.")
@@ -96,12 +103,12 @@ async def fcm_send(recorder: ProviderRecorder, project_id: str, request: Request
             token=device_token,
             headers={"project_id": project_id},
             payload=message,
-            http_version=str(request.scope.get("http_version", "")),
+            http_version=http_version,
             message_id=message_id,
             received_at=utc_now(),
         )
     )
-    return JSONResponse({"name": message_id})
+    return ProviderAnswer.json(200, {"name": message_id})
 
 
 def _assertion_problem(assertion: str) -> str | None:
@@ -157,7 +164,7 @@ def _fcm_error(
     message: str,
     headers: dict[str, str] | None = None,
     field: str | None = None,
-) -> Response:
+) -> ProviderAnswer:
     details: list[dict[str, Any]] = [{"@type": _FCM_ERROR_TYPE, "errorCode": code}]
     if field:
         violation = {"field": field, "description": message}
@@ -170,10 +177,10 @@ def _fcm_error(
             "details": details,
         }
     }
-    return JSONResponse(body, status_code=status, headers=headers)
+    return ProviderAnswer.json(status, body, headers)
 
 
-def _unauthenticated() -> Response:
+def _unauthenticated() -> ProviderAnswer:
     body = {
         "error": {
             "code": 401,
@@ -182,7 +189,7 @@ def _unauthenticated() -> Response:
             "status": "UNAUTHENTICATED",
         }
     }
-    return JSONResponse(body, status_code=401, headers={"www-authenticate": 'Bearer realm="fake"'})
+    return ProviderAnswer.json(401, body, {"www-authenticate": 'Bearer realm="fake"'})
 
 
 def _oauth_error(error: str, description: str) -> Response:
