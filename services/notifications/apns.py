@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-import httpx
 import jwt
 import orjson
 
 from services.notifications.payloads import apns_headers, apns_payload
+from services.notifications.provider_http2 import (
+    ProviderHttp2Client,
+    ProviderResponse,
+    ProviderUnreachable,
+)
 from services.notifications.push_types import (
     Outcome,
     PushMessage,
@@ -32,19 +35,18 @@ class ApnsSender:
         self,
         settings: NotificationsSettings,
         signing_key: str,
-        http: httpx.AsyncClient | None = None,
+        http: ProviderHttp2Client | None = None,
     ) -> None:
         self._signing_key = signing_key
         self._team_id = settings.apns_team_id
         self._key_id = settings.apns_key_id
         self._topic = settings.apns_topic
         self._refresh_s = settings.apns_token_refresh_s
-        # http1=False: HTTP/2 with prior knowledge on http://, ALPN h2 on https://.
-        self._http = http or httpx.AsyncClient(
-            base_url=settings.apns_base_url,
-            http1=False,
-            http2=True,
-            timeout=httpx.Timeout(settings.push_timeout_s),
+        # HTTP/2 with prior knowledge on http:// (the fake), ALPN h2 on https:// (Apple).
+        self._http = http or ProviderHttp2Client(
+            settings.apns_base_url,
+            timeout_s=settings.push_timeout_s,
+            connections=settings.provider_connections,
         )
         self._provider_token: str | None = None
         self._provider_token_at = 0.0
@@ -75,34 +77,24 @@ class ApnsSender:
         }
         try:
             response = await self._http.post(
-                f"/3/device/{message.token}",
-                content=orjson.dumps(apns_payload(message.content)),
-                headers=headers,
+                f"/3/device/{message.token}", headers, orjson.dumps(apns_payload(message.content))
             )
-        except httpx.TransportError as exc:
-            return PushResult(Outcome.RETRY, f"TRANSPORT_{type(exc).__name__.upper()}")
+        except ProviderUnreachable as exc:
+            return PushResult(Outcome.RETRY, exc.reason)
         result = classify_apns_response(response)
         if result.reason in _PROVIDER_TOKEN_REASONS:
             self._provider_token = None
         return result
 
 
-def classify_apns_response(response: httpx.Response) -> PushResult:
+def classify_apns_response(response: ProviderResponse) -> PushResult:
     """Map an APNs answer to what the dispatcher does next."""
-    if response.status_code == 200:
+    if response.status == 200:
         return PushResult(Outcome.SENT, "OK", provider_message_id=response.headers.get("apns-id"))
-    reason = str(_json(response).get("reason") or f"HTTP_{response.status_code}")
-    if reason in _INVALID_TOKEN_REASONS and response.status_code in (400, 410):
+    reason = str(response.json().get("reason") or f"HTTP_{response.status}")
+    if reason in _INVALID_TOKEN_REASONS and response.status in (400, 410):
         return PushResult(Outcome.INVALID_TOKEN, reason)
-    if reason in _PROVIDER_TOKEN_REASONS or response.status_code in _RETRYABLE_STATUS:
+    if reason in _PROVIDER_TOKEN_REASONS or response.status in _RETRYABLE_STATUS:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return PushResult(Outcome.RETRY, reason, retry_after_s=retry_after)
     return PushResult(Outcome.FAILED, reason)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        parsed = response.json()
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}

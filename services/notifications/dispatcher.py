@@ -25,7 +25,7 @@ from services.notifications.push_types import (
     PushSender,
 )
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import BroadcastRow, DeliveryRow, NotificationRow
+from services.notifications.tables import BroadcastRow, NotificationRow
 
 _log = get_logger(__name__)
 
@@ -47,7 +47,12 @@ class _Claimed:
 
 
 class Dispatcher:
-    """Drains the deliveries outbox; one per process, safe to run in several replicas."""
+    """Drains the deliveries outbox; one per process, safe to run in several replicas.
+
+    A round claims a batch, sends it and records the answers in one transaction. Up to
+    `dispatch_rounds_in_flight` rounds overlap, so the providers are kept busy while a
+    finished round is written and the next one is claimed.
+    """
 
     def __init__(
         self,
@@ -71,28 +76,47 @@ class Dispatcher:
 
     async def run_forever(self) -> None:
         """Dispatch until cancelled: on every wake-up, and at least every poll interval."""
-        while True:
-            self._wake.clear()
-            try:
-                handled = await self.dispatch_due()
-                if handled >= self._settings.dispatch_batch_size:
-                    continue  # more may be waiting
-                delay = await self._seconds_until_next_due()
-            except Exception:
-                _log.exception("dispatch_round_failed")
-                delay = self._settings.dispatch_poll_s
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-            # that races with the wake-up, and shutdown would then wait forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+        rounds: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    claim_id, claimed = await self._claim()
+                    if claimed:
+                        task = asyncio.create_task(self._send_and_record(claim_id, claimed))
+                        rounds.add(task)
+                        task.add_done_callback(rounds.discard)
+                    if len(claimed) >= self._settings.dispatch_batch_size:
+                        # More may be waiting: claim again once a round slot is free.
+                        while len(rounds) >= self._settings.dispatch_rounds_in_flight:
+                            await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
+                        continue
+                    delay = await self._seconds_until_next_due()
+                except Exception:
+                    _log.exception("dispatch_round_failed")
+                    delay = self._settings.dispatch_poll_s
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races with the wake-up, and shutdown would then wait forever.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+        finally:
+            for task in rounds:
+                task.cancel()
 
     async def dispatch_due(self) -> int:
         """Send every delivery that is due now (one batch); how many were claimed."""
         claim_id, claimed = await self._claim()
-        results = await asyncio.gather(*(self._send(item) for item in claimed))
-        await self._record_all(claim_id, list(zip(claimed, results, strict=True)))
+        await self._send_and_record(claim_id, claimed)
         return len(claimed)
+
+    async def _send_and_record(self, claim_id: uuid.UUID, claimed: list[_Claimed]) -> None:
+        try:
+            results = await asyncio.gather(*(self._send(item) for item in claimed))
+            await self._record_all(claim_id, list(zip(claimed, results, strict=True)))
+        except Exception:
+            # Unrecorded deliveries stay leased and are sent again when the lease ends.
+            _log.exception("dispatch_round_failed", deliveries=len(claimed))
 
     async def _seconds_until_next_due(self) -> float:
         async with self._db.session() as session:
@@ -120,21 +144,22 @@ class Dispatcher:
                     session, {row.notification_id for row in rows if row.source == "topic"}
                 )
             )
-            devices = await repository.devices_by_id(session, {row.device_pk for row in rows})
+            devices = await repository.device_tokens(session, {row.device_pk for row in rows})
+        contents = {content_id: _content(row) for content_id, row in notifications.items()}
         claimed = []
         for row in rows:
             notification = notifications.get(row.notification_id)
-            device = devices.get(row.device_pk)
+            platform, token = devices.get(row.device_pk, ("", ""))
             skip = ""
-            if notification is None or device is None or device.platform != row.platform:
+            if notification is None or platform != row.platform:
                 skip = "DEVICE_GONE"
             elif row.attempts > 1 and now > notification.expires_at:
                 skip = "EXPIRED"
             elif row.platform not in self._senders:
                 skip = "PROVIDER_DISABLED"
             message = None
-            if not skip and notification is not None and device is not None:
-                message = PushMessage(row.id, device.token, _content(notification))
+            if not skip:
+                message = PushMessage(row.id, token, contents[row.notification_id])
             claimed.append(
                 _Claimed(row.id, row.device_pk, row.platform, row.attempts, message, skip)
             )
@@ -156,70 +181,80 @@ class Dispatcher:
     async def _record_all(
         self, claim_id: uuid.UUID, outcomes: list[tuple[_Claimed, PushResult]]
     ) -> None:
-        """Record a batch's answers in one transaction (one commit, not one per push)."""
+        """Record a round's answers in one transaction: one UPDATE run for all of them."""
         if not outcomes:
             return
+        now = self._clock()
         try:
             async with self._db.transaction() as session:
-                rows = await repository.deliveries_by_id(
-                    session, {item.delivery_id for item, _ in outcomes}
-                )
+                ours = await repository.still_claimed(session, claim_id)
                 counted = [
-                    await self._record(session, rows.get(item.delivery_id), claim_id, item, result)
+                    (item, result.reason, *self._settle(item, result, claim_id, now))
                     for item, result in outcomes
+                    if item.delivery_id in ours  # else our lease ran out; another round owns it
                 ]
+                await repository.settle_deliveries(
+                    session, claim_id, [settlement for _, _, settlement, _ in counted]
+                )
+                for item, _, _, outcome in counted:
+                    if outcome is Outcome.INVALID_TOKEN:
+                        await self._forget_device(session, item, now)
         except Exception:
             _log.exception("delivery_record_failed", deliveries=len(outcomes))
             return
-        for item, outcome, reason in (c for c in counted if c is not None):
+        for item, reason, _, outcome in counted:
             self._metrics.count(item.platform, outcome, reason)
-
-    async def _record(
-        self,
-        session: AsyncSession,
-        row: DeliveryRow | None,
-        claim_id: uuid.UUID,
-        item: _Claimed,
-        result: PushResult,
-    ) -> tuple[_Claimed, Outcome, str] | None:
-        now = self._clock()
-        outcome = result.outcome
-        if row is None or row.claim_id != claim_id or row.status != "pending":
-            return None  # our lease ran out and another round owns it now
-        if outcome is Outcome.RETRY and row.attempts >= self._settings.max_delivery_attempts:
-            outcome = Outcome.FAILED
-        row.updated_at = now
-        row.last_error = None if outcome is Outcome.SENT else result.reason[:200]
-        if outcome is Outcome.SENT:
-            row.status, row.sent_at = "sent", now
-            row.provider_message_id = result.provider_message_id
-        elif outcome is Outcome.RETRY:
-            row.claim_id = None
-            row.next_attempt_at = now + timedelta(
-                seconds=self._retry_delay(row.attempts, result.retry_after_s)
-            )
-        elif outcome is Outcome.INVALID_TOKEN:
-            row.status = "invalid_token"
-            assert item.message is not None
-            device = await repository.delete_device_if_token(
-                session, item.device_pk, item.message.token
-            )
-            if device is not None:
-                await changes.record(
-                    session, device.owner_id, "device", [device.device_id], "delete", now
+            if outcome is not Outcome.SENT:
+                _log.debug(
+                    "push_delivery",
+                    delivery_id=str(item.delivery_id),
+                    platform=item.platform,
+                    outcome=str(outcome),
+                    reason=reason,
+                    attempt=item.attempts,
                 )
-        else:
-            row.status = "failed"
-        if outcome is not Outcome.SENT:
-            _log.info(
-                "push_delivery",
-                delivery_id=str(item.delivery_id),
-                platform=item.platform,
-                outcome=str(outcome),
-                reason=result.reason,
-                attempt=item.attempts,
+
+    def _settle(
+        self, item: _Claimed, result: PushResult, claim_id: uuid.UUID, now: datetime
+    ) -> tuple[repository.Settlement, Outcome]:
+        """What a delivery becomes after this answer (pure: no I/O)."""
+        outcome = result.outcome
+        if outcome is Outcome.RETRY and item.attempts >= self._settings.max_delivery_attempts:
+            outcome = Outcome.FAILED
+        status = {
+            Outcome.SENT: "sent",
+            Outcome.RETRY: "pending",
+            Outcome.INVALID_TOKEN: "invalid_token",
+            Outcome.FAILED: "failed",
+        }[outcome]
+        retry = outcome is Outcome.RETRY
+        next_attempt_at = (
+            now + timedelta(seconds=self._retry_delay(item.attempts, result.retry_after_s))
+            if retry
+            else now
+        )
+        settlement = repository.Settlement(
+            delivery_id=item.delivery_id,
+            status=status,
+            claim_id=None if retry else claim_id,
+            next_attempt_at=next_attempt_at,
+            last_error=None if outcome is Outcome.SENT else result.reason[:200],
+            provider_message_id=result.provider_message_id if outcome is Outcome.SENT else None,
+            sent_at=now if outcome is Outcome.SENT else None,
+            updated_at=now,
+        )
+        return settlement, outcome
+
+    async def _forget_device(self, session: AsyncSession, item: _Claimed, now: datetime) -> None:
+        """The provider called the token dead: remove the device unless it re-registered."""
+        assert item.message is not None
+        device = await repository.delete_device_if_token(
+            session, item.device_pk, item.message.token
+        )
+        if device is not None:
+            await changes.record(
+                session, device.owner_id, "device", [device.device_id], "delete", now
             )
-        return item, outcome, result.reason
 
     def _retry_delay(self, attempts: int, retry_after_s: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the provider's Retry-After."""

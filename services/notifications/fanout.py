@@ -20,9 +20,8 @@ from services.kit.database import Database
 from services.kit.structured_logging import get_logger
 from services.notifications import policy, repository
 from services.notifications.dispatcher import Clock, utc_now
-from services.notifications.service import pending_delivery
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import BroadcastRow, DeliveryRow, DeviceRow
+from services.notifications.tables import BroadcastRow, DeliveryRow
 
 _log = get_logger(__name__)
 
@@ -99,10 +98,14 @@ class FanOut:
         return True
 
     async def _queue(
-        self, session: AsyncSession, row: BroadcastRow, devices: list[DeviceRow], now: datetime
+        self,
+        session: AsyncSession,
+        row: BroadcastRow,
+        devices: list[repository.Subscriber],
+        now: datetime,
     ) -> int:
         prefs = await repository.preferences_of(session, {d.owner_id for d in devices})
-        deliveries: list[DeliveryRow] = []
+        deliveries: list[dict[str, object]] = []
         for device in devices:
             user_policy = policy.policy_of(prefs.get(device.owner_id))
             decision = policy.decide(user_policy, row.kind, row.category, now)
@@ -114,16 +117,9 @@ class FanOut:
                     continue
             if decision.suppressed is not None:
                 continue
-            deliveries.append(
-                pending_delivery(
-                    row.id, "topic", device, device.owner_id, decision.not_before or now, now
-                )
-            )
+            deliveries.append(_delivery_values(row.id, device, decision.not_before or now, now))
         if deliveries:
-            await session.execute(
-                sa.insert(DeliveryRow),
-                [_delivery_values(d) for d in deliveries],
-            )
+            await session.execute(sa.insert(DeliveryRow), deliveries)
         return len(deliveries)
 
     async def _seconds_until_next(self) -> float:
@@ -138,17 +134,20 @@ class FanOut:
         return now + timedelta(seconds=self._settings.fanout_lease_s)
 
 
-def _delivery_values(row: DeliveryRow) -> dict[str, object]:
+def _delivery_values(
+    broadcast_id: uuid.UUID, device: repository.Subscriber, due: datetime, now: datetime
+) -> dict[str, object]:
+    """One pending outbox row for the broadcast to this device (a plain dict: bulk insert)."""
     return {
-        "id": row.id,
-        "notification_id": row.notification_id,
-        "source": row.source,
-        "device_pk": row.device_pk,
-        "owner_id": row.owner_id,
-        "platform": row.platform,
-        "status": row.status,
+        "id": uuid.uuid4(),
+        "notification_id": broadcast_id,
+        "source": "topic",
+        "device_pk": device.id,
+        "owner_id": device.owner_id,
+        "platform": device.platform,
+        "status": "pending",
         "attempts": 0,
-        "next_attempt_at": row.next_attempt_at,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
+        "next_attempt_at": due,
+        "created_at": now,
+        "updated_at": now,
     }

@@ -12,6 +12,11 @@ import orjson
 
 from services.notifications.credentials import ServiceAccount
 from services.notifications.payloads import fcm_message
+from services.notifications.provider_http2 import (
+    ProviderHttp2Client,
+    ProviderResponse,
+    ProviderUnreachable,
+)
 from services.notifications.push_types import (
     Outcome,
     PushMessage,
@@ -37,23 +42,25 @@ class FcmSender:
         self,
         settings: NotificationsSettings,
         account: ServiceAccount,
-        http: httpx.AsyncClient | None = None,
+        http: ProviderHttp2Client | None = None,
     ) -> None:
         self._account = account
         self._token_uri = settings.fcm_token_uri
-        self._send_url = (
-            f"{settings.fcm_base_url.rstrip('/')}/v1/projects/{settings.fcm_project_id}"
-            "/messages:send"
+        self._send_path = f"/v1/projects/{settings.fcm_project_id}/messages:send"
+        # Sends: many small POSTs over HTTP/2. The token exchange: one form POST an hour.
+        self._http = http or ProviderHttp2Client(
+            settings.fcm_base_url,
+            timeout_s=settings.push_timeout_s,
+            connections=settings.provider_connections,
         )
-        self._http = http or httpx.AsyncClient(
-            http1=False, http2=True, timeout=httpx.Timeout(settings.push_timeout_s)
-        )
+        self._oauth = httpx.AsyncClient(timeout=httpx.Timeout(settings.push_timeout_s))
         self._access_token: str | None = None
         self._access_token_expires = 0.0
         self._token_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._oauth.aclose()
 
     async def send(self, message: PushMessage) -> PushResult:
         """Send one message; never raises for provider or network trouble."""
@@ -62,18 +69,12 @@ class FcmSender:
         except _TokenExchangeFailed as exc:
             return PushResult(Outcome.RETRY, exc.reason)
         body = {"message": fcm_message(message.content, message.token)}
+        headers = {"authorization": f"Bearer {access_token}", "content-type": "application/json"}
         try:
-            response = await self._http.post(
-                self._send_url,
-                content=orjson.dumps(body),
-                headers={
-                    "authorization": f"Bearer {access_token}",
-                    "content-type": "application/json",
-                },
-            )
-        except httpx.TransportError as exc:
-            return PushResult(Outcome.RETRY, f"TRANSPORT_{type(exc).__name__.upper()}")
-        if response.status_code == 401:
+            response = await self._http.post(self._send_path, headers, orjson.dumps(body))
+        except ProviderUnreachable as exc:
+            return PushResult(Outcome.RETRY, exc.reason)
+        if response.status == 401:
             self._access_token = None  # revoked or expired early: exchange again next time
         return classify_fcm_response(response)
 
@@ -101,7 +102,7 @@ class FcmSender:
             headers={"kid": self._account.private_key_id} if self._account.private_key_id else None,
         )
         try:
-            response = await self._http.post(
+            response = await self._oauth.post(
                 self._token_uri, data={"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
             )
         except httpx.TransportError as exc:
@@ -121,21 +122,21 @@ class _TokenExchangeFailed(Exception):
         self.reason = reason
 
 
-def classify_fcm_response(response: httpx.Response) -> PushResult:
+def classify_fcm_response(response: ProviderResponse) -> PushResult:
     """Map an FCM HTTP v1 answer to what the dispatcher does next."""
-    if response.status_code == 200:
-        return PushResult(Outcome.SENT, "OK", provider_message_id=_json(response).get("name"))
-    error = _json(response).get("error") or {}
+    if response.status == 200:
+        return PushResult(Outcome.SENT, "OK", provider_message_id=response.json().get("name"))
+    error = response.json().get("error") or {}
     details = error.get("details") or []
     code = next(
         (d.get("errorCode") for d in details if d.get("@type") == _FCM_ERROR_TYPE),
         None,
-    ) or str(error.get("status") or f"HTTP_{response.status_code}")
+    ) or str(error.get("status") or f"HTTP_{response.status}")
     if code == "UNREGISTERED":
         return PushResult(Outcome.INVALID_TOKEN, code)
     if code == "INVALID_ARGUMENT" and _names_token_field(details):
         return PushResult(Outcome.INVALID_TOKEN, code)
-    if response.status_code in _RETRYABLE_STATUS or response.status_code == 401:
+    if response.status in _RETRYABLE_STATUS or response.status == 401:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return PushResult(Outcome.RETRY, code, retry_after_s=retry_after)
     return PushResult(Outcome.FAILED, code)
@@ -151,11 +152,3 @@ def _names_token_field(details: list[dict[str, Any]]) -> bool:
             if violation.get("field") == "message.token":
                 return True
     return False
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        parsed = response.json()
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -108,25 +109,124 @@ async def page_newest_first(
     return list((await session.execute(query)).scalars().all())
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery leased to one dispatch round."""
+
+    id: uuid.UUID
+    notification_id: uuid.UUID
+    source: str
+    device_pk: uuid.UUID
+    platform: str
+    attempts: int
+
+
 async def claim_due_deliveries(
     session: AsyncSession, now: datetime, lease_until: datetime, limit: int
-) -> tuple[uuid.UUID, list[DeliveryRow]]:
-    """Lease up to `limit` pending deliveries that are due; a crash lets the lease run out."""
-    query = (
-        sa.select(DeliveryRow)
+) -> tuple[uuid.UUID, list[ClaimedDelivery]]:
+    """Lease up to `limit` pending deliveries that are due; a crash lets the lease run out.
+
+    One UPDATE .. RETURNING: the rows are counted as attempted, stamped with this round's
+    claim id and pushed out of reach until the lease ends.
+    """
+    claim_id = uuid.uuid4()
+    due = (
+        sa.select(DeliveryRow.id)
         .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
         .order_by(DeliveryRow.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = list((await session.execute(query)).scalars().all())
-    claim_id = uuid.uuid4()
-    for row in rows:
-        row.claim_id = claim_id
-        row.attempts += 1
-        row.next_attempt_at = lease_until
-        row.updated_at = now
-    return claim_id, rows
+    claim = (
+        sa.update(DeliveryRow)
+        .where(DeliveryRow.id.in_(due.scalar_subquery()))
+        .values(
+            claim_id=claim_id,
+            attempts=DeliveryRow.attempts + 1,
+            next_attempt_at=lease_until,
+            updated_at=now,
+        )
+        .returning(
+            DeliveryRow.id,
+            DeliveryRow.notification_id,
+            DeliveryRow.source,
+            DeliveryRow.device_pk,
+            DeliveryRow.platform,
+            DeliveryRow.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(claim)).all()
+    return claim_id, [ClaimedDelivery(*row) for row in rows]
+
+
+_DELIVERIES = cast(sa.Table, DeliveryRow.__table__)
+# One statement for every answer of a round, run once per delivery (executemany): it only
+# touches a row still pending under this round's claim (a lease that ran out lost it).
+_SETTLE = (
+    sa.update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == sa.bindparam("delivery_id"),
+        _DELIVERIES.c.claim_id == sa.bindparam("round_claim_id"),
+        _DELIVERIES.c.status == "pending",
+    )
+    .values(
+        status=sa.bindparam("new_status"),
+        claim_id=sa.bindparam("new_claim_id"),
+        next_attempt_at=sa.bindparam("new_next_attempt_at"),
+        last_error=sa.bindparam("new_last_error"),
+        provider_message_id=sa.bindparam("new_provider_message_id"),
+        sent_at=sa.bindparam("new_sent_at"),
+        updated_at=sa.bindparam("new_updated_at"),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What one answered delivery becomes."""
+
+    delivery_id: uuid.UUID
+    status: str
+    claim_id: uuid.UUID | None
+    next_attempt_at: datetime
+    last_error: str | None
+    provider_message_id: str | None
+    sent_at: datetime | None
+    updated_at: datetime
+
+
+async def still_claimed(session: AsyncSession, claim_id: uuid.UUID) -> set[uuid.UUID]:
+    """Ids of the deliveries still pending under `claim_id`."""
+    query = sa.select(DeliveryRow.id).where(
+        DeliveryRow.claim_id == claim_id, DeliveryRow.status == "pending"
+    )
+    return set((await session.execute(query)).scalars().all())
+
+
+async def settle_deliveries(
+    session: AsyncSession, claim_id: uuid.UUID, settlements: Sequence[Settlement]
+) -> None:
+    """Write a round's answers in one executemany (no-op for rows no longer ours)."""
+    if not settlements:
+        return
+    await session.execute(
+        _SETTLE,
+        [
+            {
+                "delivery_id": s.delivery_id,
+                "round_claim_id": claim_id,
+                "new_status": s.status,
+                "new_claim_id": s.claim_id,
+                "new_next_attempt_at": s.next_attempt_at,
+                "new_last_error": s.last_error,
+                "new_provider_message_id": s.provider_message_id,
+                "new_sent_at": s.sent_at,
+                "new_updated_at": s.updated_at,
+            }
+            for s in settlements
+        ],
+    )
 
 
 async def notifications_by_id(
@@ -143,6 +243,18 @@ async def devices_by_id(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid
         return {}
     query = sa.select(DeviceRow).where(DeviceRow.id.in_(ids))
     return {row.id: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def device_tokens(
+    session: AsyncSession, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """(platform, token) of each device in `ids` that still exists."""
+    if not ids:
+        return {}
+    query = sa.select(DeviceRow.id, DeviceRow.platform, DeviceRow.token).where(
+        DeviceRow.id.in_(ids)
+    )
+    return {pk: (platform, token) for pk, platform, token in (await session.execute(query)).all()}
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
@@ -213,12 +325,20 @@ async def count_subscriptions(session: AsyncSession, device_pk: uuid.UUID) -> in
     return int((await session.execute(query)).scalar_one())
 
 
+class Subscriber(NamedTuple):
+    """What fan-out needs of a subscribed device."""
+
+    id: uuid.UUID
+    owner_id: str
+    platform: str
+
+
 async def subscribers_after(
     session: AsyncSession, topic: str, after: uuid.UUID | None, limit: int
-) -> list[DeviceRow]:
+) -> list[Subscriber]:
     """The next `limit` devices subscribed to `topic`, in device_pk order after `after`."""
     query = (
-        sa.select(DeviceRow)
+        sa.select(DeviceRow.id, DeviceRow.owner_id, DeviceRow.platform)
         .join(TopicSubscriptionRow, TopicSubscriptionRow.device_pk == DeviceRow.id)
         .where(TopicSubscriptionRow.topic == topic)
         .order_by(TopicSubscriptionRow.device_pk)
@@ -226,7 +346,7 @@ async def subscribers_after(
     )
     if after is not None:
         query = query.where(TopicSubscriptionRow.device_pk > after)
-    return list((await session.execute(query)).scalars().all())
+    return [Subscriber(*row) for row in (await session.execute(query)).all()]
 
 
 async def claim_broadcast(
@@ -295,12 +415,3 @@ async def mark_read(
             .values(read_at=now)
         )
     return changed
-
-
-async def deliveries_by_id(
-    session: AsyncSession, ids: set[uuid.UUID]
-) -> dict[uuid.UUID, DeliveryRow]:
-    if not ids:
-        return {}
-    query = sa.select(DeliveryRow).where(DeliveryRow.id.in_(ids))
-    return {row.id: row for row in (await session.execute(query)).scalars().all()}

@@ -37,9 +37,13 @@ class NotificationsSettings(ServiceSettings):
 
     # Delivery: the outbox dispatcher.
     push_timeout_s: float = 10.0
+    # HTTP/2 connections per provider; each carries up to the provider's stream limit.
+    provider_connections: int = 2
     dispatch_poll_s: float = 1.0
     dispatch_batch_size: int = 100
     dispatch_concurrency: int = 32
+    # Rounds (claim, send, record) that overlap: one is written while the next one sends.
+    dispatch_rounds_in_flight: int = 2
     dispatch_lease_s: float = 60.0
     max_delivery_attempts: int = 8
     retry_base_s: float = 2.0

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from services.fake_push import h2_framing
+from services.fake_push import provider_streams
 from services.fake_push.app import create_app as create_fake_push
 from services.fake_push.settings import FakePushSettings
 from services.notifications.app import create_app
@@ -88,9 +88,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.
 
 @pytest.fixture
 async def fake_push_url(tmp_path: Path) -> AsyncIterator[str]:
-    h2_framing.install()
-    settings = make_settings(FakePushSettings, tmp_path / "fake")
-    async with serve_app(create_fake_push(settings)) as url:
+    fake = create_fake_push(make_settings(FakePushSettings, tmp_path / "fake"))
+    provider_streams.install(fake.state.provider_routes)
+    async with serve_app(fake) as url:
         yield url
 
 

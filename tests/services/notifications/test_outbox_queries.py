@@ -1,0 +1,126 @@
+"""The outbox's claim and settle statements, on SQLite and on PostgreSQL (TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.kit.database import Database
+from services.notifications import repository
+from services.notifications.repository import Settlement
+from services.notifications.tables import DeliveryRow, metadata
+from tests.support.backends import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_admin_url,
+)
+
+DATABASE_KINDS = ["sqlite", *(["postgresql"] if postgres_admin_url() else [])]
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
+    admin = postgres_admin_url()
+    pg_url = None
+    if request.param == "postgresql" and admin:
+        pg_url = await asyncio.to_thread(create_postgres_database, admin, "notif_outbox")
+        url = pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    database = Database(url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        if pg_url and admin:
+            await asyncio.to_thread(drop_postgres_database, admin, pg_url)
+
+
+async def _pending(db: Database, due: datetime) -> uuid.UUID:
+    delivery_id = uuid.uuid4()
+    async with db.transaction() as session:
+        session.add(
+            DeliveryRow(
+                id=delivery_id,
+                notification_id=uuid.uuid4(),
+                source="topic",
+                device_pk=uuid.uuid4(),
+                owner_id="u",
+                platform="ios",
+                status="pending",
+                attempts=0,
+                next_attempt_at=due,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    return delivery_id
+
+
+def _settled(delivery_id: uuid.UUID, status: str, claim_id: uuid.UUID | None) -> Settlement:
+    return Settlement(
+        delivery_id=delivery_id,
+        status=status,
+        claim_id=claim_id,
+        next_attempt_at=NOW + timedelta(seconds=30),
+        last_error=None if status == "sent" else "ServiceUnavailable",
+        provider_message_id="m-1" if status == "sent" else None,
+        sent_at=NOW if status == "sent" else None,
+        updated_at=NOW,
+    )
+
+
+async def test_a_claim_leases_only_due_rows_once(db: Database) -> None:
+    due = {await _pending(db, NOW - timedelta(seconds=1)) for _ in range(3)}
+    await _pending(db, NOW + timedelta(hours=1))
+    lease = NOW + timedelta(seconds=60)
+    async with db.transaction() as session:
+        claim_id, claimed = await repository.claim_due_deliveries(session, NOW, lease, 10)
+    async with db.transaction() as session:
+        _, again = await repository.claim_due_deliveries(session, NOW, lease, 10)
+        ours = await repository.still_claimed(session, claim_id)
+    assert {row.id for row in claimed} == due == ours
+    assert {row.attempts for row in claimed} == {1}
+    assert again == []  # leased until `lease`
+
+
+async def test_settling_touches_only_rows_still_under_the_claim(db: Database) -> None:
+    sent, retried, lost = [await _pending(db, NOW) for _ in range(3)]
+    async with db.transaction() as session:
+        claim_id, _ = await repository.claim_due_deliveries(
+            session, NOW, NOW + timedelta(seconds=60), 10
+        )
+        # `lost` was taken over by another round after our lease ran out.
+        await session.execute(
+            sa.update(DeliveryRow).where(DeliveryRow.id == lost).values(claim_id=uuid.uuid4())
+        )
+    async with db.transaction() as session:
+        await repository.settle_deliveries(
+            session,
+            claim_id,
+            [
+                _settled(sent, "sent", claim_id),
+                _settled(retried, "pending", None),
+                _settled(lost, "failed", claim_id),
+            ],
+        )
+    async with db.session() as session:
+        rows = {
+            row.id: row for row in (await session.execute(sa.select(DeliveryRow))).scalars().all()
+        }
+    assert (rows[sent].status, rows[sent].provider_message_id, rows[sent].sent_at) == (
+        "sent",
+        "m-1",
+        NOW,
+    )
+    assert (rows[retried].status, rows[retried].claim_id) == ("pending", None)
+    assert rows[retried].next_attempt_at == NOW + timedelta(seconds=30)
+    assert rows[lost].status == "pending"  # not ours any more: left alone
