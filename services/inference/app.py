@@ -12,6 +12,7 @@ from services.inference.context import InferenceContext
 from services.inference.endpoints import internal_router
 from services.inference.model_cache import ModelCache
 from services.inference.prediction_cache import PredictionCache
+from services.inference.serving_targets import ServingTargets
 from services.inference.settings import InferenceSettings
 from services.kit.app_factory import create_service_app
 from services.kit.file_store import LocalFileStore
@@ -31,6 +32,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         stack.callback(context.executor.shutdown, wait=True, cancel_futures=True)
         stack.callback(context.cache.clear)
         stack.callback(context.predictions.clear)
+        stack.callback(context.targets.clear)
 
     app = create_service_app(
         settings,
@@ -60,6 +62,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             # The kit cache is Redis when configured; in-process it would only repeat L1.
             shared=runtime.cache if settings.redis_url else None,
         ),
+        targets=ServingTargets(settings.serving_target_ttl_s, settings.serving_target_entries),
     )
     app.state.inference = context
     app.include_router(internal_router)

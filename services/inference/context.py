@@ -14,6 +14,7 @@ from services.inference.batching import MicroBatcher
 from services.inference.model_cache import CacheKey, LoadedModel, ModelCache
 from services.inference.prediction import Row
 from services.inference.prediction_cache import PredictionCache
+from services.inference.serving_targets import ServingTargets
 from services.inference.settings import InferenceSettings
 from services.kit.cache import Cache
 from services.kit.database import Database
@@ -37,6 +38,8 @@ class InferenceContext:
     # The kit cache: rate-limit windows (and the L2 of `predictions` when it is Redis).
     limits: Cache
     predictions: PredictionCache
+    # (latest, aliased) versions per (owner, model, alias); registry writes invalidate it.
+    targets: ServingTargets
     # One micro-batcher per model version with calls queued or running.
     batchers: dict[CacheKey, Batcher] = field(default_factory=dict)
 

@@ -83,6 +83,7 @@ async def register_version(
     except BaseException:
         await ctx.store.delete(key)
         raise
+    ctx.targets.invalidate(row.model_id)  # a new latest version (or a new model)
     _log.info("model_version_registered", model_id=str(row.model_id), version=row.version)
     return to_model_version(row)
 
@@ -313,6 +314,8 @@ async def set_alias(
                 model.updated_at = utc_now()
                 await repo.flush()
                 aliases = await repo.aliases([model_id])
+            # Committed: requests from now on must resolve the alias to the new version.
+            ctx.targets.invalidate(model_id)
             _log.info(
                 "model_alias_moved",
                 model_id=str(model_id),
@@ -340,6 +343,7 @@ async def delete_alias(
             raise alias_not_found(model_id, alias)
         await repo.delete_alias(row)
         model.updated_at = utc_now()
+    ctx.targets.invalidate(model_id)
 
 
 async def _owned_model(repo: ModelRepository, owner_id: str, model_id: uuid.UUID) -> ModelRow:

@@ -93,7 +93,7 @@ async def serving_target(
     conn: AsyncConnection, owner_id: str, model_id: uuid.UUID, alias: str
 ) -> tuple[int, int | None] | None:
     """(latest version, version under `alias`) of the owner's model in one query; None if not
-    theirs. Predict calls this on every request, so it skips the ORM session."""
+    theirs. Predict reads it (through `ServingTargets`) on its hot path, so it skips the ORM."""
     query = (
         sa.select(ModelRow.latest_version, ModelAliasRow.version)
         .select_from(ModelRow)

@@ -15,6 +15,7 @@ from services.inference.prediction import Row, find_row_problems, run_model
 from services.inference.prediction_cache import prediction_key
 from services.inference.registry import PRODUCTION_ALIAS, alias_not_found, version_not_found
 from services.inference.repository import ModelRepository, serving_target
+from services.inference.serving_targets import ServingTarget
 from services.inference.tables import ModelVersionRow
 from services.inference.torch_artifacts import open_torch_runner
 from services.kit.errors import Action, ApiError, invalid_input, not_found
@@ -54,8 +55,12 @@ async def _resolve_version(
 ) -> int:
     """The version asked for: explicit, else the alias, else production, else the latest."""
     alias = request.alias or PRODUCTION_ALIAS
-    async with ctx.db.engine.connect() as conn:
-        target = await serving_target(conn, owner_id, model_id, alias)
+
+    async def read() -> ServingTarget | None:
+        async with ctx.db.engine.connect() as conn:
+            return await serving_target(conn, owner_id, model_id, alias)
+
+    target = await ctx.targets.get((owner_id, model_id, alias), read)
     if target is None:
         raise not_found("model", model_id)
     latest, aliased = target

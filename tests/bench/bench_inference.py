@@ -1,14 +1,15 @@
-"""Predict over HTTP/1.1 on loopback: a logistic regression (ONNX) and a small MLP
+"""Predict over HTTP/2 (h2c) on loopback: a logistic regression (ONNX) and a small MLP
 (torch-safetensors), at concurrency 1, 16 and 64, micro-batching on vs off in the same run.
 
 Two inference processes (batching on / off, otherwise identical, prediction cache off so every
-request runs its model) serve the same two models; a load process with keep-alive connections
-sends one-row requests (different rows) for a fixed time per cell, alternating the two servers.
+request runs its model) serve the same two models. h2load (C, one thread: the load costs little
+next to the service) sends one-row requests for a fixed time per cell, alternating the two
+servers; the server's own CPU time per request is read from /proc around each cell, a figure
+that other work on the machine skews far less than it skews latency.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import statistics
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from tests.bench.h2load import h2load_path
 from tests.bench.reporting import BenchResult
 from tests.support.servers import free_port
 
@@ -66,6 +68,16 @@ def _start_server(batching: bool) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("inference server did not start")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        # Hypercorn's graceful shutdown can take its full grace period after a load run.
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def _token() -> str:
     from services.kit.service_auth import ServiceTokenIssuer
 
@@ -104,40 +116,71 @@ def _register(url: str, metadata: dict[str, Any], artifact: bytes) -> str:
     return model_id
 
 
-def _load(url: str, model_id: str, rows: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
-    """Run the load generator in its own process; its figures as a dict."""
-    spec = json.dumps(
-        {
-            "url": url,
-            "path": f"/internal/v1/models/{model_id}/predict",
-            "token": _token(),
-            "rows": rows,
-            "concurrency": concurrency,
-            "seconds": SECONDS_PER_CELL,
-            "warmup": WARMUP_S,
-        }
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.bench.bench_inference", "load"],
-        input=spec.encode(),
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
-    figures: dict[str, Any] = json.loads(out.stdout)
-    return figures
+def _predict(
+    server: subprocess.Popen[bytes], url: str, model_id: str, body: Path, concurrency: int
+) -> dict[str, Any]:
+    """One predict cell: POST `body` to the model with a fresh service token."""
+    request = [
+        *("-d", str(body)),
+        *("-H", f"authorization: Bearer {_token()}"),
+        *("-H", "content-type: application/json"),
+    ]
+    return _load(server, f"{url}/internal/v1/models/{model_id}/predict", concurrency, request)
+
+
+def _load(
+    server: subprocess.Popen[bytes], target: str, concurrency: int, request: list[str]
+) -> dict[str, Any]:
+    """One cell: h2load with `concurrency` connections, one request in flight on each (as the
+    pooled internal client sends them), after a warm-up run; its figures and the server's CPU."""
+    common = [h2load_path(), "-c", str(concurrency), "-m", "1", *request]
+    warmup = max(concurrency * 10, int(WARMUP_S * 200))
+    subprocess.run([*common, "-n", str(warmup), target], capture_output=True, check=True)
+    with tempfile.NamedTemporaryFile(suffix=".tsv") as log:
+        cpu_before = _cpu_seconds(server.pid)
+        subprocess.run(
+            [*common, "-D", f"{SECONDS_PER_CELL:g}", "--log-file", log.name, target],
+            capture_output=True,
+            check=True,
+            timeout=SECONDS_PER_CELL + 60,
+        )
+        cpu_s = _cpu_seconds(server.pid) - cpu_before
+        # One line per request: start (us since epoch), status, microseconds to the last byte.
+        lines = [line.split("\t") for line in Path(log.name).read_text().splitlines() if line]
+    latencies = sorted(int(us) / 1000 for _start, _status, us in lines)
+    errors = sum(status != "200" for _start, status, _us in lines)
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)
+
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "req/s": round(len(latencies) / SECONDS_PER_CELL, 1),
+        "p50 ms": pct(0.50),
+        "p95 ms": pct(0.95),
+        "p99 ms": pct(0.99),
+        "mean ms": round(statistics.fmean(latencies), 2),
+        "server CPU ms/req": round(cpu_s * 1000 / max(1, len(latencies)), 3),
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _model_only(
     models: dict[str, tuple[dict[str, Any], bytes, list[dict[str, Any]]]],
-) -> dict[str, Any]:
-    """Without HTTP: 64 one-row runs vs one 64-row run of each model (median of 7, ms)."""
+) -> dict[str, tuple[float, float]]:
+    """Without HTTP: (64 one-row runs, one 64-row run) of each model, median of 7, in ms."""
     from proto.inference import FeatureSpec
     from services.inference.model_cache import ModelRunner
     from services.inference.onnx_artifacts import onnx_runner
     from services.inference.torch_artifacts import open_torch_runner
 
-    figures: dict[str, Any] = {}
+    figures: dict[str, tuple[float, float]] = {}
     for name, (metadata, artifact, rows) in models.items():
         features = [FeatureSpec.model_validate(f) for f in metadata["features"]]
         runner: ModelRunner = (
@@ -155,11 +198,7 @@ def _model_only(
             started = time.perf_counter()
             runner.run(batch)
             batched.append(time.perf_counter() - started)
-        single_ms = statistics.median(singles) * 1000
-        batch_ms = statistics.median(batched) * 1000
-        figures[f"{name}: model only, 64 rows one by one / as one batch (ms)"] = (
-            f"{single_ms:.2f} / {batch_ms:.2f} ({single_ms / batch_ms:.1f}x)"
-        )
+        figures[name] = (statistics.median(singles) * 1000, statistics.median(batched) * 1000)
     return figures
 
 
@@ -167,6 +206,7 @@ def run() -> BenchResult:
     models = _models()
     model_only = _model_only(models)
     servers = {mode: _start_server(batching=mode == "on") for mode in MODES}
+    bodies = Path(tempfile.mkdtemp(prefix="bench-inference-bodies-"))
     rows_out: list[dict[str, Any]] = []
     try:
         ids = {
@@ -174,21 +214,25 @@ def run() -> BenchResult:
             for mode, (_proc, url) in servers.items()
             for name, (metadata, artifact, _rows) in models.items()
         }
-        for name, (_metadata, _artifact, rows) in models.items():
+        for index, (name, (_metadata, _artifact, rows)) in enumerate(models.items()):
+            body = bodies / f"{index}.json"
+            body.write_text(json.dumps({"rows": [rows[0]]}))
             for concurrency in CONCURRENCY:
                 for mode in MODES:
-                    url = servers[mode][1]
-                    figures = _load(url, ids[(mode, name)], rows, concurrency)
+                    proc, url = servers[mode]
+                    figures = _predict(proc, url, ids[(mode, name)], body, concurrency)
                     rows_out.append(
                         {"model": name, "concurrency": concurrency, "batching": mode, **figures}
                     )
+        # The floor: the same server answering GET /health (no auth, body or model).
+        proc, url = servers["on"]
+        health = _load(proc, f"{url}/health", 64, [])
     finally:
         for proc, _url in servers.values():
-            proc.terminate()
-            proc.wait(10)
+            _stop(proc)
     return BenchResult(
         name="inference",
-        title="Inference predict over HTTP/1.1 on loopback (one row per request)",
+        title="Inference predict over h2c on loopback (one row per request, h2load)",
         columns=[
             "model",
             "concurrency",
@@ -199,100 +243,52 @@ def run() -> BenchResult:
             "p50 ms",
             "p95 ms",
             "p99 ms",
+            "server CPU ms/req",
         ],
         rows=rows_out,
-        summary={**_summary(rows_out), **model_only},
+        summary={
+            **_summary(rows_out, model_only, health["server CPU ms/req"]),
+            "stack floor: GET /health at 64, server CPU ms/req (req/s)": (
+                f"{health['server CPU ms/req']:.3f} ({health['req/s']:.0f})"
+            ),
+        },
         notes=[
-            f"{SECONDS_PER_CELL:g} s per cell after {WARMUP_S:g} s warm-up; on/off alternate per "
-            "cell. Server: one Hypercorn/uvloop process each, 2 inference threads, prediction "
-            "cache off, batch max 256 rows / 2 ms. Load: one asyncio process, keep-alive "
-            f"connections. Machine: {len(os.sched_getaffinity(0))} CPUs shared with the load "
-            "generator (and other work).",
-            "Batching removes per-call model cost (the 'model only' lines: 64 one-row runs vs "
-            "one 64-row run); over HTTP it can only win that share, so where the HTTP stack "
-            "costs more per request than the model, on/off ratios stay near 1.",
+            f"{SECONDS_PER_CELL:g} s per cell after a warm-up run; on/off alternate per cell. "
+            "Server: one Hypercorn/uvloop process each, 2 inference threads, prediction cache "
+            "off, batch max 256 rows / 2 ms (a batch only waits while another runs). Load: "
+            "h2load over h2c, one connection per concurrent caller, one request in flight on "
+            "each, the same one-row body every time. Machine: "
+            f"{len(os.sched_getaffinity(0))} CPUs shared by both servers, the load generator "
+            "and other work; 'server CPU ms/req' is the server process's user+system time per "
+            "answered request.",
+            "Batching removes per-call costs (the model run, the thread-pool hop; see the "
+            "'model only' lines); over HTTP it can only win that share. The 'stack floor' is the "
+            "batching-on server answering GET /health (no token, body, validation or model); "
+            "the 'bound' line is the best on/off throughput ratio possible at 64 if batching "
+            "made everything above that floor free: server CPU per request off / floor.",
         ],
     )
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(
+    rows: list[dict[str, Any]], model_only: dict[str, tuple[float, float]], floor_cpu_ms: float
+) -> dict[str, Any]:
     cell = {(r["model"], r["concurrency"], r["batching"]): r for r in rows}
     summary: dict[str, Any] = {}
-    for model in sorted({r["model"] for r in rows}):
+    for model, (singles_ms, batch_ms) in model_only.items():
         on, off = cell[(model, 64, "on")], cell[(model, 64, "off")]
-        summary[f"{model}: throughput on/off at 64"] = round(on["req/s"] / off["req/s"], 2)
         one_on, one_off = cell[(model, 1, "on")], cell[(model, 1, "off")]
+        summary[f"{model}: throughput on/off at 64"] = round(on["req/s"] / off["req/s"], 2)
         summary[f"{model}: p99 on - off at 1 (ms)"] = round(one_on["p99 ms"] - one_off["p99 ms"], 2)
         summary[f"{model}: p99 at 64, batching on (ms)"] = on["p99 ms"]
+        summary[f"{model}: server CPU per request at 64, on / off (ms)"] = (
+            f"{on['server CPU ms/req']:.3f} / {off['server CPU ms/req']:.3f}"
+        )
+        summary[f"{model}: model only, 64 rows one by one / as one batch (ms)"] = (
+            f"{singles_ms:.2f} / {batch_ms:.2f} ({singles_ms / batch_ms:.1f}x)"
+        )
+        # Even if batching made the model and its thread hop free, a request would still cost
+        # the stack's floor: the bound on what batching can buy at this load.
+        bound = off["server CPU ms/req"] / floor_cpu_ms
+        summary[f"{model}: bound on throughput on/off (CPU off / floor)"] = round(bound, 2)
     return summary
-
-
-# ---- the load generator (its own process) ----
-
-
-async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
-    host_port = spec["url"].removeprefix("http://")
-    host, port = host_port.split(":")
-    bodies = [json.dumps({"rows": [row]}).encode() for row in spec["rows"]]
-    head = (
-        f"POST {spec['path']} HTTP/1.1\r\nhost: {host_port}\r\n"
-        f"authorization: Bearer {spec['token']}\r\ncontent-type: application/json\r\n"
-    ).encode()
-    requests = [head + f"content-length: {len(b)}\r\n\r\n".encode() + b for b in bodies]
-    latencies: list[float] = []
-    errors = 0
-    loop = asyncio.get_running_loop()
-    measure_from = loop.time() + spec["warmup"]
-    stop_at = measure_from + spec["seconds"]
-
-    async def worker(offset: int) -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(host, int(port))
-        i = offset
-        try:
-            while (now := loop.time()) < stop_at:
-                started = time.perf_counter()
-                writer.write(requests[i % len(requests)])
-                status, length = _parse_head(await reader.readuntil(b"\r\n\r\n"))
-                await reader.readexactly(length)
-                elapsed = time.perf_counter() - started
-                if now >= measure_from:
-                    latencies.append(elapsed)
-                    errors += status != 200
-                i += 1
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(worker(n * 7) for n in range(spec["concurrency"])))
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
-
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "req/s": round(len(latencies) / spec["seconds"], 1),
-        "p50 ms": pct(0.50),
-        "p95 ms": pct(0.95),
-        "p99 ms": pct(0.99),
-        "mean ms": round(statistics.fmean(latencies) * 1000, 2),
-    }
-
-
-def _parse_head(head: bytes) -> tuple[int, int]:
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    return status, length
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["load"]:
-        import uvloop
-
-        print(json.dumps(uvloop.run(_drive(json.loads(sys.stdin.read())))))

@@ -172,3 +172,47 @@ async def test_promoting_during_a_stream_of_requests_loses_none(
         got = [probabilities[c] for c in classifier.classes or []]
         np.testing.assert_allclose(got, expected[version][index], atol=1e-5)
     assert {body["version"] for *_, body in results} == {1, 2}
+
+
+async def test_writes_show_up_at_once_even_after_the_target_was_served(
+    api: InferenceApi, classifier: TrainedModel, classifier_v2: TrainedModel
+) -> None:
+    rows = classifier.held_out[:1]
+    one = await api.register(ALICE, classifier, "churn")
+    model_id = one.json()["model_id"]
+    served = await api.predict(ALICE, model_id, rows)  # production=1, latest=1 now in memory
+
+    await api.register(ALICE, classifier_v2, "churn")
+    explicit = await api.predict(ALICE, model_id, rows, version=2)
+    await api.set_alias(ALICE, model_id, "canary", 2)
+    canary = await api.predict(ALICE, model_id, rows, alias="canary")
+    await api.delete_alias(ALICE, model_id, "canary")
+    gone = await api.predict(ALICE, model_id, rows, alias="canary")
+
+    assert served.json()["version"] == 1
+    assert explicit.status_code == 200 and explicit.json()["version"] == 2
+    assert canary.status_code == 200 and canary.json()["version"] == 2
+    assert gone.status_code == 404
+
+
+async def test_a_promote_on_another_replica_shows_up_within_the_ttl(
+    tmp_path: Path, classifier: TrainedModel, classifier_v2: TrainedModel
+) -> None:
+    # Two replicas over one database and artifact store; each keeps targets for 0.2 s.
+    settings = inference_settings(tmp_path, serving_target_ttl_s=0.2)
+    async with (
+        running_app(create_app(settings)) as client_a,
+        running_app(create_app(settings)) as client_b,
+    ):
+        replica_a, replica_b = InferenceApi(client_a), InferenceApi(client_b)
+        model_id = await _two_versions(replica_a, classifier, classifier_v2)
+        rows = classifier.held_out[:1]
+        before = (await replica_b.predict(ALICE, model_id, rows)).json()
+
+        assert (await replica_a.set_alias(ALICE, model_id, "production", 2)).status_code == 200
+        promoted_at = asyncio.get_running_loop().time()
+        while (await replica_b.predict(ALICE, model_id, rows)).json()["version"] != 2:
+            assert asyncio.get_running_loop().time() - promoted_at < 5
+            await asyncio.sleep(0.02)
+
+    assert before["version"] == 1
