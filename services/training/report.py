@@ -6,6 +6,7 @@ All plain JSON-able data, computed on the held-out rows in the training process.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -26,6 +27,30 @@ class Predictor(Protocol):
     def predict(self, x: NDArray[Any]) -> NDArray[Any]: ...
 
 
+class ProbabilityPredictor(Predictor, Protocol):
+    @property
+    def classes_(self) -> NDArray[Any]: ...
+
+    def predict_proba(self, x: NDArray[Any]) -> NDArray[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOutPredictions:
+    """The model's predictions for the held-out rows, made once for the metrics and the report."""
+
+    predicted: NDArray[Any]
+    # Class probabilities (columns in `classes_` order) of a classifier; None for regression.
+    probabilities: NDArray[Any] | None
+
+
+def predict_held_out(task: str, model: ProbabilityPredictor, x: NDArray[Any]) -> HeldOutPredictions:
+    """Labels and probabilities from one pass: a classifier's label is its most probable class."""
+    if task != "classification" or not len(x):
+        return HeldOutPredictions(model.predict(x), None)
+    probabilities = model.predict_proba(x)
+    return HeldOutPredictions(model.classes_[probabilities.argmax(axis=1)], probabilities)
+
+
 def score_metric(task: str, y: NDArray[Any], predicted: NDArray[Any]) -> float:
     """The progress metric: accuracy for classification, RMSE for regression."""
     if task == "classification":
@@ -33,19 +58,21 @@ def score_metric(task: str, y: NDArray[Any], predicted: NDArray[Any]) -> float:
     return math.sqrt(float(skm.mean_squared_error(y, predicted)))
 
 
-def build_report(spec: TrainingSpec, fitted: FittedModel) -> dict[str, Any]:
+def build_report(
+    spec: TrainingSpec, fitted: FittedModel, predictions: HeldOutPredictions
+) -> dict[str, Any]:
     """Everything the job's result shows besides the headline metrics."""
     x_val, y_val = fitted.x_validation, fitted.y_validation
     report: dict[str, Any] = {"history": list(fitted.history)}
     if not len(y_val):
         return report
     model = fitted.pipeline
-    predicted = model.predict(x_val)
     if spec.task == "classification" and fitted.classes:
+        assert predictions.probabilities is not None
         labels = list(fitted.classes)
-        matrix = skm.confusion_matrix(y_val, predicted, labels=labels)
+        matrix = skm.confusion_matrix(y_val, predictions.predicted, labels=labels)
         report["confusion_matrix"] = {"labels": labels, "matrix": matrix.tolist()}
-        report["roc_curve"] = _roc_curves(labels, y_val, model.predict_proba(x_val))
+        report["roc_curve"] = _roc_curves(labels, y_val, predictions.probabilities)
     names = [f.name for f in spec.features]
     if len(names) <= MAX_IMPORTANCE_FEATURES:
         report["feature_importance"] = permutation_importance(
@@ -85,19 +112,27 @@ def permutation_importance(
     y: NDArray[Any],
     seed: int,
 ) -> list[dict[str, Any]]:
-    """How much the held-out score drops when one feature's values are shuffled, biggest first."""
+    """How much the held-out score drops when one feature's values are shuffled, biggest first.
+
+    The rows and every shuffled copy go to the model as one batch: one call, not one per feature.
+    """
     rng = np.random.default_rng(seed)
-
-    def score(matrix: NDArray[Any]) -> float:
-        predicted = model.predict(matrix)
-        if task == "classification":
-            return float(skm.accuracy_score(y, predicted))
-        return -math.sqrt(float(skm.mean_squared_error(y, predicted)))
-
-    baseline = score(x)
-    importances = []
-    for i, name in enumerate(names):
+    copies = [x]
+    for i in range(len(names)):
         shuffled = x.copy()
         shuffled[:, i] = x[rng.permutation(len(x)), i]
-        importances.append({"feature": name, "importance": round(baseline - score(shuffled), 6)})
+        copies.append(shuffled)
+    predicted = model.predict(np.concatenate(copies))
+
+    def score(copy: int) -> float:
+        part = predicted[copy * len(x) : (copy + 1) * len(x)]
+        if task == "classification":
+            return float(skm.accuracy_score(y, part))
+        return -math.sqrt(float(skm.mean_squared_error(y, part)))
+
+    baseline = score(0)
+    importances = [
+        {"feature": name, "importance": round(baseline - score(i + 1), 6)}
+        for i, name in enumerate(names)
+    ]
     return sorted(importances, key=lambda item: -item["importance"])

@@ -97,13 +97,15 @@ class MLP(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))
-            if self.dropout:
-                x = nn.functional.dropout(x, self.dropout, self.training)
-        last: nn.Module = self.layers[-1]
-        out: torch.Tensor = last(x)
-        return out
+        # Indexing, not slicing: a slice of a ModuleList builds a new module on every call.
+        hidden = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < hidden:
+                x = torch.relu(x)
+                if self.dropout:
+                    x = nn.functional.dropout(x, self.dropout, self.training)
+        return x
 
 
 @dataclass
@@ -210,14 +212,15 @@ def fit_mlp(
         total, correct = 0.0, 0.0
         for start in range(0, len(xt), batch):
             rows = order[start : start + batch]
+            target = yt[rows]
             optimizer.zero_grad()
             out = network(xt[rows])
-            loss = loss_fn(out, yt[rows])
+            loss = loss_fn(out, target)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(rows)
             if classify:
-                correct += float((out.detach().argmax(dim=1) == yt[rows]).sum())
+                correct += float((out.detach().argmax(dim=1) == target).sum())
         # Train figures are running averages over the epoch (no second pass over the rows).
         step = _evaluate(model, loss_fn, (xv, yv), classify)
         train_loss = total / max(1, len(xt))

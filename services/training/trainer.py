@@ -5,6 +5,7 @@ Everything in and out is plain data, so nothing is pickled but dataclasses of bu
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -25,13 +26,14 @@ from threadpoolctl import threadpool_limits
 
 from proto.inference import ArtifactFormat
 from services.training.progress import ProgressLog
-from services.training.report import build_report, score_metric
+from services.training.report import HeldOutPredictions, build_report, predict_held_out
 from services.training.sklearn_models import (
     MISSING_STRING,
     SKLEARN_MODELS,
     build_estimator,
     build_pipeline,
 )
+from services.training.sklearn_progress import STAGED_MODELS, fit_in_stages, single_fit_step
 
 if TYPE_CHECKING:
     from services.training.torch_models import TorchModel
@@ -39,11 +41,6 @@ if TYPE_CHECKING:
 FeatureType = Literal["number", "string"]
 _LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "numpy", "pyarrow")
 _TORCH_LIBRARIES = ("torch", "safetensors", "numpy", "pyarrow")
-# Forests and boosting grow in this many slices, each a progress step and a cancel point.
-STAGED_MODELS = frozenset({"random_forest", "gradient_boosting"})
-STAGES = 10
-# Progress figures of scikit-learn fits come from at most this many rows per split.
-STEP_SAMPLE_ROWS = 500
 
 
 class TrainingError(Exception):
@@ -89,6 +86,8 @@ class TrainingResult:
     artifact_format: ArtifactFormat = "onnx"
     # confusion_matrix, roc_curve, feature_importance, history (plain JSON-able data).
     report: dict[str, Any] = field(default_factory=dict)
+    # Milliseconds each step took in the training process (logged by the worker).
+    step_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +108,16 @@ def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> Training
     scikit-learn models are written as ONNX, the MLP as torch-safetensors (proto.torch_artifact).
     """
     progress = ProgressLog(spec.progress_path)
+    clock = _StepClock()
     with threadpool_limits(limits=spec.threads):
         fitted = fit_model(spec, parquet_path, progress)
+        clock.lap("fit")
         _checkpoint(spec)
-        metrics = _score(spec, fitted)
-        report = build_report(spec, fitted)
+        predictions = predict_held_out(spec.task, fitted.pipeline, fitted.x_validation)
+        metrics = _score(spec, fitted, predictions)
+        clock.lap("score")
+        report = build_report(spec, fitted, predictions)
+        clock.lap("report")
         path = Path(artifact_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not isinstance(fitted.pipeline, Pipeline):
@@ -122,17 +126,35 @@ def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> Training
         else:
             export_onnx(spec, fitted.pipeline, path)
             artifact_format = "onnx"
-    libraries = _TORCH_LIBRARIES if spec.model == "mlp" else _LIBRARIES
+        clock.lap("export")
     return TrainingResult(
         metrics=metrics,
         classes=fitted.classes,
         features=list(spec.features),
-        library_versions={name: version(name) for name in libraries},
+        library_versions=dict(_library_versions(spec.model == "mlp")),
         train_rows=fitted.train_rows,
         validation_rows=len(fitted.y_validation),
         artifact_format=artifact_format,
         report=report,
+        step_ms=clock.laps,
     )
+
+
+class _StepClock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+
+@functools.cache
+def _library_versions(torch_model: bool) -> dict[str, str]:
+    """Installed versions (package metadata is read once per process, not once per job)."""
+    return {name: version(name) for name in (_TORCH_LIBRARIES if torch_model else _LIBRARIES)}
 
 
 def fit_model(
@@ -168,11 +190,13 @@ def fit_model(
     data = (x_train, x_val, y_train, y_val)
     try:
         if spec.model in STAGED_MODELS:
-            history = _fit_in_stages(spec, pipeline, data, progress)
+            history = fit_in_stages(
+                spec.task, pipeline, data, progress.write, lambda: _checkpoint(spec)
+            )
         else:
             started = time.monotonic()
             pipeline.fit(x_train, y_train)
-            history = [_sklearn_step(spec, pipeline, data, 1, 1, started)]
+            history = [single_fit_step(spec.task, pipeline, data, started)]
             progress.write(history[0])
     except ValueError as exc:
         raise TrainingError(f"the model could not be fitted: {exc}") from exc
@@ -256,10 +280,11 @@ def _split(
     return x_train, x_val, y_train, y_val
 
 
-def _score(spec: TrainingSpec, fitted: FittedModel) -> dict[str, float]:
-    pipeline, classes = fitted.pipeline, fitted.classes
-    x_val, y_val = fitted.x_validation, fitted.y_validation
-    predicted = pipeline.predict(x_val)
+def _score(
+    spec: TrainingSpec, fitted: FittedModel, predictions: HeldOutPredictions
+) -> dict[str, float]:
+    classes, y_val = fitted.classes, fitted.y_validation
+    predicted = predictions.predicted
     if spec.task == "regression":
         values = {
             "mae": skm.mean_absolute_error(y_val, predicted),
@@ -273,14 +298,19 @@ def _score(spec: TrainingSpec, fitted: FittedModel) -> dict[str, float]:
     averaging: dict[str, Any] = (
         {"average": "binary", "pos_label": classes[1]} if binary else {"average": "macro"}
     )
+    # One call for the three (precision_score & co. each call it and check the input again).
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        y_val, predicted, zero_division=0, **averaging
+    )
     values = {
         "accuracy": skm.accuracy_score(y_val, predicted),
-        "precision": skm.precision_score(y_val, predicted, zero_division=0, **averaging),
-        "recall": skm.recall_score(y_val, predicted, zero_division=0, **averaging),
-        "f1": skm.f1_score(y_val, predicted, zero_division=0, **averaging),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
     }
     if set(y_val.tolist()) == set(classes):  # ROC AUC needs every class in the held-out rows
-        probabilities = pipeline.predict_proba(x_val)
+        probabilities = predictions.probabilities
+        assert probabilities is not None
         if binary:
             values["roc_auc"] = skm.roc_auc_score(y_val == classes[1], probabilities[:, 1])
         else:
@@ -296,70 +326,25 @@ def _finite(values: dict[str, Any]) -> dict[str, float]:
 
 def export_onnx(spec: TrainingSpec, pipeline: Pipeline, path: Path) -> None:
     """One input per feature ([None, 1], float or string); labels as strings, no ZipMap."""
-    from skl2onnx import to_onnx  # heavy: only training processes import it
+    # Heavy: only training processes import these.
+    from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    from services.training import onnx_conversion
 
     inputs = [
         (f.name, FloatTensorType([None, 1]) if f.type == "number" else StringTensorType([None, 1]))
         for f in spec.features
     ]
-    options = {"zipmap": False} if spec.task == "classification" else None
-    onnx_model = to_onnx(
-        pipeline, initial_types=inputs, options={id(pipeline): options} if options else None
+    # Classifiers come out without ZipMap (the custom parser), as `{"zipmap": False}` would.
+    deferred: onnx_conversion.DeferredAttributes = {}
+    onnx_model = convert_sklearn(
+        pipeline,
+        name=f"ONNX({type(pipeline).__name__})",
+        initial_types=inputs,
+        custom_parsers=onnx_conversion.custom_parsers(),
+        custom_conversion_functions=onnx_conversion.custom_converters(deferred),
     )
+    onnx_conversion.add_deferred_attributes(onnx_model, deferred)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onnx_model.SerializeToString())
-
-
-def _fit_in_stages(
-    spec: TrainingSpec,
-    pipeline: Pipeline,
-    data: tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]],
-    progress: ProgressLog,
-) -> list[dict[str, float]]:
-    """Grow a forest or boosting a slice of estimators at a time (warm start): a progress step
-    and a cancel check after each slice; the model ends up the same as one plain fit."""
-    x_train, _, y_train, _ = data
-    columns, model = pipeline.named_steps["columns"], pipeline.named_steps["model"]
-    encoded = columns.fit_transform(x_train, y_train)
-    total = int(model.n_estimators)
-    stages = min(STAGES, total)
-    model.set_params(warm_start=True)
-    history = []
-    started = time.monotonic()
-    for stage in range(1, stages + 1):
-        _checkpoint(spec)
-        model.set_params(n_estimators=max(1, round(total * stage / stages)))
-        model.fit(encoded, y_train)
-        step = _sklearn_step(spec, pipeline, data, stage, stages, started)
-        history.append(step)
-        progress.write(step)
-    return history
-
-
-def _sklearn_step(
-    spec: TrainingSpec,
-    pipeline: Pipeline,
-    data: tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]],
-    stage: int,
-    stages: int,
-    started: float,
-) -> dict[str, float]:
-    """One progress step of a scikit-learn fit: log loss or MSE, and the metric, on a sample."""
-    x_train, x_val, y_train, y_val = data
-    elapsed = time.monotonic() - started
-    step: dict[str, float] = {"epoch": float(stage), "eta_s": elapsed / stage * (stages - stage)}
-    for prefix, x, y in (("", x_train, y_train), ("val_", x_val, y_val)):
-        x, y = x[:STEP_SAMPLE_ROWS], y[:STEP_SAMPLE_ROWS]  # the split already shuffled them
-        if not len(y):
-            continue
-        if spec.task == "classification":
-            probabilities = pipeline.predict_proba(x)
-            labels = pipeline.classes_
-            predicted = labels[probabilities.argmax(axis=1)]
-            step[prefix + "loss"] = float(skm.log_loss(y, probabilities, labels=list(labels)))
-        else:
-            predicted = pipeline.predict(x)
-            step[prefix + "loss"] = float(skm.mean_squared_error(y, predicted))
-        step[prefix + "metric"] = score_metric(spec.task, y, predicted)
-    return step

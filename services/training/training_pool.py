@@ -19,7 +19,15 @@ _THREAD_VARIABLES = (
 )
 
 
-_PRELOADED = ("sklearn.ensemble", "skl2onnx", "torch")
+# The training code itself too: the first job a process gets pays no imports.
+_PRELOADED = (
+    "sklearn.ensemble",
+    "skl2onnx",
+    "torch",
+    "services.training.trainer",
+    "services.training.onnx_conversion",
+    "services.training.torch_models",
+)
 
 
 def _init_process(threads: int, nice: int) -> None:

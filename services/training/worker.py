@@ -14,6 +14,7 @@ import functools
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Awaitable
 from concurrent.futures.process import BrokenProcessPool
@@ -196,8 +197,10 @@ class JobWorker:
         """Download, train, register; raises one of this module's outcomes when it cannot."""
         try:
             async with asyncio.timeout(self.settings.max_run_time_s):
+                started = time.perf_counter()
                 parquet = workdir / "dataset.parquet"
                 await self._guarded(control, self._download(job, parquet))
+                downloaded = time.perf_counter()
                 artifact = workdir / "model.artifact"
                 progress = workdir / "progress.jsonl"
                 spec = build_spec(job, self.settings, control.cancel_flag, progress)
@@ -212,8 +215,17 @@ class JobWorker:
                     with contextlib.suppress(asyncio.CancelledError):
                         await pump
                 await self._store_progress(job, reader)
+                trained = time.perf_counter()
                 version = await self._guarded(
                     control, self._register(job, result, artifact.read_bytes())
+                )
+                _log.info(
+                    "job_trained",
+                    job_id=str(job.id),
+                    download_ms=round((downloaded - started) * 1000, 1),
+                    train_ms=round((trained - downloaded) * 1000, 1),
+                    register_ms=round((time.perf_counter() - trained) * 1000, 1),
+                    steps_ms=result.step_ms,
                 )
                 return result, version
         except TimeoutError as exc:

@@ -5,6 +5,8 @@
    preprocessing, progress events, metrics and report, artifact export, registration with
    inference) vs a plain script that reads the CSV and fits scikit-learn / torch directly.
    Alternating, median of rounds; the service's pool is warmed first, as a running service is.
+   The job's own timestamps split the service's time into pick-up (created -> started) and the
+   worker's run (started -> finished); the rest is the API calls and the bench's 50 ms polling.
 2. p50/p99 of GET /api/v1/training-jobs (through the BFF, all processes on loopback) while
    two jobs train at once (training concurrency 2).
 """
@@ -14,11 +16,14 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import multiprocessing
 import os
 import secrets
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +35,10 @@ from tests.bench.reporting import BenchResult
 from tests.support.servers import free_port
 
 ROWS = 12_000
-ROUNDS = 3
+ROUNDS = 5
+# The training processes' CPU priority (TrainingSettings.train_nice); the plain script runs at it
+# too, so load from other processes on a shared machine slows both alike.
+TRAIN_NICE = 10
 FOREST = {"n_estimators": 100, "max_depth": 12}
 MLP = {"hidden_layers": [64, 32], "epochs": 10, "batch_size": 64, "patience": 1000}
 LATENCY_REQUESTS = 400
@@ -133,7 +141,19 @@ def _plain_torch(csv: bytes) -> float:
     return time.perf_counter() - started
 
 
-def _train_via_service(phone: Any, dataset_id: str, model: str, params: dict[str, Any]) -> float:
+def _lower_priority(nice: int) -> None:
+    os.nice(nice)
+
+
+def _plain_in_process(pool: ProcessPoolExecutor, script: Any, csv: bytes) -> float:
+    seconds: float = pool.submit(script, csv).result()
+    return seconds
+
+
+def _train_via_service(
+    phone: Any, dataset_id: str, model: str, params: dict[str, Any]
+) -> tuple[float, float, float]:
+    """Seconds from POST to "succeeded" as the phone sees it; pick-up and run from the job."""
     started = time.perf_counter()
     job = _start_job(phone, dataset_id, model, params)
     while True:
@@ -141,8 +161,12 @@ def _train_via_service(phone: Any, dataset_id: str, model: str, params: dict[str
         if state["status"] not in ("queued", "running"):
             break
         time.sleep(0.05)
+    wall = time.perf_counter() - started
     assert state["status"] == "succeeded", state
-    return time.perf_counter() - started
+    created, began, finished = (
+        datetime.fromisoformat(state[k]) for k in ("created_at", "started_at", "finished_at")
+    )
+    return wall, (began - created).total_seconds(), (finished - began).total_seconds()
 
 
 def _start_job(phone: Any, dataset_id: str, model: str, params: dict[str, Any]) -> str:
@@ -161,15 +185,26 @@ def _start_job(phone: Any, dataset_id: str, model: str, params: dict[str, Any]) 
 
 
 def _latency_while_training(phone: Any, dataset_id: str) -> list[float]:
-    jobs = [_start_job(phone, dataset_id, "random_forest", {"n_estimators": 200}) for _ in range(2)]
+    """List latency while two forests train; a job that finishes is replaced by a new one."""
+
+    def start() -> str:
+        return _start_job(phone, dataset_id, "random_forest", {"n_estimators": 200})
+
+    def status(job: str) -> str:
+        state: str = phone.get(f"/api/v1/training-jobs/{job}").json()["status"]
+        return state
+
+    jobs = [start() for _ in range(2)]
     latencies = []
-    for _ in range(LATENCY_REQUESTS):
+    for request in range(LATENCY_REQUESTS):
+        if request % 20 == 0:  # not timed
+            jobs = [job if status(job) in ("queued", "running") else start() for job in jobs]
         started = time.perf_counter()
         response = phone.get("/api/v1/training-jobs", params={"limit": 20})
         latencies.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.text
         time.sleep(0.01)
-    running = [phone.get(f"/api/v1/training-jobs/{j}").json()["status"] for j in jobs]
+    running = [status(job) for job in jobs]
     assert "running" in running, f"jobs finished before the measurement ended: {running}"
     for job in jobs:
         phone.post(f"/api/v1/training-jobs/{job}/cancel")
@@ -184,6 +219,7 @@ def run() -> BenchResult:
     environment = {
         "TERN_TRAINING_CONCURRENCY": "2",
         "TERN_TRAINING_POLL_INTERVAL_S": "0.05",
+        "TERN_TRAINING_TRAIN_NICE": str(TRAIN_NICE),
         # The bench polls far more often than a phone; the per-user read limit is not measured.
         "TERN_BFF_RATE_LIMITS": json.dumps(
             {"auth": "30/60", "read": "100000/60", "write": "1000/60", "upload": "1000/60"}
@@ -200,8 +236,14 @@ def run() -> BenchResult:
     )
     stack = Stack(config)
     figures: dict[str, dict[str, list[float]]] = {
-        m: {"service": [], "plain": []} for m in ("random_forest", "mlp")
+        m: {"service": [], "plain": [], "pick_up": [], "run": []} for m in ("random_forest", "mlp")
     }
+    plain_pool = ProcessPoolExecutor(
+        1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_lower_priority,
+        initargs=(TRAIN_NICE,),
+    )
     try:
         stack.start(timeout_s=120)
         with httpx.Client(base_url=config.bff_url, timeout=30) as client:
@@ -211,16 +253,23 @@ def run() -> BenchResult:
             warm = [_start_job(phone, dataset_id, "mlp", {"epochs": 1}) for _ in range(2)]
             for job in warm:
                 phone.wait_for_job(job)
+            # ...and the plain script's process (its imports), likewise.
+            for script in (_plain_sklearn, _plain_torch):
+                _plain_in_process(plain_pool, script, _csv(2000, seed=1))
             for _ in range(ROUNDS):
-                figures["random_forest"]["plain"].append(_plain_sklearn(csv))
-                figures["random_forest"]["service"].append(
-                    _train_via_service(phone, dataset_id, "random_forest", FOREST)
-                )
-                figures["mlp"]["plain"].append(_plain_torch(csv))
-                figures["mlp"]["service"].append(_train_via_service(phone, dataset_id, "mlp", MLP))
+                for model, plain_script, params in (
+                    ("random_forest", _plain_sklearn, FOREST),
+                    ("mlp", _plain_torch, MLP),
+                ):
+                    figures[model]["plain"].append(_plain_in_process(plain_pool, plain_script, csv))
+                    wall, pick_up, run = _train_via_service(phone, dataset_id, model, params)
+                    figures[model]["service"].append(wall)
+                    figures[model]["pick_up"].append(pick_up)
+                    figures[model]["run"].append(run)
                 print(figures, flush=True)
             latencies = _latency_while_training(phone, dataset_id)
     finally:
+        plain_pool.shutdown()
         stack.stop()
         for key, value in saved.items():
             if value is None:
@@ -233,7 +282,20 @@ def run() -> BenchResult:
         service, plain = statistics.median(runs["service"]), statistics.median(runs["plain"])
         rows.append({"measure": f"{model}: service s", "value": service})
         rows.append({"measure": f"{model}: plain script s", "value": plain})
+        pick_up_ms = statistics.median(runs["pick_up"]) * 1000
+        rows.append(
+            {"measure": f"{model}: service pick-up ms (created -> started)", "value": pick_up_ms}
+        )
+        run_s = statistics.median(runs["run"])
+        rows.append(
+            {"measure": f"{model}: service worker run s (started -> finished)", "value": run_s}
+        )
         summary[f"{model} service / plain (target <= 1.15)"] = round(service / plain, 3)
+        # Each round's pair ran back to back, under the same load from other processes.
+        paired = statistics.median(
+            s / p for s, p in zip(runs["service"], runs["plain"], strict=True)
+        )
+        summary[f"{model} median of per-round ratios"] = round(paired, 3)
     ordered = sorted(latencies)
     p50 = ordered[len(ordered) // 2]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -250,7 +312,16 @@ def run() -> BenchResult:
             f"{ROWS} rows (8 numbers with gaps, 2 categories), binary target; one thread per "
             f"training; {ROUNDS} alternating rounds, medians; forest {FOREST}, MLP {MLP}.",
             f"Latency: {LATENCY_REQUESTS} sequential GETs 10 ms apart through the BFF while two "
-            "random forests train (concurrency 2); all six processes on one machine "
+            "random forests (200 trees) train (concurrency 2; a finished one is replaced, checked "
+            "every 20 GETs); all six processes on one machine "
             f"({os.cpu_count()} CPUs).",
+            "Beyond the plain script the service: downloads the dataset's Parquet from the "
+            "datasets service; grows forests in 10 warm-started slices with a cancel check and a "
+            "progress step each (log loss and metric on 500 train + 500 held-out rows, stored as "
+            "job events); computes precision/recall/F1/ROC AUC, a confusion matrix, ROC curve "
+            "and permutation importance (1,000 held-out rows); exports a servable artifact (ONNX "
+            "of the whole pipeline; safetensors for the MLP) and registers it with inference, "
+            "which checks it; records the result and pushes 'model ready'. The plain script runs "
+            f"in a process of its own at the training processes' priority (nice {TRAIN_NICE}).",
         ],
     )
