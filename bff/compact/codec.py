@@ -3,11 +3,9 @@
 Only the published key map is needed (see keymap.py), so this module is also the reference
 decoder for clients: `decode(payload, {"t": "obj", "ref": "Dataset"}, keys["resources"])`
 gives back the plain JSON the same route answers without compaction.
-Objects use short keys and drop fields whose value is the field's empty value; lists of
-objects are columnar, `{"_k": [keys present], "_d": [[row values], ...]}`, where a null cell
-stands for the field's empty value. In a column of timestamps each value after the first
-non-null one is the difference from the previous non-null one: lists come sorted by time, so
-the differences are short and compress far better than full epochs.
+Objects use short keys and drop fields whose value is the field's empty value; enums are
+indexes into their values and timestamps epoch microseconds; lists of objects are sent
+column by column (see columns.py); UUIDs are the 22-character base64url of their 16 bytes.
 """
 
 from __future__ import annotations
@@ -17,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from bff.compact.columns import ColumnsError, decode_columns, encode_columns, is_empty
+
 Spec = dict[str, Any]
 Resources = dict[str, dict[str, Any]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-COLUMN_KEYS = "_k"
-COLUMN_DATA = "_d"
 
 
 class CompactError(ValueError):
@@ -74,18 +72,13 @@ def decode(value: Any, spec: Spec, resources: Resources) -> Any:
     return value
 
 
-def is_empty(value: Any, spec: Spec) -> bool:
-    """Whether a field's value is dropped from the payload."""
-    return "e" in spec and value == spec["e"] and type(value) is type(spec["e"])
-
-
 def _encode_object(value: dict[str, Any], fields: dict[str, Spec], resources: Resources) -> Any:
     out: dict[str, Any] = {}
     for name, item in value.items():
         spec = fields.get(name)
         if spec is None:
             raise CompactError(f"field {name!r} is not in the key map")
-        if item is None or is_empty(item, spec):
+        if is_empty(item, spec):
             continue
         out[spec["k"]] = encode(item, spec, resources)
     return out
@@ -105,69 +98,28 @@ def _encode_list(value: list[Any], of: Spec, resources: Resources) -> Any:
     if of["t"] != "obj":
         return [encode(item, of, resources) for item in value]
     fields: dict[str, Spec] = resources[of["ref"]]["fields"]
-    present = [
-        name
-        for name, spec in fields.items()
-        if any(row.get(name) is not None and not is_empty(row[name], spec) for row in value)
-    ]
     unknown = {name for row in value for name in row} - fields.keys()
     if unknown:
         raise CompactError(f"fields {sorted(unknown)} are not in the key map")
-    rows = [
-        [
-            None
-            if row.get(name) is None or is_empty(row[name], fields[name])
-            else encode(row[name], fields[name], resources)
-            for name in present
-        ]
-        for row in value
-    ]
-    for index, name in enumerate(present):
-        if fields[name]["t"] == "ts":
-            _delta_code(rows, index)
-    return {COLUMN_KEYS: [fields[name]["k"] for name in present], COLUMN_DATA: rows}
-
-
-def _delta_code(rows: list[list[Any]], index: int) -> None:
-    previous = None
-    for row in rows:
-        current = row[index]
-        if current is None:
-            continue
-        row[index] = current if previous is None else current - previous
-        previous = current
-
-
-def _delta_decode(rows: list[list[Any]], index: int) -> None:
-    previous = None
-    for row in rows:
-        if row[index] is None:
-            continue
-        row[index] = row[index] if previous is None else previous + row[index]
-        previous = row[index]
+    return encode_columns(value, fields, lambda item, spec: encode(item, spec, resources))
 
 
 def _decode_list(value: Any, of: Spec, resources: Resources) -> list[Any]:
     if of["t"] != "obj":
         return [decode(item, of, resources) for item in value]
-    if not isinstance(value, dict) or COLUMN_KEYS not in value or COLUMN_DATA not in value:
-        raise CompactError("a list of objects must be columnar: {'_k': [...], '_d': [...]}")
     fields: dict[str, Spec] = resources[of["ref"]]["fields"]
-    by_key = {spec["k"]: name for name, spec in fields.items()}
-    names = [by_key[key] for key in value[COLUMN_KEYS]]
+    try:
+        names, columns, count = decode_columns(value, fields)
+    except ColumnsError as exc:
+        raise CompactError(str(exc)) from exc
     missing = {
         name: spec["e"] for name, spec in fields.items() if name not in names and "e" in spec
     }
-    rows = [list(row) for row in value[COLUMN_DATA]]
-    for index, name in enumerate(names):
-        if fields[name]["t"] == "ts":
-            _delta_decode(rows, index)
-    decoded = []
-    for row in rows:
-        item = dict(missing)
-        for name, cell in zip(names, row, strict=True):
-            item[name] = decode(cell, fields[name], resources)
-        decoded.append(item)
+    decoded = [dict(missing) for _ in range(count)]
+    for name, column in zip(names, columns, strict=True):
+        spec = fields[name]
+        for item, cell in zip(decoded, column, strict=True):
+            item[name] = decode(cell, spec, resources)
     return decoded
 
 

@@ -129,9 +129,14 @@ def publish(resources: dict[str, Spec]) -> KeyMap:
         name: {"version": _digest(spec), **spec} for name, spec in sorted(resources.items())
     }
     return {
-        "format": "tern.compact/1",
+        "format": "tern.compact/2",
         "version": _digest(published),
-        "columns": {"ts": "delta"},  # timestamp columns of columnar lists are delta-coded
+        # How lists of objects are coded (see columns.py); a new coding bumps the format.
+        "columns": {
+            "layout": "column-major",
+            "ts": "delta, or relative to the base named in _r",
+            "optional": ["_s", "_m", "_r", "_n"],
+        },
         "resources": published,
     }
 

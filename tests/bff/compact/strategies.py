@@ -24,8 +24,8 @@ _JSON = st.recursive(
 
 def for_model(model: type[BaseModel]) -> st.SearchStrategy[dict[str, Any]]:
     """Field values of `model` (by field name): required ones always, optional ones sometimes."""
-    required = {}
-    optional = {}
+    required: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
     for name, info in model.model_fields.items():
         strategy = for_type(info.annotation, _constraints(info.metadata))
         (required if info.is_required() else optional)[name] = strategy

@@ -14,6 +14,7 @@ from bff.app import create_app
 from bff.compact.codec import decode, encode
 from bff.compact.schema import CompactSchema
 from tests.bff.compact import strategies
+from tests.bff.compact.realistic_viewer import realistic_dashboard
 
 _SCHEMA = CompactSchema.from_routes(create_app().routes, "/api/")
 
@@ -50,7 +51,7 @@ def test_every_route_resource_is_published() -> None:
 
 
 def _job(**overrides: Any) -> dict[str, Any]:
-    job = {
+    job: dict[str, Any] = {
         "id": "0b5f4d0e-8c2a-4a8b-9d7e-3c1b2a4f5e6d",
         "status": "running",
         "created_at": "2026-01-02T03:04:05.123456Z",
@@ -74,7 +75,7 @@ def test_values_are_typed_and_empties_dropped() -> None:
     assert fields["features"]["k"] not in encoded
 
 
-def test_lists_of_objects_are_columnar() -> None:
+def test_lists_of_objects_are_sent_column_by_column() -> None:
     page = {"items": [_job(), _job(status="queued", finished_at="2026-01-02T03:04:06Z")]}
     spec = {"t": "obj", "ref": "Page[TrainingJob]"}
     fields = _SCHEMA.resources["TrainingJob"]["fields"]
@@ -83,6 +84,19 @@ def test_lists_of_objects_are_columnar() -> None:
     columns = encoded["a"]
 
     assert columns["_k"] == [fields[n]["k"] for n in ("id", "status", "created_at", "finished_at")]
-    assert columns["_d"][0][1:] == [1, 1767323045123456, None]
-    assert columns["_d"][1][2] == 0  # delta-coded: the same instant as the row before
-    assert columns["_d"][1][3] == 1767323046000000  # the first non-null of its column
+    assert columns["_d"][1] == [1, 0]  # status of each row
+    assert columns["_d"][2] == [1767323045123456, 0]  # delta-coded: the same instant twice
+    assert columns["_d"][3] == [None, 876544]  # microseconds after the row's created_at
+    assert columns["_r"] == {fields["finished_at"]["k"]: fields["created_at"]["k"]}
+    assert decode(encoded, spec, _SCHEMA.resources)["items"][1]["status"] == "queued"
+
+
+def test_the_realistic_dashboard_round_trips() -> None:
+    dashboard = realistic_dashboard(seed=3)
+    plain = orjson.loads(dashboard.model_dump_json())
+    spec = {"t": "obj", "ref": "Dashboard"}
+
+    wire = orjson.dumps(encode(plain, spec, _SCHEMA.resources))
+
+    assert decode(orjson.loads(wire), spec, _SCHEMA.resources) == plain
+    assert len(wire) < len(orjson.dumps(plain)) / 2

@@ -127,7 +127,7 @@ async def test_compact_by_accept_header_decodes_to_the_json_answer() -> None:
     resource, _, version = compact.headers["x-tern-keys"].partition(";v=")
     assert resource == "Page[TrainingJob]" and version == schema.version
     body = orjson.loads(compact.content)
-    assert set(body["a"]) == {"_k", "_d"}
+    assert {"_k", "_d"} <= set(body["a"])
     assert decode(body, {"t": "obj", "ref": resource}, schema.resources) == plain.json()
     assert len(compact.content) < len(plain.content) / 2
 

@@ -14,7 +14,8 @@ async def test_key_maps_are_published_and_cacheable(client: httpx.AsyncClient) -
 
     body = response.json()
     assert response.status_code == 200
-    assert body["format"] == "tern.compact/1"
+    assert body["format"] == "tern.compact/2"
+    assert body["columns"]["layout"] == "column-major"
     assert {"Dataset", "TrainingJob", "Model", "Notification", "Page[SessionOut]"} <= set(
         body["resources"]
     )
