@@ -76,7 +76,10 @@ async def build_dashboard(
         "datasets": lambda: clients.datasets.list_datasets(user_id, None, n),
         "models": lambda: clients.inference.list_models(user_id, None, n),
         "jobs": lambda: clients.training.list_jobs(user_id, None, n),
-        "notifications": lambda: _unread(clients, user_id, n),
+        # Unread only; its cursor goes on with GET /api/v1/notifications?unread=true.
+        "notifications": lambda: clients.notifications.list_notifications(
+            user_id, None, n, unread=True
+        ),
     }
     sections = await asyncio.gather(
         *(_section(name, fetch, cache, user_id, limits) for name, fetch in fetchers.items()),
@@ -84,13 +87,6 @@ async def build_dashboard(
     )
     return Dashboard.model_validate(
         {**dict(zip(fetchers, sections[:-1], strict=True)), "unread_count": sections[-1]}
-    )
-
-
-async def _unread(clients: ServiceClients, user_id: str, limit: int) -> Page[Notification]:
-    page = await clients.notifications.list_notifications(user_id, None, limit)
-    return Page[Notification](
-        items=[item for item in page.items if item.read_at is None], next_cursor=page.next_cursor
     )
 
 

@@ -64,7 +64,12 @@ class SendResult(Contract):
 
 
 class Notification(Contract):
-    """One entry of a user's inbox."""
+    """One entry of a user's inbox.
+
+    GET /internal/v1/notifications?cursor=&limit=&unread=: the inbox newest first, a page at
+    a time; with `unread=true` only the entries not read yet (`read_at` null), and the cursor
+    of such a page pages on through unread ones.
+    """
 
     id: UUID
     category: str

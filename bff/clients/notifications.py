@@ -48,12 +48,17 @@ class NotificationsClient:
         return Page[Device].model_validate(data)
 
     async def list_notifications(
-        self, user_id: str, cursor: str | None = None, limit: int | None = None
+        self,
+        user_id: str,
+        cursor: str | None = None,
+        limit: int | None = None,
+        unread: bool = False,
     ) -> Page[Notification]:
-        """One page of the user's inbox, newest first."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/notifications", user_id=user_id, params=page_params(cursor, limit)
-        )
+        """One page of the user's inbox, newest first (only unread ones with `unread`)."""
+        params = page_params(cursor, limit)
+        if unread:
+            params["unread"] = "true"
+        data = await self._http.get_json(f"{_PREFIX}/notifications", user_id=user_id, params=params)
         return Page[Notification].model_validate(data)
 
     async def mark_read(self, user_id: str, notification_id: UUID) -> Notification:

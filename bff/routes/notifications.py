@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
@@ -16,10 +17,15 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 @router.get("", response_model=Page[Notification])
 async def list_notifications(
-    page: PageParams, user: CurrentUser, clients: Clients
+    page: PageParams,
+    user: CurrentUser,
+    clients: Clients,
+    unread: Annotated[bool, Query(description="only notifications not read yet")] = False,
 ) -> Page[Notification]:
-    """The user's notifications, newest first, a page at a time."""
-    return await clients.notifications.list_notifications(user.id, page.cursor, page.limit)
+    """The user's notifications, newest first, a page at a time (`?unread=true`: unread only)."""
+    return await clients.notifications.list_notifications(
+        user.id, page.cursor, page.limit, unread=unread
+    )
 
 
 @router.get("/unread-count", response_model=UnreadCount)

@@ -32,6 +32,15 @@ class FailureRequest(BaseModel):
     field: str | None = Field(default=None, max_length=100)
 
 
+class LatencyRequest(BaseModel):
+    """PUT /_fake/latency: answer each push of `platform` (of both, when not named) only
+    `seconds` after it arrived; the push counts as received on arrival. Applies to pushes
+    over HTTP/2 (answered in provider_streams), which is how the service sends."""
+
+    platform: PlatformName | None = None
+    seconds: float = Field(ge=0, le=60)
+
+
 def build_control_router(recorder: ProviderRecorder) -> APIRouter:
     router = APIRouter(prefix="/_fake", tags=["control"])
 
@@ -63,5 +72,18 @@ def build_control_router(recorder: ProviderRecorder) -> APIRouter:
         )
         queued = sum(f.remaining for f in recorder.failures[provider])
         return {"platform": provider, "queued": queued}
+
+    @router.put("/latency")
+    async def set_latency(latency: LatencyRequest) -> dict[ProviderName, float]:
+        providers: list[ProviderName] = (
+            [_PROVIDERS[latency.platform]] if latency.platform else ["apns", "fcm"]
+        )
+        for provider in providers:
+            recorder.latency_s[provider] = latency.seconds
+        return dict(recorder.latency_s)
+
+    @router.get("/latency")
+    async def get_latency() -> dict[ProviderName, float]:
+        return dict(recorder.latency_s)
 
     return router

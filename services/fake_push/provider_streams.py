@@ -11,6 +11,7 @@ way Apple answers a 200 (aioapns breaks on an empty DATA frame).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,10 @@ class ProviderRoutes:
         if method != "POST":
             return False
         return _apns_token(path) is not None or fcm.SEND_PATH.match(path) is not None
+
+    def latency_s(self, path: str) -> float:
+        """How long the provider that owns `path` waits before it answers (/_fake/latency)."""
+        return self.recorder.latency_s["apns" if _apns_token(path) is not None else "fcm"]
 
     def answer(self, path: str, headers: Mapping[str, str], body: bytes) -> ProviderAnswer:
         token = _apns_token(path)
@@ -75,6 +80,11 @@ class ProviderH2Protocol(ClosedStreamSafeH2Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._requests: dict[int, _Request] = {}
+        self._answers_waiting = 0  # answers held back by the configured latency
+
+    @property
+    def idle(self) -> bool:
+        return self._answers_waiting == 0 and super().idle
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         others: list[h2.events.Event] = []
@@ -92,8 +102,15 @@ class ProviderH2Protocol(ClosedStreamSafeH2Protocol):
                     event.flow_controlled_length, event.stream_id
                 )
             elif isinstance(event, h2.events.StreamEnded):
-                await self._answer(event.stream_id, self._requests.pop(event.stream_id))
-                answered = True
+                request = self._requests.pop(event.stream_id)
+                # Answered (and recorded) on arrival; only sending the answer may wait.
+                answer = self.routes.answer(request.path, request.headers, bytes(request.body))
+                delay = self.routes.latency_s(request.path)
+                if delay > 0:
+                    await self._answer_later(event.stream_id, answer, delay)
+                else:
+                    await self._answer(event.stream_id, answer)
+                    answered = True
             elif isinstance(event, h2.events.StreamReset):
                 del self._requests[event.stream_id]
             # PriorityUpdated for a stream answered here: no priority tree entry to keep.
@@ -116,8 +133,26 @@ class ProviderH2Protocol(ClosedStreamSafeH2Protocol):
         self._requests[event.stream_id] = _Request(path, headers)
         return True
 
-    async def _answer(self, stream_id: int, request: _Request) -> None:
-        answer = self.routes.answer(request.path, request.headers, bytes(request.body))
+    async def _answer_later(self, stream_id: int, answer: ProviderAnswer, delay: float) -> None:
+        """Send `answer` after `delay` seconds, without holding up the connection's other
+        streams (a slow provider answers each stream late, not one after the other)."""
+        if self._answers_waiting == 0:
+            await self.send(Updated(idle=False))  # no keep-alive timeout while answers wait
+        self._answers_waiting += 1
+        self.task_group.spawn(self._send_after, stream_id, answer, delay)
+
+    async def _send_after(self, stream_id: int, answer: ProviderAnswer, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            if not self.closed:
+                await self._answer(stream_id, answer)
+                await self._flush()
+        finally:
+            self._answers_waiting -= 1
+        if not self.closed and self.idle:
+            await self.send(Updated(idle=True))
+
+    async def _answer(self, stream_id: int, answer: ProviderAnswer) -> None:
         headers = [
             HeaderTuple(b":status", b"%d" % answer.status),
             *(_header(name.encode(), value.encode()) for name, value in answer.headers.items()),

@@ -57,6 +57,8 @@ class ProviderRecorder:
     failures: dict[ProviderName, deque[InjectedFailure]] = field(
         default_factory=lambda: {"apns": deque(), "fcm": deque()}
     )
+    # Seconds each provider waits before it answers a push (a slow or distant provider).
+    latency_s: dict[ProviderName, float] = field(default_factory=lambda: {"apns": 0.0, "fcm": 0.0})
     _access_tokens: dict[str, float] = field(default_factory=dict)
 
     def record(self, push: ReceivedPush) -> None:

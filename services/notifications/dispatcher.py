@@ -30,6 +30,8 @@ from services.notifications.tables import BroadcastRow, NotificationRow
 _log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+# The reason of a claimed delivery held back because its provider paused us (never sent).
+PAUSED = "PROVIDER_PAUSED"
 
 
 def utc_now() -> datetime:
@@ -52,6 +54,19 @@ class Dispatcher:
     A round claims a batch, sends it and records the answers in one transaction. Up to
     `dispatch_rounds_in_flight` rounds overlap, so the providers are kept busy while a
     finished round is written and the next one is claimed.
+
+    Sending is at-least-once. A delivery stays leased from its claim until its answer is
+    recorded; if the process dies (or the record fails) after the provider accepted it but
+    before the record commits, the lease runs out (`dispatch_lease_s`) and the delivery is
+    sent again, once more per such crash. Nothing is lost that way, and the copy is harmless
+    on the phone: it carries the same collapse id (payloads.collapse_id), so it replaces the
+    first. Outside that window, a delivery recorded as settled is never sent again.
+
+    A retryable provider answer that carries Retry-After (a 429, a 503) pauses the whole
+    platform until then, not just that delivery: nothing more of that platform is claimed,
+    and claimed ones not yet sent go back to the outbox with their attempt given back. The
+    other platform keeps full rate. The pause is per process; each replica learns its own.
+    (APNs' per-token 429 TooManyRequests carries no Retry-After, so it pauses nothing.)
     """
 
     def __init__(
@@ -69,6 +84,7 @@ class Dispatcher:
         self._clock = clock
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(settings.dispatch_concurrency)
+        self._paused_until: dict[str, datetime] = {}  # platform -> when it may send again
 
     def wake(self) -> None:
         """Look for due deliveries now instead of at the next poll."""
@@ -81,16 +97,17 @@ class Dispatcher:
             while True:
                 self._wake.clear()
                 try:
+                    # Claim only with a round slot free, however small the last claims were:
+                    # claimed deliveries must not queue for a send slot until their lease ends.
+                    while len(rounds) >= self._settings.dispatch_rounds_in_flight:
+                        await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
                     claim_id, claimed = await self._claim()
                     if claimed:
                         task = asyncio.create_task(self._send_and_record(claim_id, claimed))
                         rounds.add(task)
                         task.add_done_callback(rounds.discard)
                     if len(claimed) >= self._settings.dispatch_batch_size:
-                        # More may be waiting: claim again once a round slot is free.
-                        while len(rounds) >= self._settings.dispatch_rounds_in_flight:
-                            await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
-                        continue
+                        continue  # more may be waiting
                     delay = await self._seconds_until_next_due()
                 except Exception:
                     _log.exception("dispatch_round_failed")
@@ -119,19 +136,41 @@ class Dispatcher:
             _log.exception("dispatch_round_failed", deliveries=len(claimed))
 
     async def _seconds_until_next_due(self) -> float:
+        now = self._clock()
+        paused = self._paused(now)
         async with self._db.session() as session:
-            due = await repository.next_due_at(session)
+            due = await repository.next_due_at(session, sorted(paused))
+        # Wake when a pause ends too: what waited for it is due by then.
+        moments = [*paused.values(), *([due] if due is not None else [])]
         poll = self._settings.dispatch_poll_s
-        if due is None:
+        if not moments:
             return poll
-        return min(poll, max(0.0, (due - self._clock()).total_seconds()))
+        return min(poll, max(0.0, (min(moments) - now).total_seconds()))
+
+    def _paused(self, now: datetime) -> dict[str, datetime]:
+        """The platforms a provider told us to leave alone until some moment after `now`."""
+        for platform, until in list(self._paused_until.items()):
+            if until <= now:
+                del self._paused_until[platform]
+        return dict(self._paused_until)
+
+    def _pause(self, platform: str, seconds: float) -> None:
+        until = self._clock() + timedelta(seconds=seconds)
+        current = self._paused_until.get(platform)
+        if current is None or until > current:
+            self._paused_until[platform] = until
+            _log.warning("provider_paused", platform=platform, seconds=seconds)
 
     async def _claim(self) -> tuple[uuid.UUID, list[_Claimed]]:
         now = self._clock()
         lease_until = now + timedelta(seconds=self._settings.dispatch_lease_s)
         async with self._db.transaction() as session:
             claim_id, rows = await repository.claim_due_deliveries(
-                session, now, lease_until, self._settings.dispatch_batch_size
+                session,
+                now,
+                lease_until,
+                self._settings.dispatch_batch_size,
+                sorted(self._paused(now)),
             )
             notifications: dict[uuid.UUID, NotificationRow | BroadcastRow] = {}
             notifications.update(
@@ -173,10 +212,17 @@ class Dispatcher:
         if item.message is None:
             return PushResult(Outcome.FAILED, item.skip_reason)
         async with self._limit:
+            # Claimed before the provider asked us to wait, but not sent yet: send it later.
+            until = self._paused(self._clock()).get(item.platform)
+            if until is not None:
+                wait_s = (until - self._clock()).total_seconds()
+                return PushResult(Outcome.RETRY, PAUSED, retry_after_s=max(0.0, wait_s))
             started = time.perf_counter()
             result = await self._senders[item.platform].send(item.message)
             self._metrics.send_seconds.labels(item.platform).observe(time.perf_counter() - started)
-            return result
+        if result.outcome is Outcome.RETRY and result.retry_after_s:
+            self._pause(item.platform, result.retry_after_s)
+        return result
 
     async def _record_all(
         self, claim_id: uuid.UUID, outcomes: list[tuple[_Claimed, PushResult]]
@@ -203,7 +249,8 @@ class Dispatcher:
             _log.exception("delivery_record_failed", deliveries=len(outcomes))
             return
         for item, reason, _, outcome in counted:
-            self._metrics.count(item.platform, outcome, reason)
+            if reason != PAUSED:  # not sent: nothing the provider said
+                self._metrics.count(item.platform, outcome, reason)
             if outcome is not Outcome.SENT:
                 _log.debug(
                     "push_delivery",
@@ -219,7 +266,12 @@ class Dispatcher:
     ) -> tuple[repository.Settlement, Outcome]:
         """What a delivery becomes after this answer (pure: no I/O)."""
         outcome = result.outcome
-        if outcome is Outcome.RETRY and item.attempts >= self._settings.max_delivery_attempts:
+        unsent = result.reason == PAUSED
+        if (
+            outcome is Outcome.RETRY
+            and not unsent
+            and item.attempts >= self._settings.max_delivery_attempts
+        ):
             outcome = Outcome.FAILED
         status = {
             Outcome.SENT: "sent",
@@ -228,11 +280,13 @@ class Dispatcher:
             Outcome.FAILED: "failed",
         }[outcome]
         retry = outcome is Outcome.RETRY
-        next_attempt_at = (
-            now + timedelta(seconds=self._retry_delay(item.attempts, result.retry_after_s))
-            if retry
-            else now
-        )
+        if unsent:
+            next_attempt_at = now + timedelta(seconds=result.retry_after_s or 0.0)
+        elif retry:
+            delay_s = self._retry_delay(item.attempts, result.retry_after_s)
+            next_attempt_at = now + timedelta(seconds=delay_s)
+        else:
+            next_attempt_at = now
         settlement = repository.Settlement(
             delivery_id=item.delivery_id,
             status=status,
@@ -242,6 +296,7 @@ class Dispatcher:
             provider_message_id=result.provider_message_id if outcome is Outcome.SENT else None,
             sent_at=now if outcome is Outcome.SENT else None,
             updated_at=now,
+            attempts_refund=1 if unsent else 0,
         )
         return settlement, outcome
 

@@ -36,6 +36,7 @@ router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
 DeviceId = Annotated[str, Path(min_length=1, max_length=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 Limit = Annotated[int | None, Query(ge=1, le=200)]
+UnreadOnly = Annotated[bool, Query(description="only notifications not read yet")]
 
 
 def _settings(runtime: Runtime) -> NotificationsSettings:
@@ -106,10 +107,14 @@ async def send(
 
 @router.get("/notifications", response_model=Page[Notification])
 async def list_notifications(
-    user: ActingUser, session: DbSession, cursor: Cursor = None, limit: Limit = None
+    user: ActingUser,
+    session: DbSession,
+    cursor: Cursor = None,
+    limit: Limit = None,
+    unread: UnreadOnly = False,
 ) -> Page[Notification]:
-    """The acting user's inbox, newest first."""
-    return await service.list_notifications(session, user, cursor, limit)
+    """The acting user's inbox, newest first; `unread=true`: only what is not read yet."""
+    return await service.list_notifications(session, user, cursor, limit, unread)
 
 
 @router.post("/send/devices", response_model=SendResult, status_code=202)

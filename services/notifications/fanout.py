@@ -104,20 +104,23 @@ class FanOut:
         devices: list[repository.Subscriber],
         now: datetime,
     ) -> int:
-        prefs = await repository.preferences_of(session, {d.owner_id for d in devices})
-        deliveries: list[dict[str, object]] = []
-        for device in devices:
-            user_policy = policy.policy_of(prefs.get(device.owner_id))
-            decision = policy.decide(user_policy, row.kind, row.category, now)
-            if decision.suppressed is None and policy.counts_against_cap(user_policy, row.kind):
-                count = await repository.bump_push_count(
-                    session, device.owner_id, policy.hour_of(now)
-                )
-                if user_policy.hourly_cap is not None and count > user_policy.hourly_cap:
-                    continue
-            if decision.suppressed is not None:
-                continue
-            deliveries.append(_delivery_values(row.id, device, decision.not_before or now, now))
+        owners = {d.owner_id for d in devices}
+        prefs = await repository.preferences_of(session, owners)
+        policies = {owner: policy.policy_of(prefs.get(owner)) for owner in owners}
+        capped = {o for o, p in policies.items() if policy.counts_against_cap(p, row.kind)}
+        # A capped user already reached on an earlier page was counted then: the cap counts
+        # one push per user and broadcast, however many devices the user has.
+        counted = await repository.owners_with_deliveries(session, row.id, capped)
+        # Sorted: concurrent pages bump the users' counter rows in one order (no deadlock).
+        decisions = {
+            owner: await _admit(session, row, owner, policies[owner], owner in counted, now)
+            for owner in sorted(owners)
+        }
+        deliveries = [
+            _delivery_values(row.id, device, decision.not_before or now, now)
+            for device in devices
+            if (decision := decisions[device.owner_id]).suppressed is None
+        ]
         if deliveries:
             await session.execute(sa.insert(DeliveryRow), deliveries)
         return len(deliveries)
@@ -132,6 +135,25 @@ class FanOut:
 
     def _lease_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self._settings.fanout_lease_s)
+
+
+async def _admit(
+    session: AsyncSession,
+    row: BroadcastRow,
+    owner_id: str,
+    user_policy: policy.UserPolicy,
+    counted: bool,
+    now: datetime,
+) -> policy.Decision:
+    """What the user's preferences make of this broadcast; counts it against the cap once."""
+    decision = policy.decide(user_policy, row.kind, row.category, now)
+    if counted or decision.suppressed is not None:
+        return decision
+    if policy.counts_against_cap(user_policy, row.kind):
+        count = await repository.bump_push_count(session, owner_id, policy.hour_of(now))
+        if user_policy.hourly_cap is not None and count > user_policy.hourly_cap:
+            return policy.Decision(suppressed=policy.HOURLY_CAP)
+    return decision
 
 
 def _delivery_values(

@@ -13,6 +13,8 @@ RESERVED_DATA_KEYS = frozenset(
     {"aps", "notification_id", "category", "from", "notification", "message_type"}
 )
 RESERVED_DATA_PREFIXES = ("google.", "gcm.")
+# APNs refuses a longer apns-collapse-id (BadCollapseId); the contract counts characters.
+MAX_COLLAPSE_KEY_BYTES = 64
 
 
 def push_data(content: PushContent) -> dict[str, str]:
@@ -22,6 +24,16 @@ def push_data(content: PushContent) -> dict[str, str]:
         "notification_id": str(content.notification_id),
         "category": content.category,
     }
+
+
+def collapse_id(content: PushContent) -> str:
+    """What a phone collapses copies by: the caller's collapse key, else the notification id.
+
+    Sending is at-least-once (see Dispatcher), so a delivery can reach a phone twice; with
+    the same collapse id (APNs apns-collapse-id, FCM android.notification.tag) the second
+    copy replaces the first instead of showing twice.
+    """
+    return content.collapse_key or str(content.notification_id)
 
 
 def apns_payload(content: PushContent) -> dict[str, Any]:
@@ -39,22 +51,23 @@ def apns_payload(content: PushContent) -> dict[str, Any]:
 def apns_headers(content: PushContent, topic: str) -> dict[str, str]:
     """apns-* request headers; the caller adds authorization and apns-id."""
     background = content.kind != "display"
-    headers = {
+    return {
         "apns-topic": topic,
         "apns-push-type": "background" if background else "alert",
         # Apple requires priority 5 for background pushes.
         "apns-priority": "10" if content.priority == "high" and not background else "5",
         "apns-expiration": str(int(content.expires_at.timestamp())) if content.ttl_s else "0",
+        # Copies with one collapse id show as one notification: a resent copy replaces it.
+        "apns-collapse-id": collapse_id(content),
     }
-    if content.collapse_key:
-        headers["apns-collapse-id"] = content.collapse_key
-    return headers
 
 
 def fcm_message(content: PushContent, token: str) -> dict[str, Any]:
     """The FCM HTTP v1 `message`: data always, `notification` only for display pushes."""
     high = content.priority == "high" and content.kind != "silent"
     android: dict[str, Any] = {"priority": "HIGH" if high else "NORMAL", "ttl": f"{content.ttl_s}s"}
+    # Only the caller's key: FCM keeps at most four collapse keys per offline device, so a
+    # key per notification would drop older ones. Copies are collapsed by the tag instead.
     if content.collapse_key:
         android["collapse_key"] = content.collapse_key
     message: dict[str, Any] = {"token": token, "data": push_data(content), "android": android}
@@ -62,6 +75,9 @@ def fcm_message(content: PushContent, token: str) -> dict[str, Any]:
         message["notification"] = {
             k: v for k, v in (("title", content.title), ("body", content.body)) if v
         }
+        # A notification with the tag of one still shown replaces it: a resent copy is not
+        # a second entry in the drawer. (Data pushes carry data.notification_id to dedupe.)
+        android["notification"] = {"tag": collapse_id(content)}
     return message
 
 

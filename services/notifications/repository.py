@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, TypeVar, cast
@@ -101,10 +101,16 @@ async def count_deliveries(session: AsyncSession, notification_id: uuid.UUID) ->
 
 
 async def page_newest_first(
-    session: AsyncSession, table: type[RowT], owner_id: str, after: Position | None, limit: int
+    session: AsyncSession,
+    table: type[RowT],
+    owner_id: str,
+    after: Position | None,
+    limit: int,
+    *where: sa.ColumnElement[bool],
 ) -> list[RowT]:
-    """The owner's rows, newest first by (created_at, id), after `after`: up to `limit` + 1."""
-    query = sa.select(table).where(table.owner_id == owner_id)
+    """The owner's rows (matching `where`), newest first by (created_at, id), after `after`:
+    up to `limit` + 1."""
+    query = sa.select(table).where(table.owner_id == owner_id, *where)
     query = newest_first(query, table.created_at, table.id, after, limit)
     return list((await session.execute(query)).scalars().all())
 
@@ -122,12 +128,17 @@ class ClaimedDelivery:
 
 
 async def claim_due_deliveries(
-    session: AsyncSession, now: datetime, lease_until: datetime, limit: int
+    session: AsyncSession,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    skip_platforms: Collection[str] = (),
 ) -> tuple[uuid.UUID, list[ClaimedDelivery]]:
     """Lease up to `limit` pending deliveries that are due; a crash lets the lease run out.
 
     One UPDATE .. RETURNING: the rows are counted as attempted, stamped with this round's
-    claim id and pushed out of reach until the lease ends.
+    claim id and pushed out of reach until the lease ends. Deliveries to `skip_platforms`
+    (providers that asked us to wait) are left alone.
     """
     claim_id = uuid.uuid4()
     due = (
@@ -137,6 +148,8 @@ async def claim_due_deliveries(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if skip_platforms:
+        due = due.where(DeliveryRow.platform.not_in(skip_platforms))
     claim = (
         sa.update(DeliveryRow)
         .where(DeliveryRow.id.in_(due.scalar_subquery()))
@@ -178,6 +191,8 @@ _SETTLE = (
         provider_message_id=sa.bindparam("new_provider_message_id"),
         sent_at=sa.bindparam("new_sent_at"),
         updated_at=sa.bindparam("new_updated_at"),
+        # A claimed delivery that was never sent (its provider paused us) gets its try back.
+        attempts=_DELIVERIES.c.attempts - sa.bindparam("attempts_refund"),
     )
 )
 
@@ -194,6 +209,7 @@ class Settlement:
     provider_message_id: str | None
     sent_at: datetime | None
     updated_at: datetime
+    attempts_refund: int = 0
 
 
 async def still_claimed(session: AsyncSession, claim_id: uuid.UUID) -> set[uuid.UUID]:
@@ -223,6 +239,7 @@ async def settle_deliveries(
                 "new_provider_message_id": s.provider_message_id,
                 "new_sent_at": s.sent_at,
                 "new_updated_at": s.updated_at,
+                "attempts_refund": s.attempts_refund,
             }
             for s in settlements
         ],
@@ -257,11 +274,15 @@ async def device_tokens(
     return {pk: (platform, token) for pk, platform, token in (await session.execute(query)).all()}
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    """When the earliest pending delivery becomes due (None when nothing is pending)."""
+async def next_due_at(
+    session: AsyncSession, skip_platforms: Collection[str] = ()
+) -> datetime | None:
+    """When the earliest pending delivery (not to `skip_platforms`) becomes due (None: none)."""
     query = sa.select(sa.func.min(DeliveryRow.next_attempt_at)).where(
         DeliveryRow.status == "pending"
     )
+    if skip_platforms:
+        query = query.where(DeliveryRow.platform.not_in(skip_platforms))
     value: datetime | None = (await session.execute(query)).scalar_one_or_none()
     return value
 
@@ -293,6 +314,20 @@ async def preferences_of(session: AsyncSession, owner_ids: set[str]) -> dict[str
         return {}
     query = sa.select(PreferencesRow).where(PreferencesRow.owner_id.in_(owner_ids))
     return {row.owner_id: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def owners_with_deliveries(
+    session: AsyncSession, content_id: uuid.UUID, owner_ids: set[str]
+) -> set[str]:
+    """Which of `owner_ids` already have a delivery of `content_id` queued."""
+    if not owner_ids:
+        return set()
+    query = (
+        sa.select(DeliveryRow.owner_id)
+        .where(DeliveryRow.notification_id == content_id, DeliveryRow.owner_id.in_(owner_ids))
+        .distinct()
+    )
+    return set((await session.execute(query)).scalars().all())
 
 
 async def bump_push_count(session: AsyncSession, owner_id: str, hour: datetime) -> int:

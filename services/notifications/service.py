@@ -27,6 +27,7 @@ from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit
 from services.notifications import changes, policy, repository
 from services.notifications.payloads import (
+    MAX_COLLAPSE_KEY_BYTES,
     RESERVED_DATA_KEYS,
     RESERVED_DATA_PREFIXES,
     payload_sizes,
@@ -123,6 +124,7 @@ async def send_to_user(
     With `device_ids`, only those devices of the user are pushed to (404 for one not theirs).
     """
     _check_data_keys(request.data)
+    _check_collapse_key(request.collapse_key)
     if request.kind == "display" and not (request.title or request.body):
         raise invalid_input("TITLE_OR_BODY_REQUIRED", "a display push needs a title or a body")
     now = _now()
@@ -278,11 +280,17 @@ async def unread_count(session: AsyncSession, owner_id: str) -> UnreadCount:
 
 
 async def list_notifications(
-    session: AsyncSession, owner_id: str, cursor: str | None, limit: int | None
+    session: AsyncSession,
+    owner_id: str,
+    cursor: str | None,
+    limit: int | None,
+    unread: bool = False,
 ) -> Page[Notification]:
+    """The user's inbox newest first, or only its unread entries; the cursor pages the same."""
     size = clamp_limit(limit)
+    where = [NotificationRow.read_at.is_(None)] if unread else []
     rows = await repository.page_newest_first(
-        session, NotificationRow, owner_id, cursor_position(cursor), size
+        session, NotificationRow, owner_id, cursor_position(cursor), size, *where
     )
     page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
     return Page[Notification](items=[_notification(row) for row in page], next_cursor=next_cursor)
@@ -296,9 +304,19 @@ def _check_data_keys(data: dict[str, str]) -> None:
             )
 
 
+def _check_collapse_key(collapse_key: str | None) -> None:
+    if collapse_key and len(collapse_key.encode()) > MAX_COLLAPSE_KEY_BYTES:
+        raise invalid_input(
+            "COLLAPSE_KEY_TOO_LONG",
+            f"a collapse key is at most {MAX_COLLAPSE_KEY_BYTES} bytes of UTF-8",
+            limit=MAX_COLLAPSE_KEY_BYTES,
+        )
+
+
 def check_payload(kind: str, data: dict[str, str], content: PushContent, limit: int) -> None:
     """Reserved keys, a display push without text, or a payload over `limit`: 400."""
     _check_data_keys(data)
+    _check_collapse_key(content.collapse_key)
     if kind == "display" and not (content.title or content.body):
         raise invalid_input("TITLE_OR_BODY_REQUIRED", "a display push needs a title or a body")
     _check_sizes(content, limit)

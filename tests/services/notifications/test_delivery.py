@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+import pytest
+
 from tests.services.notifications.conftest import Harness, eventually
 
 IOS_TOKEN = "ab12" * 16
@@ -56,7 +58,12 @@ async def test_android_push_arrives_once_as_fcm_v1_message(harness: Harness) -> 
             "notification_id": result["notification_id"],
             "category": "general",
         },
-        "android": {"priority": "NORMAL", "ttl": "600s"},
+        # No collapse key given: the notification id collapses a resent copy on the phone.
+        "android": {
+            "priority": "NORMAL",
+            "ttl": "600s",
+            "notification": {"tag": result["notification_id"]},
+        },
     }
 
 
@@ -71,8 +78,10 @@ async def test_silent_pushes_wake_the_app_without_an_alert(harness: Harness) -> 
     assert apns["payload"]["aps"] == {"content-available": 1}
     assert apns["headers"]["apns-push-type"] == "background"
     assert apns["headers"]["apns-priority"] == "5"
+    assert apns["headers"]["apns-collapse-id"] == response.json()["notification_id"]
     [fcm] = await harness.received(platform="android")
     assert "notification" not in fcm["payload"]
+    assert fcm["payload"]["android"] == {"priority": "NORMAL", "ttl": "86400s"}
     assert fcm["payload"]["android"]["priority"] == "NORMAL"
     assert fcm["payload"]["data"]["sync"] == "datasets"
 
@@ -113,16 +122,25 @@ async def test_provider_outage_is_retried_until_delivered(harness: Harness) -> N
     assert 'tern_push_sent_total{platform="ios",reason="OK"} 1.0' in metrics
 
 
-async def test_retry_after_is_honoured(harness: Harness) -> None:
-    await harness.register("pixel", ANDROID_TOKEN, "android")
-    await harness.fail_next("android", 429, "QUOTA_EXCEEDED", retry_after=1)
+@pytest.mark.parametrize(
+    ("platform", "token", "reason"),
+    [("android", ANDROID_TOKEN, "QUOTA_EXCEEDED"), ("ios", IOS_TOKEN, "TooManyRequests")],
+)
+async def test_a_429_retry_after_is_honoured(
+    harness: Harness, platform: str, token: str, reason: str
+) -> None:
+    await harness.register("phone", token, platform)
+    await harness.fail_next(platform, 429, reason, retry_after=1)
     started = datetime.now().astimezone()
     await harness.send()
 
-    await eventually(lambda: _count(harness, ANDROID_TOKEN, 1), timeout_s=5)
+    await eventually(lambda: _count(harness, token, 1), timeout_s=5)
     [push] = await harness.received()
     waited = (datetime.fromisoformat(push["received_at"]) - started).total_seconds()
     assert waited >= 1.0
+    assert await harness.delivery_statuses() == [("sent", None)]
+    metrics = (await harness.client.get("/metrics")).text
+    assert f'tern_push_retried_total{{platform="{platform}",reason="{reason}"}} 1.0' in metrics
 
 
 async def test_a_user_without_devices_still_gets_the_inbox_entry(harness: Harness) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
+from sqlalchemy import event
 
 from proto.notifications import SendToUser
 from services.notifications import service
@@ -15,6 +19,7 @@ from services.notifications.app import build_senders, create_app
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.metrics import PushMetrics
 from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import DeliveryRow
 from tests.services.notifications.conftest import USER_A, Harness
 from tests.support.apps import running_app
 
@@ -61,3 +66,64 @@ async def test_a_crash_mid_batch_resends_only_the_unacknowledged(slow_harness: H
     received = await h.received()
     assert sorted(p["token"] for p in received) == sorted(["aa11" * 16, "fcm-token-crash"])
     assert await h.delivery_statuses() == [("sent", None), ("sent", None)]
+
+
+class _SettleFailsOnce:
+    """Makes the first write of the providers' answers fail, as a crash right after the
+    provider answered would: the push went out, the outbox does not know."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not self.failed and statement.lstrip().upper().startswith(
+            "UPDATE DELIVERIES SET STATUS"
+        ):
+            self.failed = True
+            raise RuntimeError("crashed between the provider's answer and the record")
+
+
+@pytest.mark.parametrize(
+    ("platform", "token"), [("ios", "bb22" * 16), ("android", "fcm-token-unrecorded")]
+)
+async def test_a_push_sent_but_not_recorded_is_resent_with_the_same_collapse_id(
+    slow_harness: Harness, platform: str, token: str
+) -> None:
+    h = slow_harness
+    db = h.app.state.runtime.db
+    await h.register("phone", token, platform)
+    sent = await service.send_to_user(
+        db, USER_A, SendToUser(title="x", idempotency_key="k"), h.app.state.runtime.settings
+    )
+    dispatcher: Dispatcher = h.app.state.dispatcher
+    failure = _SettleFailsOnce()
+    event.listen(db.engine.sync_engine, "before_cursor_execute", failure)
+    try:
+        assert await dispatcher.dispatch_due() == 1
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", failure)
+    assert failure.failed
+    assert len(await h.received()) == 1  # the phone has it; the outbox still says pending
+
+    # When the lease runs out, the delivery is sent again (at least once)...
+    deadline = time.monotonic() + 5
+    while await dispatcher.dispatch_due() == 0:
+        assert time.monotonic() < deadline, "the unrecorded delivery was never sent again"
+        await asyncio.sleep(0.05)
+
+    # ... as a copy the phone collapses into the first one.
+    pushes = await h.received()
+    assert len(pushes) == 2
+    assert {_collapse_id(push) for push in pushes} == {str(sent.notification_id)}
+    if platform == "ios":  # the same delivery, so the same apns-id
+        assert len({push["headers"]["apns-id"] for push in pushes}) == 1
+    async with db.session() as session:
+        rows = (await session.execute(sa.select(DeliveryRow.status, DeliveryRow.attempts))).all()
+    assert [tuple(row) for row in rows] == [("sent", 2)]
+    assert await dispatcher.dispatch_due() == 0  # settled: never sent a third time
+
+
+def _collapse_id(push: dict[str, Any]) -> str:
+    if push["platform"] == "apns":
+        return str(push["headers"]["apns-collapse-id"])
+    return str(push["payload"]["android"]["notification"]["tag"])

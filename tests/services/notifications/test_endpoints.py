@@ -66,6 +66,10 @@ async def test_bad_sends_name_the_problem(harness: Harness) -> None:
     assert (reserved.status_code, reserved.json()["error"]["code"]) == (422, "RESERVED_DATA_KEY")
     empty = await harness.send(title=None)
     assert (empty.status_code, empty.json()["error"]["code"]) == (422, "TITLE_OR_BODY_REQUIRED")
+    # 64 characters pass the contract, but APNs counts bytes (at most 64).
+    wide = await harness.send(collapse_key="é" * 64)
+    assert (wide.status_code, wide.json()["error"]["code"]) == (422, "COLLAPSE_KEY_TOO_LONG")
+    assert (await harness.send(collapse_key="e" * 64)).status_code == 202
     no_key = await harness.client.post(
         "/internal/v1/send", json={"title": "x"}, headers=harness.headers()
     )

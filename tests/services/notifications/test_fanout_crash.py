@@ -1,5 +1,6 @@
 """kill -9 the notifications process in the middle of a topic fan-out, restart it: every
-subscriber gets the push exactly once. Real processes on loopback ports."""
+subscriber gets the push, and twice only inside the documented at-least-once window (then as
+the same delivery, with the same collapse id). Real processes on loopback ports."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import dataclasses
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,31 +21,39 @@ import sqlalchemy as sa
 
 from infra.local.stack import Stack, StackConfig
 from services.notifications.repository import token_hash
-from services.notifications.tables import DeviceRow, TopicSubscriptionRow
+from services.notifications.tables import DeliveryRow, DeviceRow, TopicSubscriptionRow
 from tests.support.apps import service_headers
 from tests.support.servers import free_port
 
 SUBSCRIBERS = 2000
 PAGE = 20
 ENV = "TERN_NOTIFICATIONS_"
+# Small pages so the kill lands mid-way; a short lease so the restarted process takes over
+# the dead one's broadcast quickly.
+FANOUT_ENV = {
+    f"{ENV}FANOUT_PAGE_SIZE": str(PAGE),
+    f"{ENV}FANOUT_LEASE_S": "1",
+    f"{ENV}FANOUT_POLL_S": "0.2",
+}
+# Sending: small rounds that finish well inside the lease even with a slow provider (a lease
+# that ran out mid-round would resend outside the crash window this test pins down).
+DISPATCH_ENV = {
+    f"{ENV}DISPATCH_BATCH_SIZE": "20",
+    f"{ENV}DISPATCH_LEASE_S": "5",
+    f"{ENV}DISPATCH_POLL_S": "0.2",
+}
+PROVIDER_LATENCY_S = 0.3
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+@contextmanager
+def _stack(tmp_path: Path, extra_env: Mapping[str, str]) -> Iterator[Stack]:
     config = StackConfig(
         data_dir=tmp_path,
         ports={"fake_push": free_port(), "notifications": free_port()},
         service_token_secret=secrets.token_urlsafe(32),
         jwt_secret=secrets.token_urlsafe(32),
         environment="test",
-        # First life: fan out only (no sending), small pages so the kill lands mid-way.
-        # A short lease: the restarted process takes over the dead one's broadcast quickly.
-        extra_env={
-            f"{ENV}DISPATCH_ENABLED": "false",
-            f"{ENV}FANOUT_PAGE_SIZE": str(PAGE),
-            f"{ENV}FANOUT_LEASE_S": "1",
-            f"{ENV}FANOUT_POLL_S": "0.2",
-        },
+        extra_env=extra_env,
     )
     running = Stack(config, only=("fake_push", "notifications"))
     try:
@@ -51,12 +63,28 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         running.stop()
 
 
-def _seed_subscribers(db_path: Path, topic: str) -> list[str]:
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """First life: fan out only (no sending)."""
+    with _stack(tmp_path, {f"{ENV}DISPATCH_ENABLED": "false", **FANOUT_ENV}) as running:
+        yield running
+
+
+@pytest.fixture
+def sending_stack(tmp_path: Path) -> Iterator[Stack]:
+    """First life: fan out and send, to a provider that answers slowly."""
+    # Pages of ten: sending slows the fan-out less than the kill needs to land mid-way.
+    env = {**FANOUT_ENV, f"{ENV}FANOUT_PAGE_SIZE": "10", **DISPATCH_ENV}
+    with _stack(tmp_path, env) as running:
+        yield running
+
+
+def _seed_subscribers(db_path: Path, topic: str, count: int = SUBSCRIBERS) -> list[str]:
     """Devices and their subscriptions, written straight into the service's database."""
     engine = sa.create_engine(f"sqlite:///{db_path}")
     now = datetime.now(UTC)
     devices, subscriptions, tokens = [], [], []
-    for i in range(SUBSCRIBERS):
+    for i in range(count):
         pk = uuid.uuid4()
         ios = i % 2 == 0
         token = f"{i:064x}" if ios else f"fcm-crash-{i}"
@@ -108,14 +136,7 @@ def test_kill_9_mid_fan_out_then_restart_loses_nothing_and_sends_nothing_twice(
         stack.kill("notifications")
         assert 0 < progress < SUBSCRIBERS  # it really died half-way
 
-        stack.config = dataclasses.replace(
-            config,
-            extra_env={
-                f"{ENV}FANOUT_PAGE_SIZE": str(PAGE),
-                f"{ENV}FANOUT_LEASE_S": "1",
-                f"{ENV}FANOUT_POLL_S": "0.2",
-            },
-        )
+        stack.config = dataclasses.replace(config, extra_env=FANOUT_ENV)
         stack.restart("notifications")
         deadline = time.monotonic() + 60
         received: list[dict[str, object]] = []
@@ -142,3 +163,99 @@ def _wait_for_partial_fan_out(service: httpx.Client, broadcast_id: str) -> int:
             return int(state["deliveries"])
         time.sleep(0.01)
     raise AssertionError("the fan-out never got going")
+
+
+SENDING_SUBSCRIBERS = 1000
+
+
+def test_kill_9_while_pushes_are_in_flight_then_restart_resends_only_the_unrecorded(
+    sending_stack: Stack,
+) -> None:
+    stack, config = sending_stack, sending_stack.config
+    db_path = config.data_dir / "notifications.db"
+    tokens = _seed_subscribers(db_path, "all-users", SENDING_SUBSCRIBERS)
+    headers = service_headers("notifications", None, secret=config.service_token_secret)
+    service = httpx.Client(base_url=config.url("notifications"), headers=headers, timeout=10)
+    fake = httpx.Client(base_url=config.url("fake_push"), timeout=30)
+    with service, fake:
+        slow = fake.put("/_fake/latency", json={"seconds": PROVIDER_LATENCY_S})
+        assert slow.status_code == 200, slow.text
+        created = service.post(
+            "/internal/v1/topics/all-users/broadcasts",
+            json={"title": "New model", "idempotency_key": "crash-2"},
+        )
+        assert created.status_code == 202, created.text
+        broadcast_id = created.json()["broadcast_id"]
+        _wait_until(lambda: len(fake.get("/_fake/received").json()) >= 10, "no push went out")
+        fanned_out = service.get(f"/internal/v1/broadcasts/{broadcast_id}").json()["deliveries"]
+        stack.kill("notifications")
+        arrived_before_kill = len(fake.get("/_fake/received").json())
+
+        # What the dead process left: deliveries claimed but never recorded (in flight, or
+        # answered and not yet written). Only these may reach a phone a second time.
+        unrecorded = _unrecorded_tokens(db_path)
+        assert unrecorded, "the kill did not land while pushes were in flight"
+        assert 0 < arrived_before_kill < SENDING_SUBSCRIBERS
+        assert fanned_out < SENDING_SUBSCRIBERS  # and while the fan-out was still going
+
+        assert fake.put("/_fake/latency", json={"seconds": 0}).status_code == 200
+        stack.restart("notifications")
+        _wait_until(lambda: _outbox_settled(db_path, SENDING_SUBSCRIBERS), "outbox not settled")
+        received: list[dict[str, Any]] = fake.get("/_fake/received").json()
+        final = service.get(f"/internal/v1/broadcasts/{broadcast_id}").json()
+
+    arrivals = Counter(str(push["token"]) for push in received)
+    assert set(arrivals) == set(tokens)  # every device got the push
+    twice = {token for token, count in arrivals.items() if count > 1}
+    assert twice <= unrecorded  # a second copy only inside the at-least-once window
+    assert max(arrivals.values()) <= 2  # and at most once more per crash
+    # Each copy is the same delivery under the same collapse id: the phone shows it once.
+    assert {_collapse_id(push) for push in received} == {broadcast_id}
+    apns_ids: dict[str, set[str]] = {}
+    for push in received:
+        if push["platform"] == "apns":
+            apns_ids.setdefault(str(push["token"]), set()).add(str(push["headers"]["apns-id"]))
+    assert all(len(ids) == 1 for ids in apns_ids.values())
+    assert (final["status"], final["deliveries"]) == ("done", SENDING_SUBSCRIBERS)
+    assert _statuses(db_path) == {"sent": SENDING_SUBSCRIBERS}
+
+
+def _wait_until(check: Any, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.05)
+
+
+def _unrecorded_tokens(db_path: Path) -> set[str]:
+    engine = sa.create_engine(f"sqlite:///{db_path}")
+    query = (
+        sa.select(DeviceRow.token)
+        .join(DeliveryRow, DeliveryRow.device_pk == DeviceRow.id)
+        .where(DeliveryRow.status == "pending", DeliveryRow.claim_id.is_not(None))
+    )
+    with engine.connect() as conn:
+        tokens = set(conn.execute(query).scalars().all())
+    engine.dispose()
+    return tokens
+
+
+def _statuses(db_path: Path) -> dict[str, int]:
+    engine = sa.create_engine(f"sqlite:///{db_path}")
+    query = sa.select(DeliveryRow.status, sa.func.count()).group_by(DeliveryRow.status)
+    with engine.connect() as conn:
+        counts = {str(status): int(n) for status, n in conn.execute(query).all()}
+    engine.dispose()
+    return counts
+
+
+def _outbox_settled(db_path: Path, expected: int) -> bool:
+    counts = _statuses(db_path)
+    return sum(counts.values()) == expected and "pending" not in counts
+
+
+def _collapse_id(push: dict[str, Any]) -> str:
+    if push["platform"] == "apns":
+        return str(push["headers"]["apns-collapse-id"])
+    return str(push["payload"]["android"]["notification"]["tag"])

@@ -12,23 +12,38 @@ IOS_TOKEN = "cd34" * 16
 ANDROID_TOKEN = "fcm-token-android-2"
 
 
+async def _metrics(harness: Harness) -> str:
+    return (await harness.client.get("/metrics")).text
+
+
+def _sample(counter: str, platform: str, reason: str) -> str:
+    """One Prometheus sample line of a push counter, as /metrics writes it."""
+    return f'tern_push_{counter}_total{{platform="{platform}",reason="{reason}"}} 1.0'
+
+
 async def _settled(harness: Harness) -> bool:
     statuses = await harness.delivery_statuses()
     return bool(statuses) and all(status != "pending" for status, _ in statuses)
 
 
 @pytest.mark.parametrize(
-    ("platform", "token"),
-    [("ios", "invalid-ios-token-1"), ("android", "invalid-android-token-1")],
+    ("platform", "token", "reason"),
+    [
+        ("ios", "invalid-ios-token-1", "Unregistered"),
+        ("android", "invalid-android-token-1", "UNREGISTERED"),
+    ],
 )
-async def test_unregistered_tokens_are_removed(harness: Harness, platform: str, token: str) -> None:
+async def test_unregistered_tokens_are_removed(
+    harness: Harness, platform: str, token: str, reason: str
+) -> None:
     await harness.register("phone", token, platform)
     await harness.send()
     await eventually(lambda: _settled(harness))
-    [(status, reason)] = await harness.delivery_statuses()
-    assert status == "invalid_token"
-    assert reason in {"Unregistered", "UNREGISTERED"}
+    assert await harness.delivery_statuses() == [("invalid_token", reason)]
     assert await harness.device_ids() == []
+    metrics = await _metrics(harness)
+    assert _sample("invalid_token", platform, reason) in metrics
+    assert "tern_push_failed_total{" not in metrics  # a dead token is not a failed push
 
 
 @pytest.mark.parametrize(
@@ -49,8 +64,11 @@ async def test_bad_token_answers_remove_the_token(
     await harness.fail_next(platform, **failure)
     await harness.send()
     await eventually(lambda: _settled(harness))
-    assert (await harness.delivery_statuses())[0][0] == "invalid_token"
+    assert await harness.delivery_statuses() == [("invalid_token", failure["reason"])]
     assert await harness.device_ids() == []
+    metrics = await _metrics(harness)
+    assert _sample("invalid_token", platform, failure["reason"]) in metrics
+    assert "tern_push_failed_total{" not in metrics
 
 
 @pytest.mark.parametrize(
@@ -81,6 +99,9 @@ async def test_other_errors_fail_the_delivery_but_keep_the_device(
     await eventually(lambda: _settled(harness))
     assert await harness.delivery_statuses() == [("failed", reason)]
     assert await harness.device_ids() == ["phone"]
+    metrics = await _metrics(harness)
+    assert _sample("failed", platform, reason) in metrics
+    assert "tern_push_invalid_token_total{" not in metrics  # the token is kept: not counted
 
 
 async def test_a_reregistered_token_survives_a_late_dead_token_answer(harness: Harness) -> None:

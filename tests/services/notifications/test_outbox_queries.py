@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
             await asyncio.to_thread(drop_postgres_database, admin, pg_url)
 
 
-async def _pending(db: Database, due: datetime) -> uuid.UUID:
+async def _pending(db: Database, due: datetime, platform: str = "ios") -> uuid.UUID:
     delivery_id = uuid.uuid4()
     async with db.transaction() as session:
         session.add(
@@ -54,7 +55,7 @@ async def _pending(db: Database, due: datetime) -> uuid.UUID:
                 source="topic",
                 device_pk=uuid.uuid4(),
                 owner_id="u",
-                platform="ios",
+                platform=platform,
                 status="pending",
                 attempts=0,
                 next_attempt_at=due,
@@ -124,3 +125,62 @@ async def test_settling_touches_only_rows_still_under_the_claim(db: Database) ->
     assert (rows[retried].status, rows[retried].claim_id) == ("pending", None)
     assert rows[retried].next_attempt_at == NOW + timedelta(seconds=30)
     assert rows[lost].status == "pending"  # not ours any more: left alone
+
+
+async def test_a_paused_platform_is_neither_claimed_nor_waited_for(db: Database) -> None:
+    ios = await _pending(db, NOW - timedelta(seconds=2), "ios")
+    android = await _pending(db, NOW - timedelta(seconds=1), "android")
+    lease = NOW + timedelta(seconds=60)
+    async with db.transaction() as session:
+        assert await repository.next_due_at(session, ["ios"]) == NOW - timedelta(seconds=1)
+        _, claimed = await repository.claim_due_deliveries(session, NOW, lease, 10, ["ios"])
+        assert [row.id for row in claimed] == [android]
+        assert await repository.next_due_at(session, ["ios", "android"]) is None
+    async with db.transaction() as session:
+        _, later = await repository.claim_due_deliveries(session, NOW, lease, 10)
+    assert [row.id for row in later] == [ios]
+
+
+async def test_a_claimed_delivery_held_back_unsent_gets_its_attempt_back(db: Database) -> None:
+    held = await _pending(db, NOW)
+    async with db.transaction() as session:
+        claim_id, [claimed] = await repository.claim_due_deliveries(
+            session, NOW, NOW + timedelta(seconds=60), 10
+        )
+        assert claimed.attempts == 1
+    back = dataclasses.replace(_settled(held, "pending", None), attempts_refund=1)
+    async with db.transaction() as session:
+        await repository.settle_deliveries(session, claim_id, [back])
+    async with db.session() as session:
+        row = await session.get(DeliveryRow, held)
+    assert row is not None and (row.status, row.attempts) == ("pending", 0)
+
+
+async def test_owners_already_reached_by_a_broadcast(db: Database) -> None:
+    broadcast, other = uuid.uuid4(), uuid.uuid4()
+    async with db.transaction() as session:
+        for content, owner in (
+            (broadcast, "u1"),
+            (broadcast, "u1"),
+            (broadcast, "u2"),
+            (other, "u3"),
+        ):
+            session.add(
+                DeliveryRow(
+                    id=uuid.uuid4(),
+                    notification_id=content,
+                    source="topic",
+                    device_pk=uuid.uuid4(),
+                    owner_id=owner,
+                    platform="android",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=NOW,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+    async with db.session() as session:
+        reached = await repository.owners_with_deliveries(session, broadcast, {"u1", "u3", "u4"})
+        none = await repository.owners_with_deliveries(session, broadcast, set())
+    assert (reached, none) == ({"u1"}, set())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -107,6 +108,42 @@ async def test_fan_out_works_a_page_at_a_time_and_resumes_from_its_cursor(
     assert len(set(device_pks)) == 10
     assert row is not None and (row.status, row.deliveries) == ("done", 10)
     assert not await FanOut(db, settings).fan_out_page(created.broadcast_id)
+
+
+async def test_the_hourly_cap_counts_a_broadcast_once_per_user_not_per_device(
+    idle_fanout_harness: Harness, notifications_settings: NotificationsSettings
+) -> None:
+    h = idle_fanout_harness
+    prefs = await h.client.put(
+        "/internal/v1/preferences", json={"hourly_cap": 2}, headers=h.headers()
+    )
+    assert prefs.status_code == 200, prefs.text
+    tokens = [f"fcm-cap-{i}" for i in range(3)]
+    for i, token in enumerate(tokens):
+        await h.register(f"phone-{i}", token, "android")
+        await _subscribe(h, f"phone-{i}", "news")
+    db = h.app.state.runtime.db
+    # Pages of two: the user's three devices are met on two pages of each broadcast.
+    settings = notifications_settings.model_copy(update={"fanout_page_size": 2})
+    frozen = datetime.now(UTC)  # all three broadcasts in one hour of the cap
+    worker = FanOut(db, settings, clock=lambda: frozen)
+    queued = []
+    for key in ("cap-1", "cap-2", "cap-3"):
+        created = await topics.broadcast(
+            db, "news", Broadcast(title="t", idempotency_key=key), settings
+        )
+        while await worker.fan_out_page(created.broadcast_id):
+            pass
+        async with db.session() as session:
+            row = await session.get(BroadcastRow, created.broadcast_id)
+        assert row is not None and row.status == "done"
+        queued.append(row.deliveries)
+
+    assert queued == [3, 3, 0]  # a cap of 2: two broadcasts reach every device, the third none
+    await eventually(lambda: _count(h, 6))
+    await asyncio.sleep(0.2)  # a seventh push would show up by now
+    pushes = await h.received()
+    assert sorted(p["token"] for p in pushes) == sorted(tokens * 2)
 
 
 async def test_subscriptions_are_per_user_and_listed(harness: Harness) -> None:
