@@ -108,15 +108,11 @@ class RateLimitMiddleware:
         return identities
 
     async def _count(self, kind: str, limit: Limit, identities: list[str]) -> WindowDecision:
-        tightest: WindowDecision | None = None
-        for identity in identities:
-            decision = await self.cache.hit(f"{kind}:{identity}", limit.hits, limit.window_s)
-            if not decision.allowed:
-                return decision
-            if tightest is None or decision.remaining < tightest.remaining:
-                tightest = decision
-        assert tightest is not None
-        return tightest
+        # All windows at once: a request the device's window refuses must not spend the
+        # user's quota (or the other way round), or one noisy device would throttle the
+        # user's other devices with requests that were never served.
+        keys = [f"{kind}:{identity}" for identity in identities]
+        return await self.cache.hit_all(keys, limit.hits, limit.window_s)
 
 
 def rate_limited(kind: str, retry_after_s: float) -> ApiError:

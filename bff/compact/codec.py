@@ -2,7 +2,9 @@
 
 Only the published key map is needed (see keymap.py), so this module is also the reference
 decoder for clients: `decode(payload, {"t": "obj", "ref": "Dataset"}, keys["resources"])`
-gives back the plain JSON the same route answers without compaction.
+gives back the plain JSON the same route answers without compaction. A client that asked for
+`?fields=` passes the same paths, `decode(payload, spec, resources, fields=["id", "name"])`:
+a dropped empty value is restored only for a field it selected, as the plain answer has it.
 Objects use short keys and drop fields whose value is the field's empty value; enums are
 indexes into their values and timestamps epoch microseconds; lists of objects are sent
 column by column (see columns.py); UUIDs are the 22-character base64url of their 16 bytes.
@@ -11,11 +13,13 @@ column by column (see columns.py); UUIDs are the 22-character base64url of their
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from bff.compact.columns import ColumnsError, decode_columns, encode_columns, is_empty
+from bff.compact.fields import FieldTree, parse_fields, response_tree
 
 Spec = dict[str, Any]
 Resources = dict[str, dict[str, Any]]
@@ -51,17 +55,36 @@ def encode(value: Any, spec: Spec, resources: Resources) -> Any:
     return value
 
 
-def decode(value: Any, spec: Spec, resources: Resources) -> Any:
-    """The plain JSON value of a compact one whose type is `spec`."""
+def decode(
+    value: Any, spec: Spec, resources: Resources, fields: str | Sequence[str] | None = None
+) -> Any:
+    """The plain JSON value of a compact one whose type is `spec`.
+
+    `fields`: the request's `fields` parameter (as sent, or its paths), when it had one."""
+    paths = parse_fields(fields) if isinstance(fields, str) else list(fields or ())
+    tree: FieldTree = {}
+    if paths:
+        tree, unknown = response_tree(paths, spec, resources)
+        if unknown:
+            raise CompactError(f"unknown fields: {', '.join(unknown)}")
+    return _decode(value, spec, resources, tree)
+
+
+def _decode(value: Any, spec: Spec, resources: Resources, tree: FieldTree) -> Any:
+    # `tree` is the selection below this value; empty selects all of it.
     if value is None:
         return spec.get("e")
     kind = spec["t"]
     if kind == "obj":
-        return _decode_object(value, resources[spec["ref"]]["fields"], resources)
+        return _decode_object(value, resources[spec["ref"]]["fields"], resources, tree)
     if kind == "list":
-        return _decode_list(value, spec["of"], resources)
+        return _decode_list(value, spec["of"], resources, tree)
     if kind == "map":
-        return {key: decode(item, spec["of"], resources) for key, item in value.items()}
+        # Field selection names a map's own keys (see fields.select).
+        return {
+            key: _decode(item, spec["of"], resources, tree.get(key, {}))
+            for key, item in value.items()
+        }
     if kind == "ts":
         moment = _EPOCH + value * _MICROSECOND
         return moment.isoformat().replace("+00:00", "Z")
@@ -84,14 +107,23 @@ def _encode_object(value: dict[str, Any], fields: dict[str, Spec], resources: Re
     return out
 
 
-def _decode_object(value: dict[str, Any], fields: dict[str, Spec], resources: Resources) -> Any:
+def _decode_object(
+    value: dict[str, Any], fields: dict[str, Spec], resources: Resources, tree: FieldTree
+) -> Any:
     out: dict[str, Any] = {}
-    for name, spec in fields.items():
+    for name, spec in _selected(fields, tree).items():
         if spec["k"] in value:
-            out[name] = decode(value[spec["k"]], spec, resources)
+            out[name] = _decode(value[spec["k"]], spec, resources, tree.get(name, {}))
         elif "e" in spec:
             out[name] = spec["e"]
     return out
+
+
+def _selected(fields: dict[str, Spec], tree: FieldTree) -> dict[str, Spec]:
+    """The fields a selection keeps (all of them when it selects the whole value)."""
+    if not tree:
+        return fields
+    return {name: spec for name, spec in fields.items() if name in tree}
 
 
 def _encode_list(value: list[Any], of: Spec, resources: Resources) -> Any:
@@ -104,22 +136,24 @@ def _encode_list(value: list[Any], of: Spec, resources: Resources) -> Any:
     return encode_columns(value, fields, lambda item, spec: encode(item, spec, resources))
 
 
-def _decode_list(value: Any, of: Spec, resources: Resources) -> list[Any]:
+def _decode_list(value: Any, of: Spec, resources: Resources, tree: FieldTree) -> list[Any]:
     if of["t"] != "obj":
-        return [decode(item, of, resources) for item in value]
+        return [_decode(item, of, resources, tree) for item in value]
     fields: dict[str, Spec] = resources[of["ref"]]["fields"]
     try:
         names, columns, count = decode_columns(value, fields)
     except ColumnsError as exc:
         raise CompactError(str(exc)) from exc
     missing = {
-        name: spec["e"] for name, spec in fields.items() if name not in names and "e" in spec
+        name: spec["e"]
+        for name, spec in _selected(fields, tree).items()
+        if name not in names and "e" in spec
     }
     decoded = [dict(missing) for _ in range(count)]
     for name, column in zip(names, columns, strict=True):
-        spec = fields[name]
+        spec, below = fields[name], tree.get(name, {})
         for item, cell in zip(decoded, column, strict=True):
-            item[name] = decode(cell, spec, resources)
+            item[name] = _decode(cell, spec, resources, below)
     return decoded
 
 

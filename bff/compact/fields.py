@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bff.compact.codec import Resources, Spec
+# The codec's aliases, declared here too: the codec imports this module to decode selections.
+Spec = dict[str, Any]
+Resources = dict[str, dict[str, Any]]
 
 FieldTree = dict[str, "FieldTree"]
 """Selected paths as a tree; an empty subtree keeps the whole value."""
@@ -55,6 +57,21 @@ def build_tree(paths: list[str], spec: Spec, resources: Resources) -> tuple[Fiel
             node = node.setdefault(part, {})
         node[_WHOLE] = {}
     return _prune(tree), unknown
+
+
+def response_tree(
+    paths: list[str], spec: Spec, resources: Resources
+) -> tuple[FieldTree, list[str]]:
+    """The selection tree of a whole response, and the unknown paths.
+
+    On a page the paths select inside each item and the page's own fields stay whole."""
+    item_spec = page_item_spec(spec, resources)
+    tree, unknown = build_tree(paths, item_spec or spec, resources)
+    if item_spec is None or not tree:
+        return tree, unknown
+    page: FieldTree = {name: {} for name in resources[spec["ref"]]["fields"]}
+    page["items"] = tree
+    return page, unknown
 
 
 def select(value: Any, tree: FieldTree) -> Any:

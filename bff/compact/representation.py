@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bff.compact.codec import CompactError, encode
 from bff.compact.compression import Compressors, choose_coding
-from bff.compact.fields import MAX_FIELDS, build_tree, page_item_spec, parse_fields, select
+from bff.compact.fields import MAX_FIELDS, parse_fields, response_tree, select
 from bff.compact.schema import CompactSchema
 from services.kit.errors import Action, ApiError
 
@@ -184,8 +184,7 @@ def _select_fields(data: Any, spec: Any, schema: CompactSchema, paths: list[str]
             "this route does not support field selection",
             action=Action.FIX_INPUT,
         )
-    item_spec = page_item_spec(spec, schema.resources)
-    tree, unknown = build_tree(paths, item_spec or spec, schema.resources)
+    tree, unknown = response_tree(paths, spec, schema.resources)
     if unknown:
         raise ApiError(
             400,
@@ -194,8 +193,6 @@ def _select_fields(data: Any, spec: Any, schema: CompactSchema, paths: list[str]
             action=Action.FIX_INPUT,
             details={"fields": unknown},
         )
-    if item_spec is not None and isinstance(data, dict):
-        return {**data, "items": select(data.get("items", []), tree)}
     return select(data, tree)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,25 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
     return values
 
 
+def _free_port(host: str) -> int:
+    """A port nothing listens on now (another program could take it before we do: dev only)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _describe_exit(code: int | None) -> str:
+    """How a child ended, in words: a negative code is the signal that killed it."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (exit code {code})"
+    return f"exited with code {code}"
+
+
 def _tour(bff_url: str, dataset_id: str, log_dir: Path) -> str:
     insecure = " -k" if bff_url.startswith("https") else ""
     return f"""
@@ -47,15 +67,24 @@ The README's five-minute tour goes on from there. Ctrl-C stops everything.
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path("var"))
-    parser.add_argument("--no-seed", action="store_true")
+    parser.add_argument("--no-seed", action="store_true", help="skip the demo user and dataset")
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="pick free loopback ports instead of 8000 and 8101-8105 (a second copy, tests)",
+    )
     args = parser.parse_args()
     data_dir: Path = args.data_dir.resolve()
     dev = _dev_secrets(data_dir)
     certfile = os.environ.get("TERN_BFF_TLS_CERTFILE")
     keyfile = os.environ.get("TERN_BFF_TLS_KEYFILE")
+    host = "127.0.0.1"
     config = StackConfig(
         data_dir=data_dir,
-        ports={name: port for name, _module, port in SERVICES},
+        host=host,
+        ports={
+            name: _free_port(host) if args.free_ports else port for name, _module, port in SERVICES
+        },
         service_token_secret=dev["service_token"],
         jwt_secret=dev["jwt"],
         tls_certfile=Path(certfile) if certfile else None,
@@ -74,7 +103,9 @@ def main() -> int:
     try:
         stack.start(timeout_s=90)
         for name, _module, _port in SERVICES:
-            print(f"  {name:<14} {config.url(name)}  healthy", flush=True)
+            url = config.bff_url if name == "bff" else config.url(name)
+            pid = stack.processes[name].process.pid
+            print(f"  {name:<14} {url}  healthy (pid {pid})", flush=True)
         if not args.no_seed:
             result = seed(config.bff_url, config.tls_verify())
             print(_tour(config.bff_url, result.dataset_id, stack.log_dir), flush=True)
@@ -84,7 +115,7 @@ def main() -> int:
                 if proc.name not in reported:
                     reported.add(proc.name)
                     print(
-                        f"\n!! {proc.name} exited with code {proc.exit_code()}; last lines of "
+                        f"\n!! {proc.name} {_describe_exit(proc.exit_code())}; last lines of "
                         f"{proc.log_path}:\n{proc.tail()}\n",
                         file=sys.stderr,
                         flush=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +30,8 @@ class Cache(Protocol):
     async def delete(self, key: str) -> None: ...
     async def incr(self, key: str, ttl_s: float) -> int: ...
     async def hit(self, key: str, limit: int, window_s: float) -> WindowDecision: ...
+    # One hit in each window, or in none when any of them is full (the tightest decides).
+    async def hit_all(self, keys: Sequence[str], limit: int, window_s: float) -> WindowDecision: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -72,16 +75,27 @@ class MemoryCache:
         return entry.value
 
     async def hit(self, key: str, limit: int, window_s: float) -> WindowDecision:
+        return await self.hit_all([key], limit, window_s)
+
+    async def hit_all(self, keys: Sequence[str], limit: int, window_s: float) -> WindowDecision:
         now = time.monotonic()
-        entry = self._windows.get(key)
-        hits: deque[float] = entry.value if entry is not None else deque()  # type: ignore[assignment]
-        while hits and hits[0] <= now - window_s:
-            hits.popleft()
-        if len(hits) >= limit:
-            return WindowDecision(False, limit, 0, hits[0] + window_s - now)
-        hits.append(now)
-        self._windows[key] = _Entry(hits, now + window_s)  # type: ignore[arg-type]
-        return WindowDecision(True, limit, limit - len(hits), hits[0] + window_s - now)
+        windows: dict[str, deque[float]] = {}
+        for key in _distinct(keys):
+            entry = self._windows.get(key)
+            hits: deque[float] = entry.value if entry is not None else deque()  # type: ignore[assignment]
+            while hits and hits[0] <= now - window_s:
+                hits.popleft()
+            windows[key] = hits
+        full = [hits[0] + window_s - now for hits in windows.values() if len(hits) >= limit]
+        if full:
+            return WindowDecision(False, limit, 0, max(full))
+        for key, hits in windows.items():
+            hits.append(now)
+            self._windows[key] = _Entry(hits, now + window_s)  # type: ignore[arg-type]
+        return _tightest(
+            WindowDecision(True, limit, limit - len(hits), hits[0] + window_s - now)
+            for hits in windows.values()
+        )
 
     async def ping(self) -> None:
         return None
@@ -91,22 +105,49 @@ class MemoryCache:
         self._windows.clear()
 
 
-# Sliding window log in one round trip: drop old hits, count, add this one if under the limit.
+# Sliding window logs in one round trip: drop old hits from each window, count them, and add
+# this hit to every window only if each has room, so a hit refused by one window costs none
+# of the others. All keys must live on one Redis node (no cluster slots are spanned here).
 _HIT_SCRIPT = """
-local key, now, window, limit, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
+local now, window, limit, member = tonumber(ARGV[1]), tonumber(ARGV[2]),
     tonumber(ARGV[3]), ARGV[4]
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local first = now
-if oldest[2] then first = tonumber(oldest[2]) end
-if count >= limit then
-  return {0, 0, tostring(first + window - now)}
+local counts, firsts, refused, wait = {}, {}, false, 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  counts[i] = redis.call('ZCARD', key)
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  firsts[i] = now
+  if oldest[2] then firsts[i] = tonumber(oldest[2]) end
+  if counts[i] >= limit then
+    refused = true
+    wait = math.max(wait, firsts[i] + window - now)
+  end
 end
-redis.call('ZADD', key, now, member)
-redis.call('PEXPIRE', key, math.ceil(window * 1000))
-return {1, limit - count - 1, tostring(first + window - now)}
+if refused then
+  return {0, 0, tostring(wait)}
+end
+local remaining, reset = limit, 0
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, math.ceil(window * 1000))
+  local left, after = limit - counts[i] - 1, firsts[i] + window - now
+  if left < remaining or (left == remaining and after > reset) then
+    remaining, reset = left, after
+  end
+end
+return {1, remaining, tostring(reset)}
 """
+
+
+def _distinct(keys: Sequence[str]) -> list[str]:
+    if not keys:
+        raise ValueError("a hit counts against at least one window")
+    return list(dict.fromkeys(keys))
+
+
+def _tightest(decisions: Iterable[WindowDecision]) -> WindowDecision:
+    """The window a client runs into first: fewest hits left, then the longest to wait."""
+    return min(decisions, key=lambda d: (d.remaining, -d.reset_after_s))
 
 
 class RedisCache:
@@ -139,11 +180,15 @@ class RedisCache:
         return int(count)
 
     async def hit(self, key: str, limit: int, window_s: float) -> WindowDecision:
+        return await self.hit_all([key], limit, window_s)
+
+    async def hit_all(self, keys: Sequence[str], limit: int, window_s: float) -> WindowDecision:
         self._seq += 1
         now = time.time()
         member = f"{now:.6f}:{id(self)}:{self._seq}"
         allowed, remaining, reset = await self._hit_script(
-            keys=[self._key(f"rl:{key}")], args=[now, window_s, limit, member]
+            keys=[self._key(f"rl:{key}") for key in _distinct(keys)],
+            args=[now, window_s, limit, member],
         )
         return WindowDecision(bool(allowed), limit, int(remaining), max(0.0, float(reset)))
 

@@ -11,6 +11,12 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+# Any token is a valid HTTP method; a label taken as sent would let clients mint series.
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+OTHER_METHOD = "OTHER"
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
 
@@ -55,6 +61,8 @@ class HttpMetrics:
         size: int,
         extra: tuple[str, ...] = (),
     ) -> None:
+        """Count one answered request."""
+        method = method_label(method)
         self.requests.labels(method, route, str(status), *extra).inc()
         self.latency.labels(method, route).observe(seconds)
         self.response_size.labels(method, route, *extra).observe(size)
@@ -62,3 +70,8 @@ class HttpMetrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def method_label(method: str) -> str:
+    """The `method` label: a standard method, else "OTHER" (methods are case-sensitive)."""
+    return method if method in STANDARD_METHODS else OTHER_METHOD

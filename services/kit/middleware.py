@@ -60,9 +60,8 @@ class RequestContextMiddleware:
             return
         headers = Headers(scope=scope)
         request_id = request_context.accept_request_id(headers.get("x-request-id"))
-        request_context.bind(
-            request_id, request_context.parse_traceparent(headers.get("traceparent"))
-        )
+        trace = request_context.parse_traceparent(headers.get("traceparent"))
+        request_context.bind(request_id, trace)
         started = time.perf_counter()
         status = 500
         size = 0
@@ -94,6 +93,7 @@ class RequestContextMiddleware:
                     duration_ms=round(elapsed * 1000, 2),
                     response_bytes=size,
                     http_version=scope.get("http_version"),
+                    **trace.log_fields(),
                     **fields,
                 )
 
@@ -124,18 +124,81 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit).response()(scope, receive, send)
             return
-        received = 0
+        streaming = _StreamingLimit(limit, scope, receive, send)
+        try:
+            await self.app(scope, streaming.limited_receive, streaming.guarded_send)
+        except Exception:
+            # An app that reads on past the disconnect (request.stream() raises) failed only
+            # because its body was refused; the 413 has answered for it.
+            if not streaming.answered:
+                raise
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _too_large(limit)
+
+# Over HTTP/1.1 a server that closes a connection with request bytes still unread resets it,
+# and the client loses the answer with it; so the rest of a refused body is read (up to this
+# much) and dropped before the 413 goes out. HTTP/2 ends the one stream and answers at once.
+_DRAIN_MAX_BYTES = 4 * 1024 * 1024
+
+
+class _StreamingLimit:
+    """Counts a body without a (truthful) Content-Length and answers 413 once it is too long.
+
+    The 413 is sent from inside `receive`, when the limit is crossed: an error raised there
+    would reach the app, and FastAPI turns any error while reading a body into a 400. From
+    then on the app reads a disconnect, and what it still sends is dropped."""
+
+    def __init__(self, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        self.limit = limit
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.received = 0
+        self.response_started = False
+        self.refused = False
+        self.answered = False
+
+    async def limited_receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        message = await self.receive()
+        if message["type"] != "http.request":
             return message
+        self.received += len(message.get("body", b""))
+        if self.received <= self.limit:
+            return message
+        self.refused = True
+        if not self.response_started:  # else the app's answer has begun and goes on as it can
+            self.answered = True
+            error = _too_large(self.limit)
+            if message.get("more_body", False) and not await self._drain_keeps_connection():
+                error.headers["connection"] = "close"
+            await error.response()(self.scope, _disconnected, self.send)
+        return {"type": "http.disconnect"}
 
-        await self.app(scope, limited_receive, send)
+    async def guarded_send(self, message: Message) -> None:
+        if self.answered:
+            return  # the 413 is the answer
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        await self.send(message)
+
+    async def _drain_keeps_connection(self) -> bool:
+        """Drop the rest of an HTTP/1 body (up to a bound); whether the connection lives on."""
+        if not str(self.scope.get("http_version", "1.1")).startswith("1"):
+            return True
+        dropped = 0
+        while dropped <= _DRAIN_MAX_BYTES:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                return False
+            dropped += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+        return False
+
+
+async def _disconnected() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _too_large(limit: int) -> ApiError:

@@ -19,16 +19,24 @@ _TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$"
 
 @dataclass(frozen=True, slots=True)
 class TraceContext:
-    """The trace this request belongs to and the span id of the caller (W3C trace context)."""
+    """This request's span in its trace (W3C trace context), and the caller's span, if any."""
 
     trace_id: str
-    parent_span_id: str
+    parent_span_id: str | None
     span_id: str
     flags: str = "01"
 
-    def child_traceparent(self) -> str:
-        """A traceparent for an outbound call: same trace, a fresh span id."""
-        return f"00-{self.trace_id}-{secrets.token_hex(8)}-{self.flags}"
+    def traceparent(self) -> str:
+        """The traceparent of an outbound call: this span is the callee's parent."""
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+    def log_fields(self) -> dict[str, str | None]:
+        """The ids that let a log reader rebuild the tree of spans."""
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+        }
 
 
 _request_id: ContextVar[str | None] = ContextVar("tern_request_id", default=None)
@@ -49,14 +57,16 @@ def parse_traceparent(value: str | None) -> TraceContext:
         match = _TRACEPARENT_RE.match(value.strip().lower())
         if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
             return TraceContext(match.group(1), match.group(2), span_id, match.group(3))
-    return TraceContext(secrets.token_hex(16), "0" * 16, span_id)
+    return TraceContext(secrets.token_hex(16), None, span_id)
 
 
 def bind(request_id: str, trace: TraceContext) -> None:
     """Make the ids current for this task and every log line it writes."""
     _request_id.set(request_id)
     _trace.set(trace)
-    structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace.trace_id)
+    structlog.contextvars.bind_contextvars(
+        request_id=request_id, trace_id=trace.trace_id, span_id=trace.span_id
+    )
 
 
 def current_request_id() -> str | None:
@@ -71,8 +81,9 @@ def current_trace() -> TraceContext | None:
 
 def outbound_headers() -> dict[str, str]:
     """Headers that carry the current request's identity to the next hop."""
+    # Outside a request (a background job) each call starts a trace of its own.
     trace = _trace.get() or parse_traceparent(None)
-    headers = {TRACEPARENT_HEADER: trace.child_traceparent()}
+    headers = {TRACEPARENT_HEADER: trace.traceparent()}
     request_id = _request_id.get()
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ from bff.app import create_app
 from bff.rate_limits import Limit, route_class
 from bff.settings import BffSettings
 from tests.bff.conftest import bearer, bff_settings, sign_up
+from tests.support import backends
 from tests.support.apps import running_app
 
 _LIMITS = {"auth": "4/60", "read": "3/60", "write": "10/60", "batch": "2/60"}
@@ -56,6 +57,27 @@ async def test_a_user_is_limited_across_devices(client: httpx.AsyncClient) -> No
     assert statuses == [200, 200, 200, 429]
 
 
+async def test_a_request_refused_for_its_device_does_not_spend_the_users_quota(
+    client: httpx.AsyncClient,
+) -> None:
+    tokens = await sign_up(client, device_id="noisy")
+    for _ in range(3):  # the noisy device uses up its own window before signing in
+        assert (await client.get("/api/v1/app-config", headers={"X-Device-ID": "noisy"})).is_success
+
+    noisy = [
+        (await client.get("/api/v1/me", headers={**bearer(tokens), "X-Device-ID": "noisy"}))
+        for _ in range(5)
+    ]
+    quiet = [
+        (await client.get("/api/v1/me", headers={**bearer(tokens), "X-Device-ID": "quiet"}))
+        for _ in range(4)
+    ]
+
+    assert [r.status_code for r in noisy] == [429] * 5
+    assert [r.status_code for r in quiet] == [200, 200, 200, 429]
+    assert [r.headers["x-ratelimit-remaining"] for r in quiet] == ["2", "1", "0", "0"]
+
+
 async def test_route_classes_have_their_own_windows(client: httpx.AsyncClient) -> None:
     device = {"X-Device-ID": "phone-1"}
     for _ in range(3):
@@ -79,3 +101,35 @@ def test_route_classes_and_limits() -> None:
     assert Limit.parse("300/60") == Limit(300, 60.0)
     with pytest.raises(ValueError, match="positive"):
         Limit.parse("0/60")
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[str]:
+    admin = backends.redis_admin_url()
+    if not admin:
+        pytest.skip("TEST_REDIS_URL not set")
+    url = backends.claim_redis_database(admin)
+    try:
+        yield url
+    finally:
+        backends.flush_redis_database(url)
+
+
+async def test_the_limit_holds_across_replicas_sharing_redis(
+    tmp_path: Path, shared_redis: str
+) -> None:
+    replicas = [
+        create_app(bff_settings(tmp_path / name, rate_limits=_LIMITS, redis_url=shared_redis))
+        for name in ("a", "b")
+    ]
+    device = {"X-Device-ID": "phone-1"}
+    async with running_app(replicas[0]) as a, running_app(replicas[1]) as b:
+        # A load balancer spreads one phone's requests over both replicas.
+        answers = [await (a, b)[n % 2].get("/api/v1/app-config", headers=device) for n in range(4)]
+        # Once one replica has refused, the other refuses too: the window is one.
+        other = await b.get("/api/v1/app-config", headers=device)
+
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert [r.headers["x-ratelimit-remaining"] for r in answers] == ["2", "1", "0", "0"]
+    assert other.status_code == 429
+    assert other.json()["error"]["code"] == "RATE_LIMITED"

@@ -12,6 +12,8 @@ from uuid import UUID
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from bff.compact.fields import page_item_spec
+
 _JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
 _JSON = st.recursive(
     _JSON_SCALARS,
@@ -99,3 +101,59 @@ def _scalar(annotation: Any, bounds: dict[str, Any]) -> st.SearchStrategy[Any]:
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return st.sampled_from(list(annotation))
     return _JSON
+
+
+def selections(
+    spec: dict[str, Any], resources: dict[str, Any], value: Any
+) -> st.SearchStrategy[list[str]]:
+    """`fields` a client could send for `value` (of type `spec`): 1-6 paths, nested ones too."""
+    item = page_item_spec(spec, resources)
+    if item is not None:  # on a page the paths select inside each item
+        spec, value = item, (value or {}).get("items", [])
+    paths = field_paths(spec, resources, value)
+    return st.lists(st.sampled_from(paths), min_size=1, max_size=6, unique=True)
+
+
+def field_paths(
+    spec: dict[str, Any], resources: dict[str, Any], value: Any, depth: int = 3
+) -> list[str]:
+    """Every key-map path below `spec` (to `depth`), and the keys of free-form maps in `value`."""
+    spec = _element(spec)
+    if depth == 0 or spec["t"] != "obj":
+        return []
+    rows = _objects(value)
+    paths: list[str] = []
+    for name, field in resources[spec["ref"]]["fields"].items():
+        paths.append(name)
+        inner = _element(field)
+        children = [row.get(name) for row in rows]
+        if inner["t"] == "obj":
+            below = field_paths(inner, resources, children, depth - 1)
+        elif inner["t"] in ("map", "raw"):
+            # Any key may be named inside a free-form map, also one that no row holds.
+            keys = {key for child in _objects(children) for key in child if _nameable(key)}
+            below = [*sorted(keys), "absent"]
+        else:
+            below = []
+        paths.extend(f"{name}.{path}" for path in below)
+    return paths
+
+
+def _nameable(key: str) -> bool:
+    """Whether a map key can be written in a `fields` parameter."""
+    return bool(key) and key == key.strip() and not {".", ","} & set(key)
+
+
+def _element(spec: dict[str, Any]) -> dict[str, Any]:
+    while spec["t"] == "list":
+        spec = spec["of"]
+    return spec
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects in `value`, looking through nested lists."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [found for item in value for found in _objects(item)]
+    return []

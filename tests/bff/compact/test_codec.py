@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from bff.app import create_app
-from bff.compact.codec import decode, encode
+from bff.compact.codec import CompactError, decode, encode
+from bff.compact.fields import response_tree, select
 from bff.compact.schema import CompactSchema
 from tests.bff.compact import strategies
 from tests.bff.compact.realistic_viewer import realistic_dashboard
@@ -41,6 +42,46 @@ def test_every_resource_round_trips(name: str, data: st.DataObject) -> None:
 
     assert model.model_validate(decoded) == instance
     assert decoded == plain
+
+
+@pytest.mark.parametrize("name", sorted(_SCHEMA.models))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_selection_decodes_to_the_plain_answer_with_the_same_fields(
+    name: str, data: st.DataObject
+) -> None:
+    plain = _instance(_SCHEMA.models[name], data).model_dump(mode="json")
+    spec = {"t": "obj", "ref": name}
+    fields = data.draw(strategies.selections(spec, _SCHEMA.resources, plain), label="fields")
+    tree, unknown = response_tree(fields, spec, _SCHEMA.resources)
+    assert unknown == []
+    selected = select(plain, tree)  # what the route answers as JSON with ?fields=
+
+    wire = orjson.dumps(encode(selected, spec, _SCHEMA.resources))
+    decoded = decode(orjson.loads(wire), spec, _SCHEMA.resources, fields=fields)
+
+    assert decoded == selected
+    assert decode(orjson.loads(wire), spec, _SCHEMA.resources, fields=",".join(fields)) == decoded
+
+
+def test_decoding_restores_empty_values_only_of_selected_fields() -> None:
+    spec = {"t": "obj", "ref": "TrainingJob"}
+    job = _job(model_name="")
+    compact = encode(select(job, {"id": {}, "finished_at": {}}), spec, _SCHEMA.resources)
+
+    decoded = decode(compact, spec, _SCHEMA.resources, fields=["id", "finished_at"])
+
+    assert decoded == {"id": job["id"], "finished_at": None}
+    page = {"t": "obj", "ref": "Page[TrainingJob]"}
+    wire = encode(
+        {"items": [select(job, {"features": {}})], "next_cursor": None}, page, _SCHEMA.resources
+    )
+    assert decode(wire, page, _SCHEMA.resources, fields="features") == {
+        "items": [{"features": []}],
+        "next_cursor": None,
+    }
+    with pytest.raises(CompactError, match="colour"):
+        decode(compact, spec, _SCHEMA.resources, fields=["id", "colour"])
 
 
 def test_every_route_resource_is_published() -> None:

@@ -15,6 +15,7 @@ import pytest
 import zstandard
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import StreamingResponse
+from hypothesis import given, settings
 
 from bff.compact.codec import decode
 from bff.compact.compression import choose_coding
@@ -28,6 +29,7 @@ from bff.compact.representation import (
 from proto.common import Page
 from proto.training import TrainingJob
 from services.kit.errors import install_error_handlers
+from tests.bff.compact import strategies
 from tests.support.apps import running_app
 
 _CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -137,6 +139,33 @@ async def test_compact_by_query_with_fields(client: httpx.AsyncClient) -> None:
 
     assert response.headers["content-type"] == COMPACT_MEDIA_TYPE
     assert response.json() == {"a": "AAAAAAAAAAAAAAAAAAAABA"}
+    resources = compact_schema_of({"app": _app()}).resources
+    decoded = decode(response.json(), {"t": "obj", "ref": "TrainingJob"}, resources, fields="id")
+    assert decoded == {"id": str(UUID(int=4))}
+
+
+_PAGE_FIELDS = strategies.selections(
+    {"t": "obj", "ref": "Page[TrainingJob]"},
+    compact_schema_of({"app": _app()}).resources,
+    {"items": [_job(0).model_dump(mode="json")]},
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(fields=_PAGE_FIELDS)
+async def test_a_compact_answer_with_fields_decodes_to_the_json_answer_with_them(
+    fields: list[str],
+) -> None:
+    app = _app()
+    params = {"fields": ",".join(fields)}
+    async with running_app(app) as client:
+        plain = await client.get("/api/v1/jobs", params=params)
+        compact = await client.get("/api/v1/jobs", params={**params, "format": "compact"})
+    resources = compact_schema_of({"app": app}).resources
+    spec = {"t": "obj", "ref": "Page[TrainingJob]"}
+
+    assert plain.status_code == compact.status_code == 200
+    assert decode(orjson.loads(compact.content), spec, resources, fields=fields) == plain.json()
 
 
 async def test_a_bad_format_is_refused(client: httpx.AsyncClient) -> None:

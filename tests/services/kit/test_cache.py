@@ -49,3 +49,25 @@ async def test_sliding_window_allows_limit_then_refuses_with_reset(cache: Cache)
     assert (await cache.hit("user:2", limit=3, window_s=0.5)).allowed  # keys are independent
     await asyncio.sleep(0.55)
     assert (await cache.hit("user:1", limit=3, window_s=0.5)).allowed
+
+
+async def test_a_hit_refused_by_one_window_costs_nothing_in_the_others(cache: Cache) -> None:
+    for _ in range(2):
+        assert (await cache.hit("device:noisy", limit=2, window_s=30)).allowed
+
+    refused = [await cache.hit_all(["user:1", "device:noisy"], 2, 30) for _ in range(5)]
+    elsewhere = [await cache.hit_all(["user:1", "device:quiet"], 2, 30) for _ in range(3)]
+
+    assert [d.allowed for d in refused] == [False] * 5
+    assert all(d.remaining == 0 and 0 < d.reset_after_s <= 30 for d in refused)
+    assert [(d.allowed, d.remaining) for d in elsewhere] == [(True, 1), (True, 0), (False, 0)]
+
+
+async def test_hit_all_answers_for_the_tightest_window(cache: Cache) -> None:
+    await cache.hit("device:a", limit=5, window_s=30)
+    await cache.hit("device:a", limit=5, window_s=30)
+
+    decision = await cache.hit_all(["user:1", "device:a", "user:1"], 5, 30)
+
+    assert (decision.allowed, decision.limit, decision.remaining) == (True, 5, 2)
+    assert (await cache.hit("user:1", limit=5, window_s=30)).remaining == 3  # counted once

@@ -63,9 +63,9 @@ async def test_carries_service_token_request_id_and_traceparent() -> None:
         await client.aclose()
     headers = seen[0]
     assert headers["x-request-id"] == "req-123"
-    version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    version, trace_id, parent_span_id, flags = headers["traceparent"].split("-")
     assert (version, trace_id, flags) == ("00", "a" * 32, "01")
-    assert span_id != "b" * 16  # each hop gets its own span
+    assert parent_span_id == trace.span_id  # the callee's parent is this hop's own span
 
 
 async def test_idempotent_calls_are_retried_through_5xx() -> None:
