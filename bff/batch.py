@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 from starlette.types import ASGIApp, Message, Scope
 
+from services.kit import request_context
 from services.kit.errors import Action, ApiError
 
 BATCH_PATH = "/api/v1/batch"
@@ -30,6 +31,8 @@ _NOT_INHERITED = frozenset(
         b"transfer-encoding",
         b"connection",
         b"if-none-match",
+        # Each sub-request is a child span of the batch request, not of the phone's span.
+        request_context.TRACEPARENT_HEADER.encode(),
     }
 )
 # What a sub-answer carries back of its headers.
@@ -152,6 +155,9 @@ def _sub_scope(parent: Scope, item: SubRequest) -> tuple[Scope, bytes]:
     for name, value in (item.headers or {}).items():
         headers[name.lower().encode("latin-1")] = value.encode("latin-1")
     headers.pop(b"x-request-id", None)
+    trace = request_context.current_trace()
+    if trace is not None:
+        headers[request_context.TRACEPARENT_HEADER.encode()] = trace.traceparent().encode()
     scope: Scope = {
         **{
             key: parent[key]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bff.app import create_app
 from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support.apps import running_app
+from tests.support.logs import access_lines
 
 
 async def test_each_item_answers_its_own_status_and_body(client: httpx.AsyncClient) -> None:
@@ -113,3 +115,25 @@ async def test_rate_limits_apply_per_item(tmp_path: Path) -> None:
     assert [a["status"] for a in answers] == [200, 200, 429]
     assert answers[2]["headers"]["retry-after"]
     assert response.headers["x-ratelimit-limit"] == "10"
+
+
+async def test_sub_requests_are_child_spans_of_the_batch_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phone_span = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    # The app starts in the test, so that its log handler writes to the captured stdout.
+    async with running_app(create_app(bff_settings(tmp_path))) as client:
+        tokens = await sign_up(client)
+        response = await client.post(
+            "/api/v1/batch",
+            json={"requests": [{"id": "me", "path": "/api/v1/me"}]},
+            headers={**bearer(tokens), "traceparent": phone_span, "X-Request-ID": "req-batch"},
+        )
+
+    assert response.status_code == 200
+    logged = capsys.readouterr().out
+    [batch] = access_lines(logged, request_id="req-batch")
+    [sub] = access_lines(logged, route="/api/v1/me")
+    assert batch["trace_id"] == sub["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert batch["parent_span_id"] == "00f067aa0ba902b7"
+    assert sub["parent_span_id"] == batch["span_id"]
