@@ -67,9 +67,13 @@ class Viewer:
 
     @strawberry.field
     async def notifications(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        unread: bool = False,
     ) -> Page[Notification] | None:
         page = await info.context.clients.notifications.list_notifications(
-            self.user_id, after, clamp_limit(first)
+            self.user_id, after, clamp_limit(first), unread=unread
         )
         return page_of(page, Notification.from_proto)

@@ -154,3 +154,21 @@ async def _items(phones: Phones, auth: dict[str, str]) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+async def test_graphql_viewer_lists_unread_notifications_only_when_asked(
+    phones: Phones,
+) -> None:
+    ada, auth = await _user(phones, "ada@example.com", "device-1")
+    ids = [await phones.send(ada, f"g{i}") for i in range(3)]
+    await phones.bff.post("/api/v1/notifications/read", json={"ids": [ids[1]]}, headers=auth)
+    query = (
+        "{ viewer { all: notifications { items { id } }"
+        " unread: notifications(unread: true) { items { id } } } }"
+    )
+
+    response = await phones.bff.post("/graphql", json={"query": query}, headers=auth)
+
+    viewer = response.json()["data"]["viewer"]
+    assert [n["id"] for n in viewer["all"]["items"]] == ids[::-1]
+    assert [n["id"] for n in viewer["unread"]["items"]] == [ids[2], ids[0]]
