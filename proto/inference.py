@@ -42,6 +42,10 @@ class ModelVersionRegister(Contract):
     dataset_id: UUID | None = None
     dataset_version: int | None = None
     library_versions: dict[str, str] = Field(default_factory=dict)
+    seed: int | None = Field(default=None, description="the training's random seed")
+    validation_split: float | None = Field(
+        default=None, gt=0, lt=1, description="share of the rows held out to score the model"
+    )
 
 
 class ModelUpload(Contract):
@@ -86,6 +90,12 @@ class ModelVersion(Contract):
     classes: list[str] | None = None
     metrics: dict[str, float]
     training_job_id: UUID | None = None
+    # How the version was trained, so it can be reproduced (None for a user's own upload).
+    dataset_id: UUID | None = None
+    dataset_version: int | None = None
+    seed: int | None = None
+    validation_split: float | None = None
+    library_versions: dict[str, str] = Field(default_factory=dict)
     created_at: datetime
 
 

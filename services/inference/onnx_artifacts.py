@@ -23,6 +23,8 @@ from proto.training import Task
 MIN_OPSET = 9
 _ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 ONNX_INPUT_TYPES = {"number": "tensor(float)", "string": "tensor(string)"}
+# Rows of the check run: more than one, as micro-batching combines requests into one run.
+_SAMPLE_ROWS = 2
 
 
 class InvalidArtifact(Exception):
@@ -200,6 +202,12 @@ def _check_inputs(session: ort.InferenceSession, features: Sequence[FeatureSpec]
         shape = list(node.shape)
         if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != 1):
             problems.append(f"input {name!r} has shape {shape}, expected [N, 1]")
+        elif isinstance(shape[0], int):
+            # Concurrent requests are batched into one run: a fixed row count breaks them.
+            problems.append(
+                f"input {name!r} has a fixed batch dimension of {shape[0]}; make the first "
+                "dimension dynamic (shape [None, 1]) so that any number of rows can be predicted"
+            )
     if problems:
         raise InvalidArtifact("inputs do not match the features: " + "; ".join(problems))
 
@@ -210,11 +218,13 @@ def _check_sample_run(
     outputs: ArtifactOutputs,
     classes: Sequence[str] | None,
 ) -> None:
-    """One all-missing row must run, and a classifier must give one probability per class."""
+    """Rows of missing values must run, give one answer per row (more than one row: batches do),
+    and a classifier must give one probability per class."""
+    rows = _SAMPLE_ROWS
     feeds = {
-        spec.name: np.full((1, 1), np.nan, dtype=np.float32)
+        spec.name: np.full((rows, 1), np.nan, dtype=np.float32)
         if spec.type == "number"
-        else np.full((1, 1), "", dtype=object)
+        else np.full((rows, 1), "", dtype=object)
         for spec in features
     }
     wanted = [outputs.label] + ([outputs.probabilities] if outputs.probabilities else [])
@@ -222,10 +232,17 @@ def _check_sample_run(
         results = session.run(wanted, feeds)
     except Exception as exc:  # onnxruntime's run errors have no common public base class
         raise InvalidArtifact(
-            f"the model fails on a row of missing values: {_first_line(exc)}"
+            f"the model fails on {rows} rows of missing values: {_first_line(exc)}"
         ) from exc
+    answers = [np.asarray(result) for result in results]
+    for name, answer in zip(wanted, answers, strict=True):
+        if answer.ndim == 0 or answer.shape[0] != rows:
+            raise InvalidArtifact(
+                f"output {name!r} gives shape {list(answer.shape)} for {rows} rows; "
+                "it must give one answer per row"
+            )
     if outputs.probabilities is not None and classes is not None:
-        width = results[1].shape[-1] if results[1].ndim == 2 else None
+        width = answers[1].shape[-1] if answers[1].ndim == 2 else None
         if width != len(classes):
             raise InvalidArtifact(
                 f"the model gives {width} probabilities per row but {len(classes)} classes "

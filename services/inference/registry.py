@@ -205,6 +205,8 @@ async def _insert_version(
         dataset_id=metadata.dataset_id,
         dataset_version=metadata.dataset_version,
         library_versions=metadata.library_versions,
+        seed=metadata.seed,
+        validation_split=metadata.validation_split,
         artifact_key=key,
         artifact_sha256=sha256,
         artifact_size=size,
@@ -389,6 +391,11 @@ def to_model_version(row: ModelVersionRow) -> ModelVersion:
         classes=row.classes,
         metrics=row.metrics,
         training_job_id=row.training_job_id,
+        dataset_id=row.dataset_id,
+        dataset_version=row.dataset_version,
+        seed=row.seed,
+        validation_split=row.validation_split,
+        library_versions=row.library_versions,
         created_at=row.created_at,
     )
 

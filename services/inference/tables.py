@@ -57,6 +57,8 @@ class ModelVersionRow(Base):
     dataset_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
     dataset_version: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     library_versions: Mapped[dict[str, str]] = mapped_column(sa.JSON)
+    seed: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    validation_split: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
     artifact_key: Mapped[str] = mapped_column(sa.String(1024))
     artifact_sha256: Mapped[str] = mapped_column(sa.String(64))
     artifact_size: Mapped[int] = mapped_column(sa.BigInteger)

@@ -53,9 +53,9 @@ def plan_job(
     """The plan for `request` on `version`; 422 with a code naming the first problem found."""
     columns = {column.name: column for column in version.columns}
     features = _features(request, columns)
-    _check_rows(version, settings)
     target = columns[request.target]
-    task = request.task or infer_task(target, version.row_count, settings)
+    _check_rows(version, target, settings)
+    task = request.task or infer_task(target, labelled_rows(version, target), settings)
     _check_target(target, task)
     model = _model(request, task)
     try:
@@ -124,13 +124,26 @@ def _features(request: TrainingJobCreate, columns: dict[str, ColumnSchema]) -> l
     return features
 
 
-def _check_rows(version: DatasetVersion, settings: TrainingSettings) -> None:
-    if version.row_count < settings.min_rows:
+def labelled_rows(version: DatasetVersion, target: ColumnSchema) -> int:
+    """Rows with a value in the target: the only ones training can learn from."""
+    return max(0, version.row_count - target.nulls)
+
+
+def _check_rows(version: DatasetVersion, target: ColumnSchema, settings: TrainingSettings) -> None:
+    labelled = labelled_rows(version, target)
+    if labelled < settings.min_rows:
+        if labelled == version.row_count:
+            message = f"the dataset has {version.row_count} rows"
+        else:
+            message = (
+                f"only {labelled} of the dataset's {version.row_count} rows have a value in "
+                f"the target {target.name!r}"
+            )
         raise invalid_input(
             "TOO_FEW_ROWS",
-            f"the dataset has {version.row_count} rows; training needs at least "
-            f"{settings.min_rows}",
+            f"{message}; training needs at least {settings.min_rows}",
             rows=version.row_count,
+            labelled_rows=labelled,
             minimum=settings.min_rows,
         )
     if version.row_count > settings.max_rows:

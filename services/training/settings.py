@@ -34,6 +34,12 @@ class TrainingSettings(ServiceSettings):
     max_run_time_s: float = Field(default=1800.0, gt=0)
     lease_s: float = Field(default=60.0, gt=0)
     heartbeat_s: float = Field(default=15.0, gt=0)
+    # How often a replica asks whether the owners of the jobs it runs cancelled them (one cheap
+    # query for all of them); a cancel then stops the training at its next epoch or stage.
+    cancel_poll_s: float = Field(default=1.0, gt=0)
+    # How long a cancelled training may run on to its next checkpoint before its process is
+    # killed (a single-fit model such as logistic regression has no checkpoint until it ends).
+    cancel_grace_s: float = Field(default=30.0, ge=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=2, ge=1)
     # How often a running job's progress steps are stored (and so reach SSE listeners).
@@ -41,7 +47,8 @@ class TrainingSettings(ServiceSettings):
     # How often an SSE stream looks for new events; how long one stream may stay open.
     events_poll_s: float = Field(default=0.5, gt=0)
     events_max_stream_s: float = Field(default=3600.0, gt=0)
-    # Threads one training process may use (BLAS, OpenMP, torch).
+    # Threads one training process may use (BLAS, OpenMP, torch); fewer when `concurrency`
+    # trainings at once would need more CPUs than the process may use (affinity, cgroup quota).
     train_threads: int = Field(default=1, ge=1, le=8)
     # CPU priority offset of training processes (0-19): the API stays responsive beside them.
     train_nice: int = Field(default=10, ge=0, le=19)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from proto.torch_artifact import (
     TorchArchitecture,
     pack_artifact,
 )
+from services.training.cpu_budget import capped_threads
 
 # One epoch's figures: {epoch, loss, val_loss, metric, val_metric, eta_s}.
 ProgressCallback = Callable[[dict[str, float]], None]
@@ -40,15 +40,6 @@ DEFAULTS: dict[str, Any] = {
     "dropout": 0.0,
     "weight_decay": 0.0,
 }
-
-
-def machine_threads(requested: int) -> int:
-    """Threads torch may use: what was asked, never more than this process may run on."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(requested, available))
 
 
 def fit_preprocessing(x: NDArray[Any], kinds: list[tuple[str, str]]) -> Preprocessing:
@@ -156,7 +147,8 @@ def fit_mlp(
     """Train with Adam on minibatches; stop when validation loss stops improving (patience)."""
     x_train, x_val, y_train, y_val = data
     params = {**DEFAULTS, **hyperparameters}
-    torch.set_num_threads(machine_threads(threads))
+    # Never more threads than this process may run on (affinity, cgroup quota).
+    torch.set_num_threads(capped_threads(threads))
     torch.manual_seed(seed)
     preprocessing = fit_preprocessing(x_train, kinds)
     classify = task == "classification"

@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from proto.inference import ArtifactFormat
+from services.training.cpu_budget import capped_threads
 from services.training.progress import ProgressLog
 from services.training.report import HeldOutPredictions, build_report, predict_held_out
 from services.training.sklearn_models import (
@@ -109,7 +110,7 @@ def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> Training
     """
     progress = ProgressLog(spec.progress_path)
     clock = _StepClock()
-    with threadpool_limits(limits=spec.threads):
+    with threadpool_limits(limits=capped_threads(spec.threads)):
         fitted = fit_model(spec, parquet_path, progress)
         clock.lap("fit")
         _checkpoint(spec)

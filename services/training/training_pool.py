@@ -1,4 +1,10 @@
-"""The worker processes that run `trainer.train`, off the event loop, a few threads each."""
+"""The worker processes that run `trainer.train`, off the event loop, a few threads each.
+
+One single-process pool per slot: a training that must be stopped (it ran too long, or it would
+not reach its next checkpoint after a cancel) is stopped by killing its own process, and the
+trainings in the other slots run on. Each process loads the heavy libraries when it starts (the
+worker starts them all at once), so jobs pay no imports; a killed process is replaced at once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import importlib
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from services.training.trainer import TrainingResult, TrainingSpec, train
 
@@ -42,50 +49,153 @@ def _init_process(threads: int, nice: int) -> None:
         importlib.import_module(module)
 
 
-class TrainingPool:
-    """A spawn-context process pool of `workers` processes; restartable when one must be stopped."""
+def _ready() -> None:
+    """A no-op task: submitting it starts a process (and its imports) before a job needs it."""
 
-    def __init__(self, workers: int, threads: int, nice: int = 0) -> None:
-        self._workers = workers
+
+class _Slot:
+    """One training process at a time, in a pool of its own so it can be killed alone."""
+
+    def __init__(self, threads: int, nice: int) -> None:
         self._threads = threads
         self._nice = nice
         self._executor: ProcessPoolExecutor | None = None
 
+    def submit(
+        self, spec: TrainingSpec, parquet_path: str, artifact_path: str
+    ) -> Future[TrainingResult]:
+        try:
+            return self._ensure().submit(train, spec, parquet_path, artifact_path)
+        except BrokenProcessPool:
+            # The idle process died (out of memory, a signal): start a fresh one for this job.
+            self.close()
+            return self._ensure().submit(train, spec, parquet_path, artifact_path)
+
     def _ensure(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self._workers,
+                max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_process,
                 initargs=(self._threads, self._nice),
             )
         return self._executor
 
-    def submit(
-        self, spec: TrainingSpec, parquet_path: str, artifact_path: str
-    ) -> asyncio.Future[TrainingResult]:
-        """Start one training; the awaitable resolves with its result or its exception."""
-        future: Future[TrainingResult] = self._ensure().submit(
-            train, spec, parquet_path, artifact_path
-        )
-        wrapped = asyncio.wrap_future(future)
-        # An abandoned training (cancelled, timed out) must not log "exception never retrieved".
-        wrapped.add_done_callback(lambda f: f.cancelled() or f.exception())
-        return wrapped
+    def pids(self) -> list[int]:
+        processes = getattr(self._executor, "_processes", None) or {}
+        return [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
 
-    def restart(self) -> None:
-        """Stop every training process now (one ran too long); the next submit starts fresh ones."""
+    def warm(self) -> Future[None]:
+        """Start this slot's process (and its imports) if it has none; done once it is ready."""
+        try:
+            return self._ensure().submit(_ready)
+        except BrokenProcessPool:  # its idle process died: start another
+            self.close()
+            return self._ensure().submit(_ready)
+
+    def replace(self, *, warm: bool = True) -> None:
+        """Kill this slot's process; with `warm`, start its successor (and its imports) now."""
+        self.close()
+        if warm:
+            self.warm()
+
+    def close(self) -> None:
         executor, self._executor = self._executor, None
         if executor is None:
             return
-        # ProcessPoolExecutor cannot stop one running task (Python < 3.14 has no
-        # terminate_workers), so the processes are killed; other jobs in them retry via
-        # their leases.
+        # ProcessPoolExecutor cannot stop a running task (Python < 3.14 has no
+        # terminate_workers), so its process is killed; it is the only one of this pool.
         processes = getattr(executor, "_processes", None) or {}
         for process in list(processes.values()):
             process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
 
+
+class TrainingRun:
+    """One training in progress in its own process: await `result`, or `kill` that process."""
+
+    def __init__(self, pool: TrainingPool, slot: _Slot, future: Future[TrainingResult]) -> None:
+        self._pool = pool
+        self._slot = slot
+        self._settled = False
+        self.result: asyncio.Future[TrainingResult] = asyncio.wrap_future(future)
+        self.result.add_done_callback(self._finished)
+
+    def _finished(self, result: asyncio.Future[TrainingResult]) -> None:
+        # Retrieved here, so an abandoned training never logs "exception never retrieved".
+        error = None if result.cancelled() else result.exception()
+        if self._settled:
+            return
+        self._settled = True
+        if isinstance(error, BrokenProcessPool):
+            self._pool._replace(self._slot)  # the process died under this training
+        self._pool._release(self._slot)
+
+    async def stopped(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for the training to end by itself; whether it did."""
+        done, _ = await asyncio.wait({self.result}, timeout=timeout_s)
+        return bool(done)
+
+    def kill(self) -> None:
+        """Stop this training now by killing its process; trainings in other slots run on."""
+        if self._settled:
+            return
+        self._settled = True
+        self._pool._replace(self._slot)
+        self._pool._release(self._slot)
+
+
+class TrainingPool:
+    """`slots` spawn-context training processes, one training each at a time."""
+
+    def __init__(self, slots: int, threads: int, nice: int = 0) -> None:
+        self._slots = [_Slot(threads, nice) for _ in range(slots)]
+        self._free: asyncio.Queue[_Slot] = asyncio.Queue()
+        for slot in self._slots:
+            self._free.put_nowait(slot)
+        self._closed = False
+
+    async def start(self, spec: TrainingSpec, parquet_path: str, artifact_path: str) -> TrainingRun:
+        """Start one training in a free process, waiting for one; its handle."""
+        slot = await self._free.get()
+        try:
+            future = slot.submit(spec, parquet_path, artifact_path)
+        except BaseException:
+            self._free.put_nowait(slot)
+            raise
+        return TrainingRun(self, slot, future)
+
+    async def warm(self) -> None:
+        """Start every slot's process now; returns once each has loaded its libraries."""
+        if self._closed:
+            return
+        ready = [asyncio.wrap_future(slot.warm()) for slot in self._slots]
+        # A process that dies while it starts is replaced when a training finds it broken.
+        await asyncio.gather(*ready, return_exceptions=True)
+
+    @property
+    def busy(self) -> int:
+        """How many slots hold a training that has not ended (or been killed) yet."""
+        return len(self._slots) - self._free.qsize()
+
+    def pids(self) -> list[int]:
+        """PIDs of the live training processes (for operators' probes and tests)."""
+        return [pid for slot in self._slots for pid in slot.pids()]
+
+    def _replace(self, slot: _Slot) -> None:
+        if self._closed:
+            slot.close()
+        else:
+            slot.replace()
+
+    def _release(self, slot: _Slot) -> None:
+        if self._closed:
+            slot.close()
+            return
+        self._free.put_nowait(slot)
+
     def shutdown(self) -> None:
-        """Stop the pool on service shutdown without waiting for trainings in progress."""
-        self.restart()
+        """Stop every training process on service shutdown, without waiting for any."""
+        self._closed = True
+        for slot in self._slots:
+            slot.close()

@@ -4,6 +4,8 @@ One loop per process claims jobs while it has free slots (`concurrency`); each j
 own task that heartbeats its lease, downloads the dataset, trains in the process pool, registers
 the ONNX model with inference, records the result, then pushes "model ready" to the owner.
 Transient failures of other services leave the lease to expire so the job is retried later.
+A second loop asks every `cancel_poll_s` which running jobs their owners cancelled, so a cancel
+does not wait for the next heartbeat.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from services.kit.database import Database
 from services.kit.http_client import DownstreamError, DownstreamUnavailable
 from services.kit.structured_logging import get_logger
 from services.training import job_queue
+from services.training.cpu_budget import available_cpus, threads_per_training
 from services.training.datasets_client import DatasetsClient, DatasetTooLarge
 from services.training.inference_client import InferenceClient
 from services.training.notifications_client import NotificationsClient
@@ -62,11 +65,17 @@ class _Retry(Exception):
 
 @dataclass
 class _JobControl:
-    """Signals from the heartbeat to the task running one job."""
+    """Signals from the heartbeat and the cancel poll to the task running one job."""
 
     cancel_flag: Path
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def cancel(self) -> None:
+        """The owner cancelled: the training stops at its next checkpoint (the flag file)."""
+        if not self.cancelled.is_set():
+            self.cancel_flag.touch()
+            self.cancelled.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +93,29 @@ class JobWorker:
         self.db = db
         self.downstreams = downstreams
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.pool = TrainingPool(settings.concurrency, settings.train_threads, settings.train_nice)
+        # `concurrency` trainings at once share the CPUs this process may use.
+        self.threads = threads_per_training(settings.train_threads, settings.concurrency)
+        self.pool = TrainingPool(settings.concurrency, self.threads, settings.train_nice)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._running: set[asyncio.Task[None]] = set()
-        self._loop_task: asyncio.Task[None] | None = None
+        self._controls: dict[uuid.UUID, _JobControl] = {}
+        self._loop_tasks: list[asyncio.Task[None]] = []
 
     async def start(self, stack: AsyncExitStack) -> None:
-        """Start claiming jobs; stopped when `stack` closes."""
-        self._loop_task = asyncio.create_task(self._claim_loop(), name="training-worker")
+        """Start claiming jobs and watching for cancels; stopped when `stack` closes."""
+        _log.info(
+            "training_worker_started",
+            concurrency=self.settings.concurrency,
+            threads_per_training=self.threads,
+            cpus=available_cpus(),
+        )
+        self._loop_tasks = [
+            asyncio.create_task(self._claim_loop(), name="training-worker"),
+            asyncio.create_task(self._cancel_poll_loop(), name="training-cancel-poll"),
+            # The training processes load their libraries now, not during the first jobs.
+            asyncio.create_task(self.pool.warm(), name="training-pool-warm-up"),
+        ]
         stack.push_async_callback(self.stop)
 
     def wake(self) -> None:
@@ -101,11 +124,12 @@ class JobWorker:
 
     async def stop(self) -> None:
         """Stop claiming; jobs in progress are dropped and retried once their leases expire."""
-        tasks = [t for t in [self._loop_task, *self._running] if t is not None]
+        # The pool first, so that the interrupted jobs start no new training processes.
+        self.pool.shutdown()
+        tasks = [*self._loop_tasks, *self._running]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.pool.shutdown()
 
     async def _claim_loop(self) -> None:
         while True:
@@ -132,6 +156,21 @@ class JobWorker:
         self._running.discard(task)
         self._slots.release()
 
+    async def _cancel_poll_loop(self) -> None:
+        """Every `cancel_poll_s`, one query: which of the jobs we run were cancelled."""
+        while True:
+            await asyncio.sleep(self.settings.cancel_poll_s)
+            watched = {i: c for i, c in self._controls.items() if not c.cancelled.is_set()}
+            if not watched:
+                continue
+            try:
+                cancelled = await job_queue.cancel_requested(self.db, self.worker_id, watched)
+            except Exception:
+                _log.exception("job_cancel_poll_failed")
+                continue
+            for job_id in cancelled:
+                watched[job_id].cancel()
+
     async def _idle(self) -> None:
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation at shutdown.
         with contextlib.suppress(TimeoutError):
@@ -143,6 +182,7 @@ class JobWorker:
         workdir = self.settings.service_dir / "jobs" / f"{job.id}-{job.attempts}"
         workdir.mkdir(parents=True, exist_ok=True)
         control = _JobControl(cancel_flag=workdir / "cancel")
+        self._controls[job.id] = control
         heartbeat = asyncio.create_task(self._heartbeat(job.id, control))
         log = _log.bind(job_id=str(job.id), attempt=job.attempts)
         log.info("job_started", model=job.model, task=job.task)
@@ -152,6 +192,7 @@ class JobWorker:
             log.info("job_interrupted")
             raise
         finally:
+            self._controls.pop(job.id, None)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -195,21 +236,20 @@ class JobWorker:
         self, job: Job, workdir: Path, control: _JobControl
     ) -> tuple[TrainingResult, ModelVersion]:
         """Download, train, register; raises one of this module's outcomes when it cannot."""
+        limit_s = self.settings.max_run_time_s  # the limit in force when the job started
         try:
-            async with asyncio.timeout(self.settings.max_run_time_s):
+            async with asyncio.timeout(limit_s):
                 started = time.perf_counter()
                 parquet = workdir / "dataset.parquet"
                 await self._guarded(control, self._download(job, parquet))
                 downloaded = time.perf_counter()
                 artifact = workdir / "model.artifact"
                 progress = workdir / "progress.jsonl"
-                spec = build_spec(job, self.settings, control.cancel_flag, progress)
+                spec = build_spec(job, self.threads, control.cancel_flag, progress)
                 reader = ProgressReader(progress)
                 pump = asyncio.create_task(self._pump_progress(job, reader))
                 try:
-                    result = await self._guarded(
-                        control, self.pool.submit(spec, str(parquet), str(artifact))
-                    )
+                    result = await self._train(control, spec, parquet, artifact)
                 finally:
                     pump.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -229,17 +269,18 @@ class JobWorker:
                 )
                 return result, version
         except TimeoutError as exc:
-            control.cancel_flag.touch()
-            self.pool.restart()
+            if control.cancelled.is_set():  # the limit passed while a cancel was stopping it
+                raise _Cancelled() from exc
             raise _JobFailed(
-                f"training took longer than the limit of {self.settings.max_run_time_s:g} seconds"
+                f"training took longer than the limit of {limit_s:g} "
+                "seconds and was stopped; try fewer epochs or estimators, a smaller model, "
+                "or fewer rows"
             ) from exc
         except TrainingError as exc:
             raise _JobFailed(str(exc)) from exc
         except DatasetTooLarge as exc:
             raise _JobFailed(str(exc)) from exc
         except BrokenProcessPool as exc:
-            self.pool.restart()
             raise _Retry("a training process died") from exc
         except DownstreamUnavailable as exc:
             raise _Retry(str(exc)) from exc
@@ -250,6 +291,26 @@ class JobWorker:
         except Exception as exc:
             _log.exception("job_crashed", job_id=str(job.id))
             raise _JobFailed(f"training failed unexpectedly ({type(exc).__name__})") from exc
+
+    async def _train(
+        self, control: _JobControl, spec: TrainingSpec, parquet: Path, artifact: Path
+    ) -> TrainingResult:
+        """Train in a process of the pool; stop that process (only) when the job must stop."""
+        run = await self._guarded(control, self.pool.start(spec, str(parquet), str(artifact)))
+        try:
+            return await self._guarded(control, asyncio.shield(run.result))
+        except (_Cancelled, _LeaseLost):
+            # Cancelled, or another worker has the job now: the training stops at its next
+            # checkpoint, or is killed after the grace period; its work directory goes next.
+            control.cancel_flag.touch()
+            try:
+                await run.stopped(self.settings.cancel_grace_s)
+            finally:
+                run.kill()  # nothing to do once it stopped
+            raise
+        except BaseException:
+            run.kill()  # the run time limit passed, or the service is stopping
+            raise
 
     async def _pump_progress(self, job: Job, reader: ProgressReader) -> None:
         """Store the training's new progress steps as job events, every progress interval."""
@@ -276,6 +337,9 @@ class JobWorker:
         lost = asyncio.create_task(control.lost.wait())
         try:
             await asyncio.wait({work_task, cancelled, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            work_task.cancel()  # interrupted (run time limit, shutdown): the work goes too
+            raise
         finally:
             cancelled.cancel()
             lost.cancel()
@@ -307,6 +371,8 @@ class JobWorker:
             dataset_id=job.dataset_id,
             dataset_version=job.dataset_version,
             library_versions=result.library_versions,
+            seed=job.seed,
+            validation_split=job.validation_split,
         )
         return await self.downstreams.inference.register_version(job.owner_id, metadata, artifact)
 
@@ -342,9 +408,8 @@ class JobWorker:
             if not state.held:
                 control.lost.set()
                 return
-            if state.cancel_requested and not control.cancelled.is_set():
-                control.cancel_flag.touch()
-                control.cancelled.set()
+            if state.cancel_requested:
+                control.cancel()
 
 
 class _Cancelled(Exception):
@@ -372,7 +437,7 @@ def result_document(result: TrainingResult) -> dict[str, Any]:
 
 
 def build_spec(
-    job: Job, settings: TrainingSettings, cancel_flag: Path, progress: Path | None = None
+    job: Job, threads: int, cancel_flag: Path, progress: Path | None = None
 ) -> TrainingSpec:
     """The plain-data training spec of a job row."""
     types = job.column_types
@@ -384,7 +449,7 @@ def build_spec(
         hyperparameters=dict(job.hyperparameters),
         validation_split=job.validation_split,
         seed=job.seed,
-        threads=settings.train_threads,
+        threads=threads,
         cancel_flag_path=str(cancel_flag),
         progress_path=str(progress) if progress else None,
     )

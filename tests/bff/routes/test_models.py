@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import onnx
 import pytest
 
 from bff.app import create_app as create_bff
@@ -55,6 +57,16 @@ def _upload_files(model: TrainedModel, artifact: bytes | None = None, **extra: A
         "metadata": (None, json.dumps(metadata), "application/json"),
         "artifact": ("churn.onnx", artifact or model.onnx_bytes, "application/octet-stream"),
     }
+
+
+def _fixed_at_one_row(onnx_bytes: bytes) -> bytes:
+    """The same model with every input's batch dimension fixed at 1 ([1, 1])."""
+    model = onnx.load_model_from_string(onnx_bytes)
+    for node in model.graph.input:
+        batch = node.type.tensor_type.shape.dim[0]
+        batch.ClearField("dim_param")
+        batch.dim_value = 1
+    return model.SerializeToString()
 
 
 async def test_upload_promote_roll_back_and_predict(
@@ -119,12 +131,21 @@ async def test_uploads_are_validated_and_size_limited(
         files=_upload_files(classifier, format="torch-safetensors"),
         headers=headers,
     )
+    one_row_only = await bff.post(
+        "/api/v1/models/uploads",
+        files=_upload_files(classifier, artifact=_fixed_at_one_row(classifier.onnx_bytes)),
+        headers=headers,
+    )
 
     assert not_onnx.status_code == 422
     assert not_onnx.json()["error"]["code"] == "INVALID_MODEL"
     assert too_large.status_code == 413
     assert bad_metadata.status_code == 422
     assert bad_metadata.json()["error"]["code"] == "VALIDATION_FAILED"
+    # Predictions are batched, so a model that only takes one row at a time is refused now.
+    assert one_row_only.status_code == 422
+    assert one_row_only.json()["error"]["code"] == "INVALID_MODEL"
+    assert "fixed batch dimension of 1" in one_row_only.json()["error"]["message"]
     listed = await bff.get("/api/v1/models", headers=headers)
     assert listed.json()["items"] == []
 
@@ -146,6 +167,34 @@ async def test_predict_rate_limit_reaches_the_phone_with_retry_after(
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "RATE_LIMITED"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_get_one_model_and_another_users_is_not_found(
+    bff: httpx.AsyncClient, classifier: TrainedModel
+) -> None:
+    alice = bearer(await sign_up(bff, "alice@example.com"))
+    bob = bearer(await sign_up(bff, "bob@example.com", device_id="device-2"))
+    uploaded = await bff.post(
+        "/api/v1/models/uploads", files=_upload_files(classifier), headers=alice
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    model_id = uploaded.json()["model_id"]
+
+    mine = await bff.get(f"/api/v1/models/{model_id}", headers=alice)
+    theirs = await bff.get(f"/api/v1/models/{model_id}", headers=bob)
+    missing = await bff.get(f"/api/v1/models/{uuid.uuid4()}", headers=alice)
+    anonymous = await bff.get(f"/api/v1/models/{model_id}")
+
+    assert mine.status_code == 200, mine.text
+    model = mine.json()
+    assert model["id"] == model_id and model["name"] == "churn"
+    assert model["task"] == "classification" and model["latest_version"] == 1
+    assert model["aliases"] == {"production": 1}
+    assert model["features"] == classifier.feature_specs()
+    assert theirs.status_code == 404
+    assert theirs.json()["error"]["code"] == "MODEL_NOT_FOUND"
+    assert missing.status_code == 404
+    assert anonymous.status_code == 401
 
 
 async def test_another_users_model_is_not_found(

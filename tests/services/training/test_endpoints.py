@@ -163,6 +163,28 @@ async def test_too_few_rows_is_refused(api: TrainingApi, datasets: DatasetsApi) 
     assert "6 rows" in error_of(response)["message"]
 
 
+async def test_a_target_that_is_mostly_empty_is_refused_before_queueing(
+    api: TrainingApi, datasets: DatasetsApi
+) -> None:
+    # 40 rows, but only 6 of them say what the model should learn.
+    csv = "size,label\n" + "".join(
+        f"{i},{('yes', 'no')[i % 2] if i < 6 else ''}\n" for i in range(40)
+    )
+    sparse = await datasets.upload_csv(ALICE, csv)
+
+    response = await api.create(dataset_id=sparse["dataset_id"], target="label")
+
+    assert response.status_code == 422, response.text
+    error = error_of(response)
+    assert error["code"] == "TOO_FEW_ROWS"
+    assert error["message"] == (
+        "only 6 of the dataset's 40 rows have a value in the target 'label'; "
+        "training needs at least 10"
+    )
+    assert error["details"] == {"rows": 40, "labelled_rows": 6, "minimum": 10}
+    assert (await api.get("/jobs")).json()["items"] == []
+
+
 async def test_an_explicit_version_is_used_and_a_missing_one_passes_the_404_through(
     api: TrainingApi, people: dict[str, Any]
 ) -> None:

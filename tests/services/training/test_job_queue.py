@@ -152,3 +152,23 @@ async def test_cancel_requests_reach_the_heartbeat_and_orphans_are_cancelled(
     later = job_queue.utcnow() + timedelta(seconds=LEASE_S + 1)
     assert await claim(db, "worker-b", now=later) is None
     assert (await load(db, job.id)).status == "cancelled"
+
+
+async def test_the_cancel_poll_names_only_our_running_jobs_that_were_cancelled(
+    db: Database,
+) -> None:
+    now = job_queue.utcnow()
+    ours, untouched, theirs = (new_job(created_at=now + timedelta(seconds=i)) for i in range(3))
+    await add(db, ours, untouched, theirs)
+    for worker in ("worker-a", "worker-a", "worker-b"):
+        assert await claim(db, worker) is not None
+    async with db.transaction() as session:
+        for job in (ours, theirs):
+            (await session.get(Job, job.id)).cancel_requested = True  # type: ignore[union-attr]
+
+    asked = await job_queue.cancel_requested(db, "worker-a", [ours.id, untouched.id, theirs.id])
+
+    assert asked == {ours.id}  # not the one worker-b holds, nor the one nobody cancelled
+    assert await job_queue.cancel_requested(db, "worker-a", []) == set()
+    assert await job_queue.finish(db, ours.id, "worker-a", "cancelled")
+    assert await job_queue.cancel_requested(db, "worker-a", [ours.id]) == set()

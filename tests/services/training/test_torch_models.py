@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from numpy.typing import NDArray
 from safetensors.numpy import load as load_safetensors
 
@@ -24,9 +26,10 @@ from proto.torch_artifact import (
     encode_rows,
     unpack_artifact,
 )
+from services.training.cpu_budget import available_cpus
 from services.training.progress import STEP_FIELDS
 from services.training.sklearn_models import HyperparameterError, check_hyperparameters
-from services.training.torch_models import encode_matrix, fit_preprocessing, machine_threads
+from services.training.torch_models import encode_matrix, fit_mlp, fit_preprocessing
 from services.training.trainer import TrainingCancelled, fit_model, load_rows, train
 from tests.services.training.test_trainer import FEATURES, spec, write_dataset
 
@@ -152,9 +155,47 @@ def test_mlp_hyperparameters_are_checked() -> None:
             check_hyperparameters("mlp", "classification", bad)
 
 
-def test_threads_never_exceed_the_machine() -> None:
-    assert 1 <= machine_threads(10_000) <= 10_000
-    assert machine_threads(1) == 1
+def _threads_while_training(dataset: Path, threads: int) -> set[int]:
+    """torch's thread count as fit_mlp trains, seen between epochs (then restored)."""
+    training = spec(model="mlp", hyperparameters={**MLP, "epochs": 3})
+    x, y = load_rows(training, str(dataset))
+    before = torch.get_num_threads()
+    seen: set[int] = set()
+    try:
+        # More than any answer first, so the test sees fit_mlp's own setting.
+        torch.set_num_threads((os.cpu_count() or 1) + 1)
+        fit_mlp(
+            "classification",
+            [(f.name, f.type) for f in FEATURES],
+            (x[:150], x[150:], y[:150], y[150:]),
+            training.hyperparameters,
+            seed=0,
+            threads=threads,
+            between_epochs=lambda: seen.add(torch.get_num_threads()),
+        )
+    finally:
+        torch.set_num_threads(before)
+    return seen
+
+
+def test_fit_mlp_trains_with_the_threads_asked_up_to_the_cpus_it_may_use(dataset: Path) -> None:
+    cpus = available_cpus()
+
+    assert _threads_while_training(dataset, 1) == {1}
+    assert _threads_while_training(dataset, 2) == {min(2, cpus)}
+    assert _threads_while_training(dataset, 10_000) == {cpus}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_fit_mlp_never_uses_more_threads_than_its_cpu_affinity(dataset: Path) -> None:
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        seen = _threads_while_training(dataset, 4)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+    assert seen == {1}
 
 
 def test_a_malformed_artifact_is_refused() -> None:

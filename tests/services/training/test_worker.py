@@ -103,7 +103,9 @@ async def test_a_queued_job_becomes_a_registered_model_and_a_model_ready_push(
     services: Services,
 ) -> None:
     version = await services.datasets.upload_csv(ALICE, people_csv(rows=60))
-    job = await services.create_job(dataset_id=version["dataset_id"], target="bought")
+    job = await services.create_job(
+        dataset_id=version["dataset_id"], target="bought", seed=7, validation_split=0.25
+    )
 
     done = await services.wait_finished(job["id"])
 
@@ -116,6 +118,19 @@ async def test_a_queued_job_becomes_a_registered_model_and_a_model_ready_push(
     assert model.status_code == 200, model.text
     assert model.json()["name"] == "bought (logistic_regression)"
     assert [f["name"] for f in model.json()["features"]] == job["features"]
+    # How the version was made is kept with it: data, seed, split and library versions.
+    registered = await services.call(
+        "inference", "GET", f"/models/{done['model_id']}/versions/{done['model_version']}"
+    )
+    assert registered.status_code == 200, registered.text
+    provenance = registered.json()
+    assert provenance["training_job_id"] == job["id"]
+    assert provenance["dataset_id"] == version["dataset_id"]
+    assert provenance["dataset_version"] == version["version"]
+    assert provenance["seed"] == 7
+    assert provenance["validation_split"] == 0.25
+    assert provenance["library_versions"] == done["result"]["library_versions"]
+    assert done["result"]["validation_rows"] == 15  # a quarter of the 60 rows
     row = {"age": 52, "city": "oslo", "member": "true", "spend": 130.0, "constant": "same"}
     predicted = await services.call(
         "inference", "POST", f"/models/{done['model_id']}/predict", json={"rows": [row]}

@@ -28,6 +28,7 @@ from services.kit.database import Database
 from services.notifications.app import create_app as create_notifications_app
 from services.notifications.settings import NotificationsSettings
 from services.training.app import create_app
+from services.training.settings import TrainingSettings
 from services.training.tables import Job
 from services.training.worker import JobWorker
 from tests.services.training.conftest import ALICE, BOB, DatasetsApi, people_csv, training_settings
@@ -87,18 +88,21 @@ class Replica:
 async def replica(
     downstream: Downstream, data_dir: Path, **overrides: Any
 ) -> AsyncIterator[Replica]:
-    """One training service instance with its worker on."""
-    values: dict[str, Any] = {"worker_enabled": True, **overrides}
+    """One training service instance with its worker on (short leases unless overridden)."""
+    values: dict[str, Any] = {
+        "worker_enabled": True,
+        "poll_interval_s": 0.1,
+        "heartbeat_s": 0.3,
+        "lease_s": 3,
+        "progress_interval_s": 0.1,
+        "events_poll_s": 0.1,
+        **overrides,
+    }
     settings = training_settings(
         data_dir,
         datasets_url=downstream.datasets.base_url,
         inference_url=downstream.inference_url,
         notifications_url=downstream.notifications_url,
-        poll_interval_s=0.1,
-        heartbeat_s=0.3,
-        lease_s=3,
-        progress_interval_s=0.1,
-        events_poll_s=0.1,
         **values,
     )
     app = create_app(settings)
@@ -143,6 +147,8 @@ def parse_sse(body: str) -> list[dict[str, str]]:
     return events
 
 
+# Minutes of training: a job that is still training whenever a test looks.
+SLOW_MLP = {"hidden_layers": [64, 64], "epochs": 400, "patience": 400, "batch_size": 4}
 MLP_JOB = {
     "target": "bought",
     "model": "mlp",
@@ -217,14 +223,13 @@ async def test_a_training_process_killed_mid_job_is_retried_never_left_running(
     downstream: Downstream, tmp_path: Path
 ) -> None:
     version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
-    slow = {"hidden_layers": [64, 64], "epochs": 400, "patience": 400, "batch_size": 4}
     async with replica(downstream, tmp_path / "training", max_attempts=2) as training:
         job = await create_job(
             training.http,
             dataset_id=version["dataset_id"],
             target="bought",
             model="mlp",
-            hyperparameters=slow,
+            hyperparameters=SLOW_MLP,
         )
         await wait_until(training.http, job["id"], "running")
         pids = await _training_pids(training.worker, job["id"])
@@ -250,9 +255,7 @@ async def _training_pids(worker: JobWorker, job_id: str) -> list[int]:
     """PIDs of the pool's training processes once this job's progress shows it is training."""
     async with asyncio.timeout(60):
         while True:
-            executor = worker.pool._executor
-            processes = getattr(executor, "_processes", None) or {}
-            pids = [p.pid for p in processes.values() if p.pid is not None and p.is_alive()]
+            pids = worker.pool.pids()
             if pids and await _events_of(worker.db, job_id):
                 return pids
             await asyncio.sleep(0.05)
@@ -305,26 +308,88 @@ async def test_two_replicas_on_one_database_never_run_a_job_twice(
     assert all(job["model_version"] == 1 for job in done)  # each registered once
 
 
-async def test_cancelling_a_training_job_stops_it_within_seconds(
+async def test_cancelling_a_training_job_stops_it_within_seconds_with_default_settings(
     downstream: Downstream, tmp_path: Path
 ) -> None:
-    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
-    slow = {"hidden_layers": [64, 64], "epochs": 400, "patience": 400, "batch_size": 4}
-    async with replica(downstream, tmp_path / "training") as training:
+    defaults = TrainingSettings.model_fields
+    async with replica(
+        downstream,
+        tmp_path / "training",
+        heartbeat_s=defaults["heartbeat_s"].default,
+        lease_s=defaults["lease_s"].default,
+    ) as training:
+        # What an operator gets without tuning: a heartbeat far longer than the wait below.
+        assert training.worker.settings.heartbeat_s >= 15
+        assert training.worker.settings.cancel_poll_s == defaults["cancel_poll_s"].default
+        version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
         job = await create_job(
             training.http,
             dataset_id=version["dataset_id"],
             target="bought",
             model="mlp",
-            hyperparameters=slow,
+            hyperparameters=SLOW_MLP,
         )
-        await _training_pids(training.worker, job["id"])  # it is past its first epoch
+        (pid,) = await _training_pids(training.worker, job["id"])  # past its first epoch
         asked = await training.http.post(f"/internal/v1/jobs/{job['id']}/cancel", headers=alice())
         assert asked.status_code == 200, asked.text
 
-        async with asyncio.timeout(10):
+        # The cancel poll (1 s) plus one epoch (well under a second here).
+        async with asyncio.timeout(5):
             done = await wait_until(training.http, job["id"], "cancelled", "failed", "succeeded")
         events = await training.http.get(f"/internal/v1/jobs/{job['id']}/events", headers=alice())
+        # The training itself stopped at its next epoch: its process is free, not killed.
+        assert training.worker.pool.busy == 0
+        assert training.worker.pool.pids() == [pid]
     assert done["status"] == "cancelled"
     assert done["model_id"] is None and done["finished_at"] is not None
     assert parse_sse(events.text)[-1]["event"] == "status"
+
+
+async def test_a_job_over_the_run_time_limit_fails_and_a_concurrent_job_finishes(
+    downstream: Downstream, tmp_path: Path
+) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
+    async with replica(
+        downstream, tmp_path / "training", concurrency=2, max_run_time_s=6
+    ) as training:
+        await training.worker.pool.warm()  # both processes loaded, so only training is timed
+        endless = await create_job(
+            training.http,
+            dataset_id=version["dataset_id"],
+            target="bought",
+            model="mlp",
+            hyperparameters=SLOW_MLP,
+            model_name="endless",
+        )
+        await _training_pids(training.worker, endless["id"])
+        # A job's limit is the one in force when it starts: the next job gets ten minutes, so
+        # it is still training when the first one's 6 s run out, and can only end by finishing.
+        training.worker.settings.max_run_time_s = 600
+        epochs = 100
+        other = await create_job(
+            training.http,
+            dataset_id=version["dataset_id"],
+            target="bought",
+            model="mlp",
+            hyperparameters={**SLOW_MLP, "epochs": epochs},
+            model_name="other",
+        )
+
+        failed = await wait_until(training.http, endless["id"], "failed", "succeeded")
+        alongside = await get_job(training.http, other["id"])
+        done = await wait_until(training.http, other["id"], "succeeded", "failed", "cancelled")
+        other_events = await _events_of(training.worker.db, other["id"])
+        async with training.worker.db.session() as session:
+            attempts = await session.scalar(
+                sa.select(Job.attempts).where(Job.id == uuid.UUID(other["id"]))
+            )
+
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("training took longer than the limit of 6 seconds")
+    assert "fewer epochs" in failed["error"]
+    # The other job was training when the limit stopped the first, and was left to finish.
+    assert alongside["status"] == "running"
+    assert done["status"] == "succeeded", done["error"]
+    assert [seq for seq, _ in other_events] == list(range(1, epochs + 1))
+    assert {attempt for _, attempt in other_events} == {1}
+    assert attempts == 1  # never interrupted and retried
