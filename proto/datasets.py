@@ -18,10 +18,13 @@ UploadStatus = Literal["open", "completed", "expired"]
 
 
 class UploadCreate(Contract):
-    """POST /internal/v1/uploads: announce a file; `dataset_id` adds a version to that dataset."""
+    """POST /internal/v1/uploads: announce a file; `dataset_id` adds a version to that dataset.
+
+    A `size` of 0 is answered 422 EMPTY_FILE (the code an empty file gets on completion too).
+    """
 
     filename: str = Field(min_length=1, max_length=255)
-    size: int = Field(gt=0)
+    size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     content_type: str = Field(default="text/csv", max_length=100)
     dataset_id: UUID | None = None
@@ -51,7 +54,11 @@ class ColumnSchema(Contract):
 
 
 class DatasetVersion(Contract):
-    """One immutable version of a dataset."""
+    """One immutable version of a dataset.
+
+    `source_encoding` is the text encoding a CSV upload was read in (sniffed: "utf-8",
+    "utf-8-sig", "utf-16", "cp1252", ...), so an app can show it; None for other formats.
+    """
 
     dataset_id: UUID
     version: int
@@ -61,6 +68,7 @@ class DatasetVersion(Contract):
     sha256: str
     columns: list[ColumnSchema]
     created_at: datetime
+    source_encoding: str | None = None
 
 
 class Dataset(Contract):

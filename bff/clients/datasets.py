@@ -87,6 +87,17 @@ class DatasetsClient:
         data = await self._http.get_json(f"{_PREFIX}/datasets/{dataset_id}", user_id=user_id)
         return Dataset.model_validate(data)
 
+    async def list_versions(
+        self, user_id: str, dataset_id: UUID, cursor: str | None = None, limit: int | None = None
+    ) -> Page[DatasetVersion]:
+        """One page of a dataset's versions, newest first."""
+        data = await self._http.get_json(
+            f"{_PREFIX}/datasets/{dataset_id}/versions",
+            user_id=user_id,
+            params=page_params(cursor, limit),
+        )
+        return Page[DatasetVersion].model_validate(data)
+
     async def get_version(self, user_id: str, dataset_id: UUID, version: int) -> DatasetVersion:
         """One version of one of the user's datasets."""
         data = await self._http.get_json(

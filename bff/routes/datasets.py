@@ -63,6 +63,14 @@ async def delete_dataset(dataset_id: UUID, user: CurrentUser, clients: Clients) 
     return Response(status_code=204)
 
 
+@router.get("/{dataset_id}/versions", response_model=Page[DatasetVersion])
+async def list_versions(
+    dataset_id: UUID, page: PageParams, user: CurrentUser, clients: Clients
+) -> Page[DatasetVersion]:
+    """A dataset's versions, newest first, a page at a time."""
+    return await clients.datasets.list_versions(user.id, dataset_id, page.cursor, page.limit)
+
+
 @router.get("/{dataset_id}/versions/{version}", response_model=DatasetVersion)
 async def get_version(
     dataset_id: UUID, version: VersionNumber, user: CurrentUser, clients: Clients

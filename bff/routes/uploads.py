@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Request
+from starlette.requests import ClientDisconnect
 
 from bff.dependencies import Clients, CurrentUser
 from proto.datasets import DatasetVersion, UploadCreate, UploadSession
-from services.kit.errors import invalid_input
+from services.kit.errors import ApiError, invalid_input
+from services.kit.http_client import DownstreamUnavailable
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 
@@ -17,6 +21,9 @@ CHUNKS_PATH = "/api/v1/uploads/"
 """Path prefix of the chunk route, for its own body-size limit."""
 
 _MAX_CHUNK_INDEX = 1_000_000
+# How long the rest of a chunk is read and dropped after a failure, so that the phone's
+# connection stays usable; a phone slower than this gets its answer on a closing connection.
+_DRAIN_TIMEOUT_S = 10.0
 
 
 @router.post("", status_code=201, response_model=UploadSession)
@@ -35,14 +42,23 @@ async def put_chunk(
     chunk_sha256: Annotated[str, Header(alias="X-Chunk-SHA256", pattern=r"^[0-9a-fA-F]{64}$")],
 ) -> UploadSession:
     """Send chunk `index` as the raw body; it streams through to storage, checked by SHA-256."""
-    return await clients.datasets.put_chunk(
-        user.id,
-        upload_id,
-        index,
-        request.stream(),
-        chunk_sha256.lower(),
-        _content_length(request.headers.get("content-length")),
-    )
+    body = _ChunkBody(request)
+    try:
+        return await clients.datasets.put_chunk(
+            user.id,
+            upload_id,
+            index,
+            body,
+            chunk_sha256.lower(),
+            _content_length(request.headers.get("content-length")),
+        )
+    except ApiError as exc:
+        await body.settle(exc)
+        raise
+    except DownstreamUnavailable as exc:
+        error = exc.to_api_error()
+        await body.settle(error)
+        raise error from exc
 
 
 @router.get("/{upload_id}", response_model=UploadSession)
@@ -55,6 +71,40 @@ async def get_upload(upload_id: UUID, user: CurrentUser, clients: Clients) -> Up
 async def complete_upload(upload_id: UUID, user: CurrentUser, clients: Clients) -> DatasetVersion:
     """Assemble the chunks into a new dataset version."""
     return await clients.datasets.complete_upload(user.id, upload_id)
+
+
+class _ChunkBody:
+    """The phone's chunk as it arrives, passed on piece by piece; knows whether it all came.
+
+    When the datasets service fails mid-chunk (it crashed, say), the answer goes out with part
+    of the request still unread. Over HTTP/1.1 the phone would then reuse a connection whose
+    next request the server never reads, so the rest is read and dropped first.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._complete = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for piece in self._request.stream():
+            yield piece
+        self._complete = True
+
+    async def settle(self, error: ApiError) -> None:
+        """Before `error` answers, read and drop the rest of the body, or have it close."""
+        if not self._complete and not await self._drained():
+            error.headers["connection"] = "close"
+
+    async def _drained(self) -> bool:
+        try:
+            async with asyncio.timeout(_DRAIN_TIMEOUT_S):
+                async for _piece in self._request.stream():
+                    pass
+        except RuntimeError:
+            return True  # "Stream consumed": its last piece had been read already
+        except (ClientDisconnect, TimeoutError):
+            return False  # the phone is gone, or too slow to wait for
+        return True
 
 
 def _content_length(value: str | None) -> int | None:

@@ -1,4 +1,5 @@
-"""The owner's datasets: list (cursor-paginated), get, a version, its content and stats, delete."""
+"""The owner's datasets: list (cursor-paginated), get, delete; their versions (list, get), each
+version's content and stats."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from services.datasets.version_files import local_copy
 from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
 from services.kit.keyset import cursor_position, split_page
-from services.kit.pagination import clamp_limit
+from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ def version_contract(row: DatasetVersionRow) -> DatasetVersion:
         sha256=row.sha256,
         columns=[ColumnSchema.model_validate(column) for column in row.columns],
         created_at=row.created_at,
+        source_encoding=row.source_encoding,
     )
 
 
@@ -81,6 +83,38 @@ async def get_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID
     if found is None:
         raise not_found("dataset", dataset_id)
     return dataset_contract(*found)
+
+
+async def list_versions(
+    ctx: DatasetsContext,
+    owner_id: str,
+    dataset_id: uuid.UUID,
+    cursor: str | None,
+    limit: int | None,
+) -> Page[DatasetVersion]:
+    """The versions of one of the owner's datasets, newest first."""
+    size = clamp_limit(limit)
+    before = _cursor_version(cursor)
+    async with ctx.db.session() as session:
+        if await repository.get_dataset(session, owner_id, dataset_id) is None:
+            raise not_found("dataset", dataset_id)
+        rows = await repository.list_versions(session, dataset_id, before, size)
+    page = rows[:size]
+    more = len(rows) > size and page
+    return Page[DatasetVersion](
+        items=[version_contract(row) for row in page],
+        next_cursor=encode_cursor({"before_version": page[-1].version}) if more else None,
+    )
+
+
+def _cursor_version(cursor: str | None) -> int | None:
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    before = position.get("before_version")
+    if not isinstance(before, int) or isinstance(before, bool) or before < 1:
+        raise invalid_cursor()
+    return before
 
 
 async def get_version(

@@ -2,7 +2,8 @@
 
 Each upload has a folder ``<root>/<upload_id>``; a kept chunk is named by its index and sha256,
 so two different bodies for one index never overwrite each other (the database row decides
-which one counts).
+which one counts). A chunk arriving is written to ``.incoming-<random>`` first, and completing
+works in ``complete-<random>/``; a crash can leave either behind, for the sweeper to find.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 _COPY_BLOCK = 1024 * 1024
+_INCOMING_PREFIX = ".incoming-"
+_WORK_DIR_PREFIX = "complete-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,7 @@ class ChunkStore:
         """Write `body` to a temp file in the upload's folder; stop reading past `max_bytes`."""
         folder = self.upload_dir(upload_id)
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        temp_path = folder / f".incoming-{uuid.uuid4().hex}"
+        temp_path = folder / f"{_INCOMING_PREFIX}{uuid.uuid4().hex}"
         digest = hashlib.sha256()
         size = 0
         handle = await asyncio.to_thread(temp_path.open, "wb")
@@ -89,9 +92,76 @@ class ChunkStore:
         paths = [self.chunk_path(upload_id, n, sha) for n, sha in sorted(chunks)]
         return await asyncio.to_thread(_concatenate, paths, target)
 
+    async def make_work_dir(self, upload_id: uuid.UUID) -> Path:
+        """A fresh folder in the upload's folder for one attempt at completing it."""
+        work_dir = self.upload_dir(upload_id) / f"{_WORK_DIR_PREFIX}{uuid.uuid4().hex}"
+        await asyncio.to_thread(work_dir.mkdir, parents=True)
+        return work_dir
+
     async def remove_upload(self, upload_id: uuid.UUID) -> None:
         """Delete everything stored for an upload (after completion or expiry)."""
         await asyncio.to_thread(shutil.rmtree, self.upload_dir(upload_id), ignore_errors=True)
+
+    async def upload_ids(self) -> list[uuid.UUID]:
+        """The uploads that have a folder here; names this store did not make are left out."""
+        return await asyncio.to_thread(_uuid_folders, self.root)
+
+    async def last_written(self, upload_id: uuid.UUID) -> float:
+        """When anything in the upload's folder last changed (epoch seconds; 0 if it is gone)."""
+        return await asyncio.to_thread(_last_written, self.upload_dir(upload_id))
+
+    async def remove_partials(self, upload_id: uuid.UUID, untouched_since: float) -> int:
+        """Delete partial chunks and completion folders not written since then; how many."""
+        return await asyncio.to_thread(
+            _remove_partials, self.upload_dir(upload_id), untouched_since
+        )
+
+
+def _uuid_folders(root: Path) -> list[uuid.UUID]:
+    if not root.is_dir():
+        return []
+    found: list[uuid.UUID] = []
+    for entry in root.iterdir():
+        try:
+            upload_id = uuid.UUID(entry.name)
+        except ValueError:
+            continue
+        if str(upload_id) == entry.name and entry.is_dir():
+            found.append(upload_id)
+    return found
+
+
+def _last_written(path: Path) -> float:
+    """The newest modification time of `path` and, for a folder, of everything under it."""
+    try:
+        newest = path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+    for directory, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            try:
+                newest = max(newest, os.stat(os.path.join(directory, name)).st_mtime)
+            except FileNotFoundError:
+                continue  # removed while we looked: it no longer counts
+    return newest
+
+
+def _remove_partials(folder: Path, untouched_since: float) -> int:
+    removed = 0
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(_INCOMING_PREFIX) and entry.is_file():
+            if _last_written(entry) < untouched_since:
+                entry.unlink(missing_ok=True)
+                removed += 1
+        elif entry.name.startswith(_WORK_DIR_PREFIX) and entry.is_dir():
+            if _last_written(entry) < untouched_since:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def _flush_and_sync(handle: BinaryIO) -> None:

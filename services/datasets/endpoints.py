@@ -89,6 +89,18 @@ async def get_dataset(dataset_id: uuid.UUID, ctx: Context, user: ActingUser) -> 
     return await catalog.get_dataset(ctx, user, dataset_id)
 
 
+@router.get("/datasets/{dataset_id}/versions", response_model=Page[DatasetVersion])
+async def list_versions(
+    dataset_id: uuid.UUID,
+    ctx: Context,
+    user: ActingUser,
+    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Page[DatasetVersion]:
+    """The dataset's versions, newest first."""
+    return await catalog.list_versions(ctx, user, dataset_id, cursor, limit)
+
+
 @router.get("/datasets/{dataset_id}/versions/{version}", response_model=DatasetVersion)
 async def get_version(
     dataset_id: uuid.UUID, version: int, ctx: Context, user: ActingUser

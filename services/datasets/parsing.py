@@ -6,7 +6,6 @@ Everything streams batch by batch, so memory stays bounded by pyarrow's block si
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 from collections.abc import Iterator
@@ -22,11 +21,11 @@ import pyarrow.parquet as pq
 from proto.datasets import ColumnStats, DatasetFormat
 from services.datasets.column_profiles import ColumnProfile
 from services.datasets.column_stats import describe_columns
+from services.datasets.text_encoding import UTF8, UTF8_BOM, UndecodableText, detect_text_encoding
 
 CSV_DELIMITERS = ",;\t|"
 ROW_GROUP_ROWS = 128 * 1024
 _SNIFF_SAMPLE_BYTES = 64 * 1024
-_ENCODING_READ_BYTES = 1024 * 1024
 _CONVERSION_ERROR_RE = re.compile(
     r"In CSV column #(\d+):(?: Row #\d+:)? CSV conversion error to (\w+)"
 )
@@ -66,11 +65,15 @@ class ParseLimits:
 
 @dataclass(frozen=True, slots=True)
 class ParsedDataset:
-    """What a converted file holds: its row count, one profile and one set of stats per column."""
+    """What a converted file holds: its row count, one profile and one set of stats per column.
+
+    `encoding` is the text encoding a CSV source was read in (a Python codec name).
+    """
 
     row_count: int
     columns: list[ColumnProfile] = field(default_factory=list)
     stats: list[ColumnStats] = field(default_factory=list)
+    encoding: str | None = None
 
 
 def detect_format(filename: str, content_type: str | None = None) -> DatasetFormat | None:
@@ -86,53 +89,41 @@ def convert_to_parquet(
     source: Path, file_format: DatasetFormat, target: Path, limits: ParseLimits
 ) -> ParsedDataset:
     """Parse `source`, write it to `target` as Parquet, profile and describe its columns."""
+    encoding: str | None = None
     if file_format == "csv":
-        row_count = _convert_csv(source, target, limits)
+        encoding = csv_encoding(source)
+        row_count = _convert_csv(source, encoding, target, limits)
     elif file_format == "jsonl":
         row_count = _write_batches(_open_jsonl(source, limits), target, limits)
     else:
         row_count = _write_batches(_open_parquet(source), target, limits)
     if row_count == 0:
         raise FileRejected("EMPTY_FILE", "the file has a header but no rows")
-    return describe_parquet(target, row_count)
+    return describe_parquet(target, row_count, encoding)
 
 
-def describe_parquet(path: Path, row_count: int) -> ParsedDataset:
+def describe_parquet(path: Path, row_count: int, encoding: str | None = None) -> ParsedDataset:
     """Profile and stats of every column, in bounded memory."""
     profiles, stats = describe_columns(path)
-    return ParsedDataset(row_count=row_count, columns=profiles, stats=stats)
+    return ParsedDataset(row_count=row_count, columns=profiles, stats=stats, encoding=encoding)
 
 
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def detect_text_encoding(source: Path) -> str:
-    """'utf-8-sig' with a BOM, 'utf-8' when it all decodes, else BAD_ENCODING."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    encoding = "utf-8"
-    with source.open("rb") as handle:
-        while block := handle.read(_ENCODING_READ_BYTES):
-            if offset == 0 and block.startswith(codecs.BOM_UTF8):
-                encoding = "utf-8-sig"
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                _bad_encoding(offset + exc.start)
-            offset += len(block)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            _bad_encoding(offset + exc.start - len(decoder.getstate()[0]))
-    return encoding
-
-
-def _bad_encoding(byte_offset: int) -> None:
-    raise FileRejected(
-        "BAD_ENCODING",
-        f"the file is not UTF-8 text: invalid byte at offset {byte_offset}",
-        byte_offset=byte_offset,
-    )
+def csv_encoding(source: Path) -> str:
+    """The codec the CSV file decodes with; BAD_ENCODING naming the first byte that does not."""
+    try:
+        return detect_text_encoding(source)
+    except UndecodableText as exc:
+        known = "" if exc.encoding == UTF8 else f" (it reads as {exc.encoding} until there)"
+        raise FileRejected(
+            "BAD_ENCODING",
+            f"the file is not text in a known encoding: invalid byte at offset "
+            f"{exc.byte_offset}{known}",
+            byte_offset=exc.byte_offset,
+            encoding=exc.encoding,
+        ) from exc
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -156,8 +147,7 @@ def _read_sample(source: Path, encoding: str) -> str:
     return raw.decode(encoding, errors="ignore")
 
 
-def _convert_csv(source: Path, target: Path, limits: ParseLimits) -> int:
-    encoding = detect_text_encoding(source)
+def _convert_csv(source: Path, encoding: str, target: Path, limits: ParseLimits) -> int:
     sample = _read_sample(source, encoding)
     if not sample.strip():
         raise FileRejected("EMPTY_FILE", "the file is empty")
@@ -168,14 +158,16 @@ def _convert_csv(source: Path, target: Path, limits: ParseLimits) -> int:
     while True:
         try:
             return _write_batches(
-                _open_csv(source, delimiter, column_types, limits), target, limits
+                _open_csv(source, encoding, delimiter, column_types, limits), target, limits
             )
         except pa.ArrowInvalid as exc:
             match = _CONVERSION_ERROR_RE.search(str(exc))
             if match is None:
                 raise _csv_rejection(exc) from exc
             names = pa_csv.open_csv(
-                source, parse_options=pa_csv.ParseOptions(delimiter=delimiter)
+                source,
+                read_options=pa_csv.ReadOptions(encoding=_arrow_encoding(encoding)),
+                parse_options=pa_csv.ParseOptions(delimiter=delimiter),
             ).schema.names
             name = names[int(match.group(1))]
             if column_types.get(name) == pa.string():
@@ -183,14 +175,25 @@ def _convert_csv(source: Path, target: Path, limits: ParseLimits) -> int:
             column_types[name] = pa.float64() if match.group(2) == "int64" else pa.string()
 
 
+def _arrow_encoding(codec: str) -> str:
+    """pyarrow reads UTF-8 (skipping a BOM) natively and transcodes other codecs as it streams."""
+    return "utf8" if codec in (UTF8, UTF8_BOM) else codec
+
+
 def _open_csv(
-    source: Path, delimiter: str, column_types: dict[str, pa.DataType], limits: ParseLimits
+    source: Path,
+    encoding: str,
+    delimiter: str,
+    column_types: dict[str, pa.DataType],
+    limits: ParseLimits,
 ) -> pa.RecordBatchReader:
     try:
         return pa_csv.open_csv(
             source,
             # One thread keeps physical row numbers, so a ragged row can be named.
-            read_options=pa_csv.ReadOptions(use_threads=False, block_size=limits.block_size),
+            read_options=pa_csv.ReadOptions(
+                use_threads=False, block_size=limits.block_size, encoding=_arrow_encoding(encoding)
+            ),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types=column_types, strings_can_be_null=True

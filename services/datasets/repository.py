@@ -13,6 +13,7 @@ from services.datasets.tables import (
     DatasetRow,
     DatasetVersionRow,
     LabelRow,
+    UnrecordedFileRow,
     UploadChunkRow,
     UploadRow,
 )
@@ -89,6 +90,52 @@ async def mark_uploads_expired(session: AsyncSession, upload_ids: list[uuid.UUID
     await session.execute(sa.delete(UploadChunkRow).where(UploadChunkRow.upload_id.in_(upload_ids)))
 
 
+async def upload_statuses(
+    session: AsyncSession, upload_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The status of each of these uploads that has a row (any owner: for the sweeper)."""
+    rows = await session.execute(
+        sa.select(UploadRow.id, UploadRow.status).where(UploadRow.id.in_(upload_ids))
+    )
+    return {upload_id: status for upload_id, status in rows}
+
+
+# --- unrecorded version files ----------------------------------------------------------------
+
+
+async def forget_unrecorded_file(session: AsyncSession, storage_key: str) -> None:
+    await session.execute(
+        sa.delete(UnrecordedFileRow).where(UnrecordedFileRow.storage_key == storage_key)
+    )
+
+
+async def stale_unrecorded_files(session: AsyncSession, before: datetime, limit: int) -> list[str]:
+    """Keys journaled before `before` whose version was never recorded, oldest first."""
+    rows = await session.scalars(
+        sa.select(UnrecordedFileRow.storage_key)
+        .where(UnrecordedFileRow.created_at < before)
+        .order_by(UnrecordedFileRow.created_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def referenced_storage_keys(session: AsyncSession, storage_keys: list[str]) -> set[str]:
+    """Those of these keys that a version row points at."""
+    rows = await session.scalars(
+        sa.select(DatasetVersionRow.storage_key).where(
+            DatasetVersionRow.storage_key.in_(storage_keys)
+        )
+    )
+    return set(rows)
+
+
+async def forget_unrecorded_files(session: AsyncSession, storage_keys: list[str]) -> None:
+    await session.execute(
+        sa.delete(UnrecordedFileRow).where(UnrecordedFileRow.storage_key.in_(storage_keys))
+    )
+
+
 # --- datasets ------------------------------------------------------------------------------
 
 
@@ -143,6 +190,17 @@ async def list_datasets(
     stmt = _with_latest().where(DatasetRow.owner_id == owner_id, DatasetRow.deleted_at.is_(None))
     stmt = newest_first(stmt, DatasetRow.updated_at, DatasetRow.id, after, limit)
     return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def list_versions(
+    session: AsyncSession, dataset_id: uuid.UUID, before: int | None, limit: int
+) -> list[DatasetVersionRow]:
+    """The dataset's versions, newest first, below `before`: up to `limit` + 1 rows."""
+    stmt = sa.select(DatasetVersionRow).where(DatasetVersionRow.dataset_id == dataset_id)
+    if before is not None:
+        stmt = stmt.where(DatasetVersionRow.version < before)
+    rows = await session.scalars(stmt.order_by(DatasetVersionRow.version.desc()).limit(limit + 1))
+    return list(rows)
 
 
 async def get_version(

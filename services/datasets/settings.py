@@ -24,6 +24,9 @@ class DatasetsSettings(ServiceSettings):
     max_file_bytes: int = Field(default=200 * 1000 * 1000, gt=0)
     max_open_uploads_per_user: int = Field(default=20, gt=0)
     upload_sweep_interval_s: float = Field(default=60.0, gt=0)
+    # What a crash left behind (partial chunks, unrecorded version files) is freed once it has
+    # been untouched this long: well past the slowest chunk or complete still in progress.
+    leftover_safety_age_s: float = Field(default=3600.0, gt=0)
     # Parsing limits.
     max_columns: int = Field(default=1000, gt=0)
     max_rows: int = Field(default=5_000_000, gt=0)

@@ -1,4 +1,4 @@
-"""The periodic task that expires abandoned uploads and frees their disk space."""
+"""The periodic task that expires abandoned uploads and frees the bytes crashes left behind."""
 
 from __future__ import annotations
 
@@ -7,19 +7,25 @@ import contextlib
 from contextlib import AsyncExitStack
 
 from services.datasets.context import DatasetsContext
-from services.datasets.uploads import expire_abandoned_uploads
+from services.datasets.leftovers import sweep
 from services.kit.structured_logging import get_logger
 
 _log = get_logger(__name__)
 
 
 async def sweep_forever(ctx: DatasetsContext, interval_s: float) -> None:
-    """Expire abandoned uploads every `interval_s` seconds; one failed sweep never stops it."""
+    """Sweep every `interval_s` seconds; one failed sweep never stops it."""
     while True:
         try:
-            expired = await expire_abandoned_uploads(ctx)
-            if expired:
-                _log.info("uploads_expired", count=expired)
+            result = await sweep(ctx)
+            if result.anything:
+                _log.info(
+                    "uploads_swept",
+                    expired_uploads=result.expired_uploads,
+                    chunk_folders=result.chunk_folders,
+                    partial_files=result.partial_files,
+                    version_files=result.version_files,
+                )
         except Exception:
             _log.exception("upload_sweep_failed")
         await asyncio.sleep(interval_s)

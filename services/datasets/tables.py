@@ -1,4 +1,5 @@
-"""The datasets service's tables: datasets, versions, uploads, chunks, labels and changes."""
+"""The datasets service's tables: datasets, versions, uploads, chunks, labels, changes and the
+journal of version files not yet recorded."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ class DatasetVersionRow(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     source_size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     source_sha256: Mapped[str] = mapped_column(sa.String(64))
+    # The text encoding a CSV source was read in (a Python codec name); None for other formats.
+    source_encoding: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
     columns: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
     storage_key: Mapped[str] = mapped_column(sa.String(1024))
     upload_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, unique=True)
@@ -81,6 +84,21 @@ class UploadRow(Base):
         sa.Index("ix_uploads_owner_status", "owner_id", "status"),
         sa.Index("ix_uploads_status_expires", "status", "expires_at"),
     )
+
+
+class UnrecordedFileRow(Base):
+    """A version file put in the file store before its version row is committed.
+
+    Written before the file and deleted in the transaction that records the version, so a row
+    that stays names a file that a crash left behind; the sweeper frees it.
+    """
+
+    __tablename__ = "unrecorded_files"
+
+    storage_key: Mapped[str] = mapped_column(sa.String(1024), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (sa.Index("ix_unrecorded_files_created", "created_at"),)
 
 
 class UploadChunkRow(Base):

@@ -29,7 +29,13 @@ from services.datasets.chunk_store import ReceivedChunk, file_sha256
 from services.datasets.column_profiles import ColumnProfile
 from services.datasets.context import DatasetsContext
 from services.datasets.parsing import FileRejected, ParsedDataset, convert_to_parquet, detect_format
-from services.datasets.tables import DatasetRow, DatasetVersionRow, UploadChunkRow, UploadRow
+from services.datasets.tables import (
+    DatasetRow,
+    DatasetVersionRow,
+    UnrecordedFileRow,
+    UploadChunkRow,
+    UploadRow,
+)
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.structured_logging import get_logger
 
@@ -73,6 +79,12 @@ def expected_chunk_length(row: UploadRow, n: int) -> int:
 async def create_upload(ctx: DatasetsContext, owner_id: str, body: UploadCreate) -> UploadSession:
     """Open an upload session for a file of `body.size` bytes."""
     settings = ctx.settings
+    if body.size == 0:
+        raise invalid_input(
+            "EMPTY_FILE",
+            "the file is empty (0 bytes): there is nothing to upload",
+            filename=body.filename,
+        )
     if body.size > settings.max_file_bytes:
         raise ApiError(
             413,
@@ -263,8 +275,7 @@ async def complete_upload(
         ):
             raise not_found("dataset", row.dataset_id)
     _ensure_all_chunks(row, {n for n, _ in chunks})
-    work_dir = ctx.chunks.upload_dir(upload_id) / f"complete-{uuid.uuid4().hex}"
-    await asyncio.to_thread(work_dir.mkdir, parents=True)
+    work_dir = await ctx.chunks.make_work_dir(upload_id)
     try:
         version = await _convert_and_record(ctx, row, chunks, work_dir)
     finally:
@@ -343,17 +354,30 @@ async def _convert_and_record(
         raise invalid_input(exc.code, exc.message, **exc.details) from exc
     content_sha256 = await asyncio.to_thread(file_sha256, parquet)
     dataset_id = row.dataset_id or uuid.uuid4()
-    storage_key = f"datasets/{dataset_id}/{row.id}.parquet"
+    # A key of its own per attempt: a complete that loses a race deletes only its own file,
+    # never the one the winner recorded.
+    storage_key = f"datasets/{dataset_id}/{row.id}-{uuid.uuid4().hex[:12]}.parquet"
+    # Journaled first, so a crash before the version row is committed leaves a trace the
+    # sweeper follows to free the file.
+    async with ctx.db.transaction() as session:
+        session.add(UnrecordedFileRow(storage_key=storage_key, created_at=utc_now()))
     content_size = await ctx.files.put(storage_key, parquet)
     stored = _StoredVersion(dataset_id, storage_key, content_size, content_sha256, parsed)
     try:
         version = await _record_version(ctx, row, stored)
     except BaseException:
-        await ctx.files.delete(storage_key)
+        await _discard_unrecorded_file(ctx, storage_key)
         raise
     if version is None:
-        await ctx.files.delete(storage_key)
+        await _discard_unrecorded_file(ctx, storage_key)
     return version
+
+
+async def _discard_unrecorded_file(ctx: DatasetsContext, storage_key: str) -> None:
+    """Delete a stored file whose version was not recorded, then its journal row."""
+    await ctx.files.delete(storage_key)
+    async with ctx.db.transaction() as session:
+        await repository.forget_unrecorded_file(session, storage_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +410,7 @@ async def _record_version(
                 sha256=stored.sha256,
                 source_size_bytes=upload.size,
                 source_sha256=upload.sha256,
+                source_encoding=stored.parsed.encoding,
                 columns=[_column_json(column) for column in stored.parsed.columns],
                 storage_key=stored.key,
                 upload_id=upload.id,
@@ -394,6 +419,7 @@ async def _record_version(
             )
             session.add(version)
             await session.flush()
+            await repository.forget_unrecorded_file(session, stored.key)
             if not await repository.mark_upload_completed(
                 session, upload.id, stored.dataset_id, version.version, now
             ):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -95,20 +96,29 @@ async def datasets_on(settings: DatasetsSettings, port: int) -> AsyncIterator[No
         yield
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    """The datasets service and the BFF, each on a real loopback socket."""
+@asynccontextmanager
+async def running_stack(data_dir: Path, **datasets_settings: Any) -> AsyncIterator[Stack]:
+    """The datasets service (with these settings) and the BFF, each on a loopback socket."""
     settings = make_settings(
-        DatasetsSettings, tmp_path / "datasets", upload_chunk_size_bytes=CHUNK, log_json=False
+        DatasetsSettings,
+        data_dir / "datasets",
+        **{"upload_chunk_size_bytes": CHUNK, "log_json": False, **datasets_settings},
     )
     port = free_port()
-    bff = create_bff(bff_settings(tmp_path / "bff", datasets_url=f"http://127.0.0.1:{port}"))
+    bff = create_bff(bff_settings(data_dir / "bff", datasets_url=f"http://127.0.0.1:{port}"))
     async with (
         datasets_on(settings, port),
         serve_app(bff) as bff_url,
         httpx.AsyncClient(base_url=bff_url) as client,
     ):
         yield Stack(client, settings, port)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """The datasets service and the BFF with default limits."""
+    async with running_stack(tmp_path) as running:
+        yield running
 
 
 async def _send_half_then_hang_up(
@@ -181,7 +191,13 @@ async def test_a_datasets_restart_mid_upload_loses_no_chunk(tmp_path: Path) -> N
 
 BAD_FILES = [
     ("ragged.csv", b"a,b\n1,2\n3,4,5\n", "CSV_RAGGED", {"row": 3}),
-    ("latin1.csv", "name\ncaf\u00e9\n".encode("latin-1"), "BAD_ENCODING", {"byte_offset": 8}),
+    # A zip (an .xlsx, say) renamed .csv: no text encoding reads it.
+    (
+        "sheet.csv",
+        b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(0x80, 0x100)) * 4,
+        "BAD_ENCODING",
+        {"byte_offset": 8},
+    ),
     ("header-only.csv", b"a,b\n", "EMPTY_FILE", {}),
     ("blank.csv", b"\n\n", "EMPTY_FILE", {}),
     ("broken.jsonl", b'{"a": 1}\n{"a": \n', "JSONL_INVALID", {}),
@@ -284,6 +300,7 @@ async def test_one_user_never_reaches_anothers_data(stack: Stack) -> None:
 
     for path in (
         base,
+        f"{base}/versions",
         f"{base}/versions/1",
         f"{base}/versions/1/rows",
         f"{base}/versions/1/stats",
@@ -320,3 +337,137 @@ async def test_one_user_never_reaches_anothers_data(stack: Stack) -> None:
     assert (await owner.get(f"/uploads/{open_upload}")).json()["received_chunks"] == []
     assert (await owner.get(base)).status_code == 200
     assert (await owner.get(f"{base}/versions/1/labels")).json()["items"] == []
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def _mobile_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error body, checked to be the mobile format with this status and code."""
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"] and error["user_message"]
+    assert error["action"] == "fix_input"
+    assert error["retry"] == {"allowed": False, "after_seconds": None}
+    return error
+
+
+async def _nothing_stored(stack: Stack, phone: Phone) -> None:
+    """No dataset, no change, and no version file in the service's store."""
+    assert (await phone.get("/datasets")).json()["items"] == []
+    assert (await phone.get("/datasets/changes")).json()["changes"] == []
+    store = stack.datasets_settings.service_dir / "store"
+    assert [p for p in store.rglob("*") if p.is_file()] == []
+
+
+PEOPLE = pa.table({"id": [1, 2, 3], "city": ["Lyon", "Nice", None], "score": [0.5, 1.5, 2.5]})
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "name"),
+    [
+        ("cities.parquet", None, "cities"),
+        ("export", "application/vnd.apache.parquet", "export"),  # no extension to go by
+    ],
+)
+async def test_a_parquet_file_becomes_a_dataset(
+    stack: Stack, filename: str, content_type: str | None, name: str
+) -> None:
+    phone = await stack.phone("ada@example.com")
+    extra = {"content_type": content_type} if content_type else {}
+
+    version = await phone.upload(_parquet(PEOPLE), filename=filename, **extra)
+
+    assert version["format"] == "parquet"
+    assert version["row_count"] == 3
+    assert version["source_encoding"] is None
+    assert [(c["name"], c["type"], c["nulls"]) for c in version["columns"]] == [
+        ("id", "integer", 0),
+        ("city", "string", 1),
+        ("score", "number", 0),
+    ]
+    base = f"/datasets/{version['dataset_id']}"
+    assert (await phone.get(base)).json()["name"] == name
+    content = await phone.get(f"{base}/versions/1/content")
+    assert pq.read_table(io.BytesIO(content.content)).equals(PEOPLE)
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "details"),
+    [
+        (_csv(11), "TOO_MANY_ROWS", {"max_rows": 10}),
+        (b"a,b,c,d\n1,2,3,4\n", "TOO_MANY_COLUMNS", {"max_columns": 3, "columns": 4}),
+    ],
+    ids=["rows", "columns"],
+)
+async def test_row_and_column_limits_refuse_the_file_and_leave_nothing(
+    tmp_path: Path, data: bytes, code: str, details: dict[str, int]
+) -> None:
+    async with running_stack(tmp_path, max_rows=10, max_columns=3) as stack:
+        phone = await stack.phone("ada@example.com")
+        upload_id = (await phone.start(data))["upload_id"]
+        await phone.send_all(upload_id, data)
+
+        response = await phone.complete(upload_id)
+
+        error = _mobile_error(response, 422, code)
+        assert error["details"] == details
+        await _nothing_stored(stack, phone)
+        assert (await phone.get(f"/uploads/{upload_id}")).json()["status"] == "open"
+        work_dirs = (stack.datasets_settings.service_dir / "uploads").glob("*/complete-*")
+        assert list(work_dirs) == []
+
+
+async def test_a_file_over_the_size_limit_is_refused_before_any_chunk(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, max_file_bytes=1000) as stack:
+        phone = await stack.phone("ada@example.com")
+        announce = {"filename": "big.csv", "sha256": _sha(b"big")}
+
+        too_big = await phone.http.post(
+            "/api/v1/uploads", json={**announce, "size": 1001}, headers=phone.headers
+        )
+        at_limit = await phone.http.post(
+            "/api/v1/uploads", json={**announce, "size": 1000}, headers=phone.headers
+        )
+
+    error = _mobile_error(too_big, 413, "FILE_TOO_LARGE")
+    assert error["details"] == {"max_bytes": 1000}
+    assert "1001" in error["message"]
+    assert at_limit.status_code == 201
+
+
+async def test_a_zero_byte_file_is_refused_as_empty(stack: Stack) -> None:
+    phone = await stack.phone("ada@example.com")
+    body = {"filename": "empty.csv", "size": 0, "sha256": _sha(b"")}
+
+    response = await phone.http.post("/api/v1/uploads", json=body, headers=phone.headers)
+
+    error = _mobile_error(response, 422, "EMPTY_FILE")
+    assert "empty" in error["message"]
+    assert error["details"] == {"filename": "empty.csv"}
+    await _nothing_stored(stack, phone)
+
+
+async def test_a_datasets_versions_come_newest_first_a_page_at_a_time(stack: Stack) -> None:
+    owner = await stack.phone("ada@example.com")
+    intruder = await stack.phone("eve@example.com")
+    first = await owner.upload(_csv(10))
+    dataset_id = first["dataset_id"]
+    for rows in (20, 30):
+        await owner.upload(_csv(rows), dataset_id=dataset_id)
+    path = f"/datasets/{dataset_id}/versions"
+
+    page_1 = (await owner.get(path, limit=2)).json()
+    page_2 = (await owner.get(path, limit=2, cursor=page_1["next_cursor"])).json()
+    theirs = await intruder.get(path)
+
+    assert [(v["version"], v["row_count"]) for v in page_1["items"]] == [(3, 30), (2, 20)]
+    assert page_2["items"] == [first]
+    assert page_2["next_cursor"] is None
+    _mobile_error(await owner.get(path, cursor="not-ours"), 400, "INVALID_CURSOR")
+    assert theirs.status_code == 404
+    assert theirs.json()["error"]["code"] == "DATASET_NOT_FOUND"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,11 @@ import pytest
 from services.datasets.app import create_app
 from services.datasets.settings import DatasetsSettings
 from tests.support.apps import running_app, service_headers
+from tests.support.backends import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_admin_url,
+)
 from tests.support.settings import make_settings
 
 CHUNK_SIZE = 64
@@ -110,6 +115,22 @@ class DatasetsApi:
 
 
 SettingsFactory = Callable[..., DatasetsSettings]
+DATABASE_KINDS = ["sqlite", *(["postgresql"] if postgres_admin_url() else [])]
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """None for the default SQLite file; a fresh PostgreSQL database when one is reachable."""
+    if request.param == "sqlite":
+        yield None
+        return
+    admin = postgres_admin_url()
+    assert admin is not None
+    url = create_postgres_database(admin, "datasets")
+    try:
+        yield url
+    finally:
+        drop_postgres_database(admin, url)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Reading a version (rows, stats) and soft-deleting a dataset."""
+"""Listing a dataset's versions, reading a version (rows, stats) and soft-deleting a dataset."""
 
 from __future__ import annotations
 
@@ -10,6 +10,38 @@ from services.datasets.app import create_app
 from services.datasets.tables import DatasetVersionRow
 from tests.services.datasets.conftest import BOB, DatasetsApi, SettingsFactory, sample_csv
 from tests.support.apps import running_app
+
+
+async def test_versions_are_listed_newest_first_by_cursor_page(
+    settings_for: SettingsFactory, database_url: str | None
+) -> None:
+    async with running_app(create_app(settings_for(database_url=database_url))) as client:
+        await _list_versions_by_page(DatasetsApi(client))
+
+
+async def _list_versions_by_page(api: DatasetsApi) -> None:
+    first = await api.upload(sample_csv(3))
+    dataset_id = first["dataset_id"]
+    for rows in (4, 5, 6):
+        await api.upload(sample_csv(rows), dataset_id=dataset_id)
+    path = f"/datasets/{dataset_id}/versions"
+
+    pages = []
+    cursor = None
+    while True:
+        page = (await api.get(path, limit=3, **({"cursor": cursor} if cursor else {}))).json()
+        pages.append([(v["version"], v["row_count"]) for v in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert pages == [[(4, 6), (3, 5), (2, 4)], [(1, 3)]]
+    whole = (await api.get(path)).json()
+    assert whole["next_cursor"] is None
+    assert whole["items"][-1] == first
+    bad = await api.get(path, cursor="bm90LW91cnM")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "INVALID_CURSOR"
 
 
 async def test_rows_come_by_cursor_page_with_column_selection(api: DatasetsApi) -> None:
@@ -96,6 +128,7 @@ async def test_soft_delete_hides_the_dataset_and_is_idempotent(api: DatasetsApi)
     assert [item["id"] for item in listed] == [kept["dataset_id"]]
     for path in (
         f"/datasets/{gone_id}",
+        f"/datasets/{gone_id}/versions",
         f"/datasets/{gone_id}/versions/1",
         f"/datasets/{gone_id}/versions/1/rows",
         f"/datasets/{gone_id}/versions/1/stats",
@@ -111,11 +144,14 @@ async def test_another_user_can_neither_read_nor_delete(api: DatasetsApi) -> Non
     dataset_id = version["dataset_id"]
 
     for path in (
+        f"/datasets/{dataset_id}/versions",
         f"/datasets/{dataset_id}/versions/1/rows",
         f"/datasets/{dataset_id}/versions/1/stats",
         f"/datasets/{dataset_id}/versions/1/labels",
     ):
-        assert (await api.get(path, user=BOB)).status_code == 404, path
+        response = await api.get(path, user=BOB)
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"].endswith("_NOT_FOUND"), path
     assert (await api.delete(f"/datasets/{dataset_id}", user=BOB)).status_code == 404
     labelled = await api.put_labels(dataset_id, [{"row_id": 0, "label": "x"}], user=BOB)
     assert labelled.status_code == 404

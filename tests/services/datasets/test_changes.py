@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,28 +17,6 @@ from tests.services.datasets.conftest import (
     sample_csv,
 )
 from tests.support.apps import running_app
-from tests.support.backends import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_admin_url,
-)
-
-DATABASE_KINDS = ["sqlite", *(["postgresql"] if postgres_admin_url() else [])]
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
-    """None for the default SQLite file; a fresh PostgreSQL database when one is reachable."""
-    if request.param == "sqlite":
-        yield None
-        return
-    admin = postgres_admin_url()
-    assert admin is not None
-    url = create_postgres_database(admin, "datasets")
-    try:
-        yield url
-    finally:
-        drop_postgres_database(admin, url)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from services.datasets.app import create_app
@@ -317,3 +318,43 @@ async def test_jsonl_upload_with_explicit_name(api: DatasetsApi) -> None:
 
     assert version["format"] == "jsonl"
     assert (await api.get(f"/datasets/{version['dataset_id']}")).json()["name"] == "My events"
+
+
+async def test_a_windows_1252_export_is_read_and_its_encoding_kept(api: DatasetsApi) -> None:
+    data = "nom;ville\nÉlise;Zürich\nRené;Genève\nFrançois;Besançon\n".encode("cp1252")
+
+    version = await api.upload(data, filename="export.csv")
+
+    assert version["source_encoding"] == "cp1252"
+    again = (await api.get(f"/datasets/{version['dataset_id']}/versions/1")).json()
+    assert again["source_encoding"] == "cp1252"
+    content = await api.get(f"/datasets/{version['dataset_id']}/versions/1/content")
+    assert read_parquet(content.content).column("ville").to_pylist() == [
+        "Zürich",
+        "Genève",
+        "Besançon",
+    ]
+
+
+async def test_non_csv_versions_have_no_source_encoding(api: DatasetsApi) -> None:
+    version = await api.upload(b'{"x": 1}\n{"x": 2}\n', filename="events.jsonl")
+
+    assert version["source_encoding"] is None
+
+
+async def test_two_completes_at_once_keep_the_new_versions_content(api: DatasetsApi) -> None:
+    # A phone retrying a complete that timed out, while the first one is still converting:
+    # the one that loses the race must not delete the file the winner recorded.
+    first = await api.upload(sample_csv(5))
+    data = sample_csv(50)
+    created = (await api.create_upload(data, dataset_id=first["dataset_id"])).json()
+    for n, chunk in enumerate(chunks_of(data)):
+        await api.put_chunk(created["upload_id"], n, chunk)
+
+    answers = await asyncio.gather(*(api.complete(created["upload_id"]) for _ in range(2)))
+
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json() == answers[1].json()
+    content = await api.get(f"/datasets/{first['dataset_id']}/versions/2/content")
+    assert content.status_code == 200, content.text
+    assert read_parquet(content.content).num_rows == 50

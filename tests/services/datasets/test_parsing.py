@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import io
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,9 +17,9 @@ from services.datasets.parsing import (
     ParseLimits,
     convert_to_parquet,
     detect_format,
-    detect_text_encoding,
     sniff_delimiter,
 )
+from services.datasets.text_encoding import detect_text_encoding
 
 
 def convert(
@@ -61,24 +63,129 @@ def test_utf8_with_bom_keeps_a_clean_first_column_name(tmp_path: Path) -> None:
     data = "\ufeffnom,ville\nÉlise,Zürich\n".encode()
 
     assert detect_text_encoding(_write(tmp_path, data)) == "utf-8-sig"
-    _, table = convert(tmp_path, data)
+    parsed, table = convert(tmp_path, data)
 
     assert table.column_names == ["nom", "ville"]
     assert table.column("ville").to_pylist() == ["Zürich"]
+    assert parsed.encoding == "utf-8-sig"
 
 
 def test_plain_utf8_is_detected(tmp_path: Path) -> None:
     assert detect_text_encoding(_write(tmp_path, "a\nñ\n".encode())) == "utf-8"
+    assert detect_text_encoding(_write(tmp_path, b"a\nplain ascii\n")) == "utf-8"
 
 
-def test_non_utf8_names_the_byte_offset(tmp_path: Path) -> None:
-    data = "name\nRen\u00e9\n".encode("latin-1")  # é is 0xE9 at offset 8
+PEOPLE = "nom,ville\nÉlise,Zürich\n田中,東京\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        PEOPLE.encode("utf-16"),  # what Excel's "Unicode Text" writes: a BOM, little-endian
+        codecs.BOM_UTF16_BE + PEOPLE.encode("utf-16-be"),
+        codecs.BOM_UTF32_LE + PEOPLE.encode("utf-32-le"),
+        codecs.BOM_UTF32_BE + PEOPLE.encode("utf-32-be"),
+    ],
+    ids=["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"],
+)
+def test_utf16_and_utf32_are_read_when_a_bom_says_so(tmp_path: Path, data: bytes) -> None:
+    parsed, table = convert(tmp_path, data, block_size=16)  # transcoded while streaming
+
+    assert table.column_names == ["nom", "ville"]
+    assert table.column("nom").to_pylist() == ["Élise", "田中"]
+    assert table.column("ville").to_pylist() == ["Zürich", "東京"]
+    assert parsed.encoding in {"utf-16", "utf-32"}
+
+
+def test_a_broken_character_in_utf16_names_its_byte_offset(tmp_path: Path) -> None:
+    data = "a,b\n1,2\n".encode("utf-16")  # BOM + 8 characters: 18 bytes
+    data += b"\x00\xdc" + "x\n".encode("utf-16-le")  # a lone low surrogate at offset 18
 
     error = rejected(tmp_path, data)
 
     assert error.code == "BAD_ENCODING"
-    assert error.details["byte_offset"] == 8
-    assert "offset 8" in error.message
+    assert error.details == {"byte_offset": 18, "encoding": "utf-16"}
+
+
+def test_a_windows_1252_export_with_accented_names(tmp_path: Path) -> None:
+    text = "nom;ville;montant\nÉlise;Zürich;12\nRené;Genève;3\nFrançois;Besançon;4\n"
+    text += "Chloé « Zoé » Müller;Köln;5\nCafé crème;Saint-Étienne;7\n"
+
+    parsed, table = convert(tmp_path, text.encode("cp1252"))
+
+    assert parsed.encoding == "cp1252"
+    assert table.column_names == ["nom", "ville", "montant"]
+    assert table.column("nom").to_pylist()[:3] == ["Élise", "René", "François"]
+    assert table.column("ville").to_pylist()[-1] == "Saint-Étienne"
+
+
+def test_a_latin1_file_with_one_accented_letter(tmp_path: Path) -> None:
+    parsed, table = convert(tmp_path, "name\nRen\u00e9\nAda\n".encode("latin-1"))
+
+    assert parsed.encoding == "cp1252"
+    assert table.column("name").to_pylist() == ["René", "Ada"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code_page", "codec"),
+    [
+        ("имя,город\nИван,Москва\nПётр,Санкт-Петербург\n", "cp1251", "cp1251"),  # noqa: RUF001
+        ("imię,miasto\nŁukasz Żółć,Łódź\nZofia Świątek,Kraków\n", "cp1250", "cp1250"),
+        ("imię,miasto\nJan Kowalski,Wrocław\nAnna Nowak,Białystok\n", "cp1250", "cp1250"),
+        ("名前,都市\n田中,東京\n鈴木,大阪\n", "shift_jis", "cp932"),
+    ],
+)
+def test_other_code_pages_are_detected_not_assumed(
+    tmp_path: Path, text: str, code_page: str, codec: str
+) -> None:
+    parsed, table = convert(tmp_path, text.encode(code_page))
+
+    assert parsed.encoding == codec
+    header, first_row = (line.split(",") for line in text.splitlines()[:2])
+    assert table.to_pylist()[0] == dict(zip(header, first_row, strict=True))
+
+
+def test_garbage_bytes_name_the_first_bad_byte(tmp_path: Path) -> None:
+    garbage = random.Random(7).randbytes(4096)
+    data = b"id,payload\n1," + garbage
+    first_bad = _first_invalid_utf8(data)
+
+    error = rejected(tmp_path, data)
+
+    assert error.code == "BAD_ENCODING"
+    assert error.details == {"byte_offset": first_bad, "encoding": "utf-8"}
+    assert f"offset {first_bad}" in error.message
+
+
+def test_damaged_utf8_is_not_read_as_a_code_page(tmp_path: Path) -> None:
+    data = "name\nZürich\nRen".encode() + b"\xe9\n"  # one Latin-1 byte after real UTF-8
+
+    error = rejected(tmp_path, data)
+
+    assert error.code == "BAD_ENCODING"
+    assert error.details == {"byte_offset": 16, "encoding": "utf-8"}
+
+
+def test_the_offset_is_exact_past_a_character_split_between_read_blocks(tmp_path: Path) -> None:
+    block = 1024 * 1024  # detection reads 1 MiB at a time
+    data = b"a\n" + b"x" * (block - 3) + "é".encode() + b"\xff\n"  # é at block-1 and block
+
+    error = rejected(tmp_path, data)
+
+    assert error.details == {"byte_offset": block + 1, "encoding": "utf-8"}
+
+
+def test_a_code_page_file_with_an_undefined_byte_past_the_sample(tmp_path: Path) -> None:
+    rows = "".join(f"Élise {i};Genève\n" for i in range(20_000)).encode("cp1252")
+    data = "nom;ville\n".encode("cp1252") + rows + b"Ren\x81;Lyon\n"  # 0x81: not in cp1252
+    bad = len(data) - len(b"\x81;Lyon\n")
+
+    error = rejected(tmp_path, data)
+
+    assert bad > 256 * 1024  # beyond what detection samples
+    assert error.code == "BAD_ENCODING"
+    assert error.details == {"byte_offset": bad, "encoding": "cp1252"}
+    assert "cp1252" in error.message
 
 
 def test_ragged_csv_names_the_row(tmp_path: Path) -> None:
@@ -199,3 +306,11 @@ def _write(tmp_path: Path, data: bytes) -> Path:
     path = tmp_path / "sample"
     path.write_bytes(data)
     return path
+
+
+def _first_invalid_utf8(data: bytes) -> int:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    raise AssertionError("the data is valid UTF-8")
