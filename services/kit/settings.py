@@ -47,9 +47,12 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
+        prefix = self.model_config.get("env_prefix", "")
+        # In development too: a certificate without its key would silently serve cleartext.
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError(f"{prefix}TLS_CERTFILE and {prefix}TLS_KEYFILE go together")
         if self.environment == "development":
             return self
-        prefix = self.model_config.get("env_prefix", "")
         for field in self.secret_fields:
             value = getattr(self, field)
             raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
@@ -59,8 +62,6 @@ class ServiceSettings(BaseSettings):
                     f"{env_name} must be set to a real secret (32+ characters) "
                     f"when environment is {self.environment!r}"
                 )
-        if (self.tls_certfile is None) != (self.tls_keyfile is None):
-            raise ValueError(f"{prefix}TLS_CERTFILE and {prefix}TLS_KEYFILE go together")
         return self
 
     @property

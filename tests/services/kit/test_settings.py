@@ -44,10 +44,12 @@ def test_database_urls_map_to_async_drivers(given: str, expected: str) -> None:
     assert normalize_database_url(given) == expected
 
 
-def test_tls_needs_both_cert_and_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_tls_needs_both_cert_and_key(tmp_path: Path, environment: str) -> None:
+    # Even in development: a certificate without its key would quietly serve cleartext.
     with pytest.raises(ValidationError, match="TLS_KEYFILE"):
         DatasetsSettings(
-            environment="production",
+            environment=environment,
             service_token_secret=SecretStr("x" * 32),
             tls_certfile=tmp_path / "cert.pem",
         )
