@@ -35,6 +35,7 @@ from fastapi import APIRouter, FastAPI
 from bff.compact.representation import COMPACT_MEDIA_TYPE, RepresentationMiddleware
 from bff.dashboard import Dashboard
 from infra.local.demo_data import churn_csv
+from tests.bench import subprocess_server
 from tests.bench.h2load import run_h2load
 from tests.bench.reporting import BenchResult
 from tests.bff.compact.realistic_viewer import realistic_dashboard
@@ -310,34 +311,11 @@ async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"hello":"world"}'})
 
 
-def _serve_hello(port: int) -> None:
-    import uvloop
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.keep_alive_max_requests = 1_000_000
-    uvloop.run(serve(_hello, config, shutdown_trigger=asyncio.Event().wait))  # type: ignore[arg-type]
-
-
 def _start_hello() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.bench_compact", "serve-hello", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}/"
-    for _ in range(200):
-        try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("hello-world server did not start")
+    proc = subprocess_server.start("tests.bench.bench_compact", ["serve-hello", str(port)], url)
+    return proc, url
 
 
 def _cpu_s(pid: int) -> float:
@@ -491,4 +469,4 @@ def _saving(size: object, baseline: object) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve-hello":
-        _serve_hello(int(sys.argv[2]))
+        subprocess_server.serve_forever(_hello, int(sys.argv[2]))

@@ -8,12 +8,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI
 
+from tests.bench import subprocess_server
 from tests.bench.h2load import run_h2load
 from tests.bench.reporting import BenchResult
 from tests.support.servers import free_port
@@ -46,37 +45,11 @@ def _kit_app(data_dir: Path) -> FastAPI:
     return app
 
 
-def _serve(kind: str, port: int) -> None:
-    import asyncio
-
-    import uvloop
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.keep_alive_max_requests = 1_000_000
-    app = _bare_app() if kind == "bare" else _kit_app(Path(tempfile.mkdtemp()))
-    uvloop.run(serve(app, config, shutdown_trigger=asyncio.Event().wait))  # type: ignore[arg-type]
-
-
 def _start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.bench.bench_kit_overhead", "serve", kind, str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}/ping"
-    for _ in range(200):
-        try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"{kind} app did not start")
+    args = ["serve", kind, str(port)]
+    return subprocess_server.start("tests.bench.bench_kit_overhead", args, url), url
 
 
 def run() -> BenchResult:
@@ -115,4 +88,6 @@ def run() -> BenchResult:
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "serve":
-        _serve(sys.argv[2], int(sys.argv[3]))
+        kind, port = sys.argv[2], int(sys.argv[3])
+        app = _bare_app() if kind == "bare" else _kit_app(Path(tempfile.mkdtemp()))
+        subprocess_server.serve_forever(app, port)

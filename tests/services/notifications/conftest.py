@@ -17,10 +17,16 @@ from fastapi import FastAPI
 from services.fake_push import provider_streams
 from services.fake_push.app import create_app as create_fake_push
 from services.fake_push.settings import FakePushSettings
+from services.kit.database import Database
 from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import DeliveryRow
+from services.notifications.tables import DeliveryRow, metadata
 from tests.support.apps import running_app, service_headers
+from tests.support.backends import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_admin_url,
+)
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings
 
@@ -118,3 +124,26 @@ async def harness(
         httpx.AsyncClient(base_url=fake_push_url, http1=False, http2=True) as fake,
     ):
         yield Harness(app, client, fake)
+
+
+DATABASE_KINDS = ["sqlite", *(["postgresql"] if postgres_admin_url() else [])]
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The notifications schema on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
+    admin = postgres_admin_url()
+    pg_url = None
+    if request.param == "postgresql" and admin:
+        pg_url = await asyncio.to_thread(create_postgres_database, admin, "notif_tables")
+        url = pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    database = Database(url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        if pg_url and admin:
+            await asyncio.to_thread(drop_postgres_database, admin, pg_url)

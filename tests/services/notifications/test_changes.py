@@ -11,41 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from services.kit.database import Database
 from services.notifications import changes
-from services.notifications.tables import metadata
-from tests.support.backends import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_admin_url,
-)
-
-DATABASE_KINDS = ["sqlite", *(["postgresql"] if postgres_admin_url() else [])]
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'changes.db'}"
-    admin = postgres_admin_url()
-    pg_url = None
-    if request.param == "postgresql" and admin:
-        pg_url = await asyncio.to_thread(create_postgres_database, admin, "notif_changes")
-        url = pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    database = Database(url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        if pg_url and admin:
-            await asyncio.to_thread(drop_postgres_database, admin, pg_url)
 
 
 async def _write(db: Database, owner: str, entity_id: str, hold_s: float) -> None:

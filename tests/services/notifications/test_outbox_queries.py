@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from services.kit.database import Database
 from services.notifications import repository
 from services.notifications.repository import Settlement
-from services.notifications.tables import DeliveryRow, metadata
-from tests.support.backends import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_admin_url,
-)
+from services.notifications.tables import DeliveryRow
 
-DATABASE_KINDS = ["sqlite", *(["postgresql"] if postgres_admin_url() else [])]
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
-    admin = postgres_admin_url()
-    pg_url = None
-    if request.param == "postgresql" and admin:
-        pg_url = await asyncio.to_thread(create_postgres_database, admin, "notif_outbox")
-        url = pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    database = Database(url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        if pg_url and admin:
-            await asyncio.to_thread(drop_postgres_database, admin, pg_url)
 
 
 async def _pending(db: Database, due: datetime, platform: str = "ios") -> uuid.UUID:
