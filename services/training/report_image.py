@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display; must precede pyplot's import
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def render_report(title: str, result: dict[str, Any]) -> bytes:
@@ -36,6 +37,7 @@ def render_report(title: str, result: dict[str, Any]) -> bytes:
                     label=("validation " if prefix else "train ") + label,
                 )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and stages are whole
         ax.set_title(label)
         if ax.lines:
             ax.legend()
@@ -56,6 +58,9 @@ def _confusion(ax: Any, labels: list[str], matrix: list[list[int]]) -> None:
     ax.set_xticks(list(ticks), labels=labels, rotation=45, ha="right")
     ax.set_yticks(list(ticks), labels=labels)
     if len(labels) <= 20:
+        # White on the dark half of the colour map, black on the light half: always legible.
+        threshold = max((max(row) for row in matrix if row), default=0) / 2
         for i, row in enumerate(matrix):
             for j, count in enumerate(row):
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=8)
+                colour = "white" if count > threshold else "black"
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=colour)
