@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -103,16 +103,9 @@ async def test_a_dropped_connection_fails_the_pushes_in_flight() -> None:
         await reader.read(1024)  # the client's preface and first request
         writer.close()
 
-    server = await asyncio.start_server(accept_then_drop, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = ProviderHttp2Client(f"http://127.0.0.1:{port}", timeout_s=5)
-    try:
+    async with _client_of_raw_server(accept_then_drop, timeout_s=5) as client:
         with pytest.raises(ProviderUnreachable) as dropped:
             await client.post("/3/device/" + "ab" * 32, _apns_headers(), PAYLOAD)
-    finally:
-        await client.aclose()
-        server.close()
-        await server.wait_closed()
     assert dropped.value.reason in {"TRANSPORT_CLOSED", "HTTP2_PROTOCOL_ERROR"}
 
 
@@ -124,14 +117,24 @@ async def test_a_provider_that_never_answers_times_out() -> None:
             pass
         writer.close()
 
-    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = ProviderHttp2Client(f"http://127.0.0.1:{port}", timeout_s=0.3)
-    try:
+    async with _client_of_raw_server(accept_and_stay_silent, timeout_s=0.3) as client:
         with pytest.raises(ProviderUnreachable) as silent:
             await client.post("/3/device/" + "ab" * 32, _apns_headers(), PAYLOAD)
+    assert silent.value.reason == "TRANSPORT_TIMEOUT"
+
+
+@asynccontextmanager
+async def _client_of_raw_server(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    timeout_s: float,
+) -> AsyncIterator[ProviderHttp2Client]:
+    """A client of a bare TCP server that misbehaves as `handler` says (no HTTP/2 at all)."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = ProviderHttp2Client(f"http://127.0.0.1:{port}", timeout_s=timeout_s)
+    try:
+        yield client
     finally:
         await client.aclose()
         server.close()
         await server.wait_closed()
-    assert silent.value.reason == "TRANSPORT_TIMEOUT"
