@@ -5,4 +5,4 @@ from bff.settings import BffSettings
 from services.kit.server import run
 
 if __name__ == "__main__":
-    run(create_app, BffSettings())  # type: ignore[arg-type]
+    run(create_app, BffSettings())

@@ -6,8 +6,6 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-import httpx
-
 from bff.clients.paging import page_params
 from proto.common import Page
 from proto.datasets import (
@@ -181,10 +179,10 @@ class DatasetsClient:
             "GET",
             f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/content",
             user_id=user_id,
-            timeout=httpx.Timeout(10.0, read=60.0),
+            read_timeout_s=60.0,
         ) as response:
             kept = ("content-length", "etag", "content-disposition")
             yield (
                 {k: response.headers[k] for k in kept if k in response.headers},
-                (response.aiter_raw()),
+                response.aiter_bytes(),
             )

@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-import httpx
-
 from bff.clients.paging import page_params
 from proto.common import Page
 from proto.training import TrainingJob, TrainingJobCreate
@@ -55,15 +53,14 @@ class TrainingClient:
         if last_event_id is not None:
             headers["last-event-id"] = last_event_id
         # The service sends a keep-alive every few seconds; a silent minute means it is gone.
-        timeout = httpx.Timeout(10.0, read=60.0)
         async with self._http.stream(
             "GET",
             f"{_PREFIX}/jobs/{job_id}/events",
             user_id=user_id,
             headers=headers,
-            timeout=timeout,
+            read_timeout_s=60.0,
         ) as response:
-            yield response.aiter_raw()
+            yield response.aiter_bytes()
 
     async def get_report_png(self, user_id: str, job_id: UUID) -> bytes:
         """The PNG report of a succeeded job."""

@@ -5,4 +5,4 @@ from services.datasets.settings import DatasetsSettings
 from services.kit.server import run
 
 if __name__ == "__main__":
-    run(create_app, DatasetsSettings())  # type: ignore[arg-type]
+    run(create_app, DatasetsSettings())

@@ -9,8 +9,6 @@ from typing import Any
 
 import jwt
 import orjson
-from fastapi import APIRouter, Request
-from starlette.responses import Response
 
 from services.fake_push.provider_answer import ProviderAnswer
 from services.fake_push.recorder import ProviderRecorder, ReceivedPush, utc_now
@@ -47,21 +45,6 @@ class _Refusal(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-def build_apns_router(recorder: ProviderRecorder, token_max_age_s: int) -> APIRouter:
-    router = APIRouter(tags=["apns"])
-
-    @router.post(f"{PUSH_PATH_PREFIX}{{device_token}}")
-    async def push(device_token: str, request: Request) -> Response:
-        body = await request.body()
-        version = str(request.scope.get("http_version", ""))
-        answer = answer_push(
-            recorder, token_max_age_s, device_token, request.headers, body, version
-        )
-        return answer.response()
-
-    return router
 
 
 def answer_push(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.fake_push.apns import build_apns_router
 from services.fake_push.control import build_control_router
 from services.fake_push.fcm import build_fcm_router
-from services.fake_push.provider_streams import ProviderRoutes
+from services.fake_push.provider_streams import ProviderFrontDoor, ProviderRoutes
 from services.fake_push.recorder import ProviderRecorder
 from services.fake_push.settings import FakePushSettings
 from services.kit.app_factory import create_service_app
@@ -16,8 +15,8 @@ from services.kit.app_factory import create_service_app
 def create_app(settings: FakePushSettings | None = None) -> FastAPI:
     """Build the fake provider; its state lives in memory for the life of the process.
 
-    Over HTTP/2, serve it with `provider_streams.install(app.state.provider_routes)`: the
-    provider routes are then answered in the protocol layer, the rest by this app.
+    Pushes and sends are answered by `ProviderFrontDoor` in front of the app; the control,
+    token and health routes by the app itself.
     """
     settings = settings or FakePushSettings()
     app = create_service_app(settings, title="Tern fake push provider", migrations_dir=None)
@@ -27,8 +26,9 @@ def create_app(settings: FakePushSettings | None = None) -> FastAPI:
         max_recorded=settings.max_recorded, access_token_ttl_s=settings.access_token_ttl_s
     )
     app.state.recorder = recorder
-    app.state.provider_routes = ProviderRoutes(recorder, settings.apns_token_max_age_s)
     app.include_router(build_fcm_router(recorder))
-    app.include_router(build_apns_router(recorder, settings.apns_token_max_age_s))
     app.include_router(build_control_router(recorder))
+    app.add_middleware(
+        ProviderFrontDoor, routes=ProviderRoutes(recorder, settings.apns_token_max_age_s)
+    )
     return app

@@ -34,8 +34,7 @@ class FailureRequest(BaseModel):
 
 class LatencyRequest(BaseModel):
     """PUT /_fake/latency: answer each push of `platform` (of both, when not named) only
-    `seconds` after it arrived; the push counts as received on arrival. Applies to pushes
-    over HTTP/2 (answered in provider_streams), which is how the service sends."""
+    `seconds` after it arrived; the push counts as received on arrival."""
 
     platform: PlatformName | None = None
     seconds: float = Field(ge=0, le=60)

@@ -65,12 +65,6 @@ def build_fcm_router(recorder: ProviderRecorder) -> APIRouter:
             }
         )
 
-    @router.post("/v1/projects/{project_id}/messages:send")
-    async def send(project_id: str, request: Request) -> Response:
-        body = await request.body()
-        version = str(request.scope.get("http_version", ""))
-        return answer_send(recorder, project_id, request.headers, body, version).response()
-
     return router
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from starlette.responses import Response
 
 _JSON = {"content-type": "application/json"}
 
@@ -24,7 +23,3 @@ class ProviderAnswer:
         cls, status: int, content: dict[str, Any], headers: dict[str, str] | None = None
     ) -> ProviderAnswer:
         return cls(status, {**_JSON, **(headers or {})}, orjson.dumps(content))
-
-    def response(self) -> Response:
-        """The same answer as an ASGI response (HTTP/1.1 clients, h2c upgrades)."""
-        return Response(self.body, status_code=self.status, headers=self.headers)

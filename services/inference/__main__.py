@@ -5,4 +5,4 @@ from services.inference.settings import InferenceSettings
 from services.kit.server import run
 
 if __name__ == "__main__":
-    run(create_app, InferenceSettings())  # type: ignore[arg-type]
+    run(create_app, InferenceSettings())

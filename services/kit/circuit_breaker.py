@@ -63,6 +63,10 @@ class CircuitBreaker:
         self._opened_at = None
         self._trial_in_flight = False
 
+    def release_trial(self) -> None:
+        """A call ended without an outcome (cancelled): the next one may be the trial."""
+        self._trial_in_flight = False
+
     def record_failure(self) -> None:
         self._trial_in_flight = False
         self._failures += 1

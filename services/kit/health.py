@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 
-import httpx
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
@@ -82,13 +81,4 @@ def default_checks(runtime: ServiceRuntime, include_downstreams: bool) -> None:
         runtime.checks["redis"] = runtime.cache.ping
     if include_downstreams:
         for name, client in runtime.clients.items():
-            runtime.checks[name] = _downstream_check(client.base_url)
-
-
-def _downstream_check(base_url: str):  # type: ignore[no-untyped-def]
-    async def check() -> None:
-        async with httpx.AsyncClient(timeout=_CHECK_TIMEOUT_S) as http:
-            response = await http.get(f"{base_url}/health")
-            response.raise_for_status()
-
-    return check
+            runtime.checks[name] = client.ping

@@ -1,17 +1,26 @@
-"""Service-to-service auth: short-lived JWTs whose audience is the service being called."""
+"""Service-to-service auth: short-lived JWTs whose audience is the service being called.
+
+Both ends keep what they already worked out: an issuer reuses a token for the first half of
+its life (one HMAC per audience and user every 30 s, not per call), and a verifier remembers
+the tokens it has checked until they expire (one decode per token, not per call). A cached
+token is the exact string that was verified, so caching trusts nothing new.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import cachetools
 import jwt
 
 from services.kit.errors import ApiError
 
 _ALGORITHM = "HS256"
 _LEEWAY_S = 5
+_MAX_CACHED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +38,20 @@ class ServiceTokenIssuer:
         self._secret = secret
         self._issuer = issuer
         self._ttl_s = ttl_s
+        self._minted: cachetools.TTLCache[tuple[str, str | None], str] = cachetools.TTLCache(
+            _MAX_CACHED_TOKENS, ttl=ttl_s / 2
+        )
 
     def mint(self, audience: str, user_id: str | None = None) -> str:
-        """A token valid for `ttl_s` seconds, for `audience` only, acting for `user_id`."""
+        """A token valid for at least `ttl_s` / 2 more seconds, for `audience` only, acting
+        for `user_id`."""
+        key = (audience, user_id)
+        token = self._minted.get(key)
+        if token is None:
+            token = self._minted[key] = self._mint(audience, user_id)
+        return token
+
+    def _mint(self, audience: str, user_id: str | None) -> str:
         now = int(time.time())
         claims: dict[str, object] = {
             "iss": self._issuer,
@@ -49,16 +69,37 @@ class ServiceTokenIssuer:
 class ServiceTokenVerifier:
     """Checks tokens on inbound internal calls to one service."""
 
-    def __init__(self, secret: str, audience: str, max_ttl_s: int = 300) -> None:
+    def __init__(
+        self,
+        secret: str,
+        audience: str,
+        max_ttl_s: int = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._secret = secret
         self._audience = audience
         self._max_ttl_s = max_ttl_s
+        self._clock = clock
+        # token -> (principal, exp): each entry is checked against its exp on every use.
+        self._verified: cachetools.LRUCache[str, tuple[ServicePrincipal, int]] = (
+            cachetools.LRUCache(_MAX_CACHED_TOKENS)
+        )
 
     def verify(self, authorization: str | None) -> ServicePrincipal:
         """The principal of a valid token; 401 when absent or invalid, 403 for another audience."""
         if not authorization or not authorization.lower().startswith("bearer "):
             raise ApiError(401, "SERVICE_TOKEN_REQUIRED", "a service token is required")
         token = authorization[7:].strip()
+        known = self._verified.get(token)
+        if known is None:
+            known = self._verified[token] = self._decode(token)
+        principal, expires_at = known
+        if self._clock() >= expires_at + _LEEWAY_S:
+            self._verified.pop(token, None)
+            raise ApiError(401, "SERVICE_TOKEN_INVALID", "invalid service token: it has expired")
+        return principal
+
+    def _decode(self, token: str) -> tuple[ServicePrincipal, int]:
         try:
             claims = jwt.decode(
                 token,
@@ -66,7 +107,8 @@ class ServiceTokenVerifier:
                 algorithms=[_ALGORITHM],
                 audience=self._audience,
                 leeway=_LEEWAY_S,
-                options={"require": ["exp", "iat", "iss", "aud"]},
+                # exp is checked by `verify` on every use, with this verifier's clock.
+                options={"require": ["exp", "iat", "iss", "aud"], "verify_exp": False},
             )
         except jwt.InvalidAudienceError as exc:
             raise ApiError(
@@ -79,4 +121,5 @@ class ServiceTokenVerifier:
         if int(claims["exp"]) - int(claims["iat"]) > self._max_ttl_s:
             raise ApiError(401, "SERVICE_TOKEN_INVALID", "service token lives too long")
         sub = claims.get("sub")
-        return ServicePrincipal(caller=str(claims["iss"]), user_id=str(sub) if sub else None)
+        principal = ServicePrincipal(caller=str(claims["iss"]), user_id=str(sub) if sub else None)
+        return principal, int(claims["exp"])

@@ -9,6 +9,8 @@ from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
+# The ASGI server a process runs on (services/kit/server.py); Granian unless set otherwise.
+ServerName = Literal["granian", "hypercorn"]
 
 # Values that mean "nobody set this": accepted in development only.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret"})
@@ -36,6 +38,7 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+    server: ServerName = "granian"
     # Outbound calls to other services.
     http_connect_timeout_s: float = 2.0
     http_timeout_s: float = 10.0

@@ -5,4 +5,4 @@ from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
 
 if __name__ == "__main__":
-    run(create_app, NotificationsSettings())  # type: ignore[arg-type]
+    run(create_app, NotificationsSettings())

@@ -5,4 +5,4 @@ from services.training.app import create_app
 from services.training.settings import TrainingSettings
 
 if __name__ == "__main__":
-    run(create_app, TrainingSettings())  # type: ignore[arg-type]
+    run(create_app, TrainingSettings())

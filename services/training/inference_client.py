@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proto.inference import ModelVersion, ModelVersionRegister
-from services.kit.http_client import ServiceClient
+from services.kit.http_client import FilePart, ServiceClient
 
 
 class InferenceClient:
@@ -14,7 +14,7 @@ class InferenceClient:
         self, owner_id: str, metadata: ModelVersionRegister, artifact: bytes
     ) -> ModelVersion:
         """Upload a trained artifact as a new version of the owner's model named `metadata.name`."""
-        files = {
+        files: dict[str, FilePart] = {
             "metadata": (None, metadata.model_dump_json(), "application/json"),
             "artifact": ("model.onnx", artifact, "application/octet-stream"),
         }

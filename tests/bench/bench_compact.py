@@ -37,6 +37,7 @@ from bff.dashboard import Dashboard
 from infra.local.demo_data import churn_csv
 from tests.bench import subprocess_server
 from tests.bench.h2load import run_h2load
+from tests.bench.process_cpu import cpu_seconds
 from tests.bench.reporting import BenchResult
 from tests.bff.compact.realistic_viewer import realistic_dashboard
 from tests.support.servers import free_port
@@ -318,12 +319,6 @@ def _start_hello() -> tuple[subprocess.Popen[bytes], str]:
     return proc, url
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _h2load_rates(
     dashboard_url: str, auth: dict[str, str], pids: dict[str, int]
 ) -> dict[str, float]:
@@ -337,12 +332,12 @@ def _h2load_rates(
         run_h2load(dashboard_url, 100, H2LOAD_CLIENTS, H2LOAD_STREAMS, headers)  # warm-up
         run_h2load(hello_url, 1_000, H2LOAD_CLIENTS, H2LOAD_STREAMS)
         for _ in range(H2LOAD_ROUNDS):
-            before = {name: _cpu_s(pid) for name, pid in pids.items()}
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             result = run_h2load(
                 dashboard_url, DASHBOARD_REQUESTS, H2LOAD_CLIENTS, H2LOAD_STREAMS, headers
             )
             for name, pid in pids.items():
-                cpu[name] += _cpu_s(pid) - before[name]
+                cpu[name] += cpu_seconds(pid) - before[name]
             assert result.failed == 0, f"dashboard: {result.failed} failed"
             rates["dashboard"].append(result.requests_per_s)
             result = run_h2load(hello_url, HELLO_REQUESTS, H2LOAD_CLIENTS, H2LOAD_STREAMS)

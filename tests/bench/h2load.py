@@ -31,12 +31,15 @@ def run_h2load(
     streams: int,
     headers: dict[str, str] | None = None,
     data_file: str | None = None,
+    h1: bool = False,
 ) -> H2Load:
     """h2load over h2c (prior knowledge) with `clients` connections x `streams` streams each.
 
-    With `data_file`, every request is a POST of that file's bytes.
+    With `data_file`, every request is a POST of that file's bytes; with `h1`, HTTP/1.1.
     """
     args = [h2load_path(), "-n", str(requests), "-c", str(clients), "-m", str(streams), url]
+    if h1:
+        args.append("--h1")
     if data_file:
         args += ["-d", data_file]
     for key, value in (headers or {}).items():

@@ -1,4 +1,4 @@
-"""An ASGI app served by Hypercorn (uvloop, h2c) in a process of its own, for load generators."""
+"""An ASGI app served (uvloop; h2c and HTTP/1.1) in a process of its own, for load generators."""
 
 from __future__ import annotations
 
@@ -11,17 +11,13 @@ from typing import Any
 import httpx
 
 
-def serve_forever(app: Any, port: int) -> None:
-    """Serve `app` on 127.0.0.1:`port` until killed: no access log, keep-alive unbounded."""
+def serve_forever(app: Any, port: int, server: str = "granian") -> None:
+    """Serve `app` on 127.0.0.1:`port` with the kit's server until killed."""
     import uvloop
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
 
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.keep_alive_max_requests = 1_000_000
-    uvloop.run(serve(app, config, shutdown_trigger=asyncio.Event().wait))
+    from services.kit.server import Listen, serve
+
+    uvloop.run(serve(app, Listen("127.0.0.1", port), server, asyncio.Event()))  # type: ignore[arg-type]
 
 
 def start(module: str, args: list[str], url: str) -> subprocess.Popen[bytes]:

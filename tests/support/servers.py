@@ -1,16 +1,18 @@
-"""Serve an ASGI app with Hypercorn on a free loopback port (h2c and HTTP/1.1 on one port)."""
+"""Serve an app on a free loopback port with the kit's server (h2c and HTTP/1.1 on one port)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import cast
 
 import httpx
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
+from starlette.applications import Starlette
+
+from services.kit.server import Listen, ServerName, serve
 
 
 def free_port() -> int:
@@ -21,21 +23,26 @@ def free_port() -> int:
         return port
 
 
+def test_server() -> ServerName:
+    """The server tests run apps on: TERN_TEST_SERVER, else the kit's default."""
+    return cast(ServerName, os.environ.get("TERN_TEST_SERVER", "granian"))
+
+
 @asynccontextmanager
 async def serve_app(
-    app: Any, *, ready_path: str = "/health", port: int | None = None
+    app: Starlette,
+    *,
+    ready_path: str = "/health",
+    port: int | None = None,
+    server: ServerName | None = None,
 ) -> AsyncIterator[str]:
     """Run `app` (lifespan included) in a background task; yield its base URL, then stop it.
 
     Pass `port` to serve again where a stopped app was (a restart)."""
     port = port or free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.errorlog = None
-    config.graceful_timeout = 1
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
+    listen = Listen("127.0.0.1", port, graceful_timeout_s=1)
+    task = asyncio.create_task(serve(app, listen, server or test_server(), stop))
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_until_serving(url + ready_path, task)

@@ -1,5 +1,5 @@
-"""The fake provider served by Hypercorn on a free port (provider streams answered in its HTTP/2
-protocol, as `python -m services.fake_push` does), and HTTP/2 clients for it."""
+"""The fake provider served on a free port as `python -m services.fake_push` serves it, and
+HTTP/2 clients for it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from services.fake_push import provider_streams
 from services.fake_push.app import create_app
 from services.fake_push.fcm import FCM_SCOPE, JWT_BEARER_GRANT
 from services.fake_push.settings import FakePushSettings
@@ -24,7 +23,6 @@ from tests.support.settings import make_settings
 @pytest.fixture
 async def fake_push_url(tmp_path: Path) -> AsyncIterator[str]:
     app = create_app(make_settings(FakePushSettings, tmp_path))
-    provider_streams.install(app.state.provider_routes)
     async with serve_app(app) as url:
         yield url
 

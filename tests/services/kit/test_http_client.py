@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from fastapi import FastAPI, Request
 
-from services.kit.circuit_breaker import CircuitBreaker
+from services.kit.circuit_breaker import BreakerState, CircuitBreaker
 from services.kit.errors import ApiError, install_error_handlers
 from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
 from services.kit.request_context import bind, parse_traceparent
@@ -111,3 +113,30 @@ async def test_breaker_opens_on_a_dead_service_and_fails_fast() -> None:
         await client.get_json("/health")
     assert err.value.retry_after_s > 1
     await client.aclose()
+
+
+async def test_a_cancelled_trial_call_lets_the_next_one_through() -> None:
+    app = FastAPI()
+    release = asyncio.Event()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/slow")
+    async def slow() -> dict[str, str]:
+        await release.wait()
+        return {"status": "late"}
+
+    clock = [0.0]
+    breaker = CircuitBreaker(failure_threshold=1, reset_timeout_s=5, clock=lambda: clock[0])
+    breaker.record_failure()  # open
+    clock[0] = 5.0  # half-open: one trial may go
+    async with serve_app(app) as url:
+        client = _client(url, retries=0, breaker=breaker)
+        with pytest.raises(TimeoutError):  # a dashboard section's own deadline
+            await asyncio.wait_for(client.get_json("/slow"), 0.2)
+        assert await client.get_json("/health") == {"status": "ok"}  # the next trial
+        release.set()
+        await client.aclose()
+    assert breaker.state is BreakerState.CLOSED

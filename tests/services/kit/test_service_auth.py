@@ -49,3 +49,26 @@ def test_long_lived_tokens_are_refused() -> None:
     with pytest.raises(ApiError) as err:
         ServiceTokenVerifier(SECRET, "datasets").verify(f"Bearer {token}")
     assert err.value.status == 401
+
+
+def test_an_issuer_reuses_a_token_per_audience_and_user() -> None:
+    issuer = ServiceTokenIssuer(SECRET, "bff")
+    first = issuer.mint("datasets", "user-1")
+    assert issuer.mint("datasets", "user-1") == first
+    assert issuer.mint("datasets", "user-2") != first
+    assert issuer.mint("inference", "user-1") != first
+    claims = jwt.decode(first, SECRET, algorithms=["HS256"], audience="datasets")
+    assert claims["sub"] == "user-1"
+
+
+def test_a_remembered_token_still_expires() -> None:
+    clock = [time.time()]
+    verifier = ServiceTokenVerifier(SECRET, "datasets", clock=lambda: clock[0])
+    token = ServiceTokenIssuer(SECRET, "bff", ttl_s=60).mint("datasets", "user-1")
+    assert verifier.verify(f"Bearer {token}").user_id == "user-1"
+    clock[0] += 60 + 4  # past exp, within the leeway: still good, from memory
+    assert verifier.verify(f"Bearer {token}").user_id == "user-1"
+    clock[0] += 2
+    with pytest.raises(ApiError) as err:
+        verifier.verify(f"Bearer {token}")
+    assert (err.value.status, err.value.code) == (401, "SERVICE_TOKEN_INVALID")

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from services.fake_push import provider_streams
 from services.fake_push.app import create_app as create_fake_push
 from services.fake_push.settings import FakePushSettings
 from services.kit.database import Database
@@ -95,7 +94,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.
 @pytest.fixture
 async def fake_push_url(tmp_path: Path) -> AsyncIterator[str]:
     fake = create_fake_push(make_settings(FakePushSettings, tmp_path / "fake"))
-    provider_streams.install(fake.state.provider_routes)
     async with serve_app(fake) as url:
         yield url
 

@@ -138,7 +138,8 @@ async def test_a_429_retry_after_is_honoured(
     [push] = await harness.received()
     waited = (datetime.fromisoformat(push["received_at"]) - started).total_seconds()
     assert waited >= 1.0
-    assert await harness.delivery_statuses() == [("sent", None)]
+    # The provider records a push before it answers: the delivery is settled a moment later.
+    await eventually(lambda: _statuses_are(harness, [("sent", None)]))
     metrics = (await harness.client.get("/metrics")).text
     assert f'tern_push_retried_total{{platform="{platform}",reason="{reason}"}} 1.0' in metrics
 
@@ -148,6 +149,10 @@ async def test_a_user_without_devices_still_gets_the_inbox_entry(harness: Harnes
     assert result["deliveries"] == 0
     inbox = await harness.client.get("/internal/v1/notifications", headers=harness.headers())
     assert inbox.json()["items"][0]["id"] == result["notification_id"]
+
+
+async def _statuses_are(harness: Harness, expected: list[tuple[str, str | None]]) -> bool:
+    return await harness.delivery_statuses() == expected
 
 
 async def _count(harness: Harness, token: str | None, expected: int) -> bool:

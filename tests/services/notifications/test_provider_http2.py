@@ -15,7 +15,6 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from services.fake_push import provider_streams
 from services.fake_push.app import create_app as create_fake_push
 from services.fake_push.settings import FakePushSettings
 from services.notifications.provider_http2 import ProviderHttp2Client, ProviderUnreachable
@@ -44,7 +43,6 @@ def _apns_headers() -> dict[str, str]:
 @asynccontextmanager
 async def _fake_push(tmp_path: Path, port: int | None = None) -> AsyncIterator[str]:
     fake = create_fake_push(make_settings(FakePushSettings, tmp_path))
-    provider_streams.install(fake.state.provider_routes)
     async with serve_app(fake, port=port) as url:
         yield url
 

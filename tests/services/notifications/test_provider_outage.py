@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from services.fake_push import provider_streams
 from services.fake_push.app import create_app as create_fake_push
 from services.fake_push.settings import FakePushSettings
 from services.notifications.app import create_app
@@ -59,7 +58,6 @@ async def harness_without_provider(tmp_path: Path, provider_port: int) -> AsyncI
 
 def _fake_provider(tmp_path: Path) -> FastAPI:
     fake = create_fake_push(make_settings(FakePushSettings, tmp_path / "fake"))
-    provider_streams.install(fake.state.provider_routes)
     return fake
 
 
