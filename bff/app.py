@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,10 +17,14 @@ from bff.app_config.version_gate import VersionGateMiddleware
 from bff.auth.access_tokens import AccessTokens
 from bff.auth.passwords import Passwords
 from bff.auth.service import AuthService
+from bff.auth.session_checks import SessionChecks
 from bff.clients import ServiceClients
 from bff.compact.compression import Compressors
 from bff.compact.representation import RepresentationMiddleware
+from bff.context import BffContext
 from bff.graphql.schema import build_graphql_router
+from bff.kept_pages import KeptPages
+from bff.known_versions import KnownVersions, watching
 from bff.mobile_headers import (
     METRIC_LABELS,
     MobileHeadersMiddleware,
@@ -28,20 +37,31 @@ from bff.routes.models import MODEL_UPLOADS_PATH
 from bff.routes.uploads import CHUNKS_PATH
 from bff.settings import BffSettings
 from services.kit.app_factory import create_service_app
+from services.kit.change_versions import VersionBus
 from services.kit.errors import ApiError
 from services.kit.runtime import ServiceRuntime
+from services.kit.structured_logging import get_logger
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_log = get_logger(__name__)
 
 
 def create_app(settings: BffSettings | None = None) -> FastAPI:
     """The BFF, with its own database for users and sessions."""
     settings = settings or BffSettings()
+
+    async def startup(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+        await stack.enter_async_context(watching(context.known, runtime.clients))
+        await stack.enter_async_context(
+            _forgetting_changed_sessions(runtime.versions, context.auth.session_checks)
+        )
+
     app = create_service_app(
         settings,
         title="Tern BFF",
         migrations_dir=MIGRATIONS_DIR,
         downstreams=settings.downstream_urls(),
+        startup=startup,
         ready_checks_downstreams=True,
         metric_labels=METRIC_LABELS,
         extra_labels=metric_labeler(settings.max_app_version_labels),
@@ -53,19 +73,37 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
         },
     )
     runtime: ServiceRuntime = app.state.runtime
-    app.state.clients = ServiceClients.from_runtime(runtime)
-    app.state.auth = build_auth_service(settings, runtime)
-    app.state.app_config = AppConfigService(runtime.db, settings.app_config_ttl_s)
+    context = build_context(settings, runtime)
+    app.state.context = context
     app.add_middleware(MobileHeadersMiddleware)
-    add_phone_middleware(app, settings, runtime)
+    add_phone_middleware(app, context)
     app.include_router(build_api_router())
     app.include_router(build_graphql_router(settings))
     return app
 
 
-def add_phone_middleware(app: FastAPI, settings: BffSettings, runtime: ServiceRuntime) -> None:
+def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:
+    """Everything the routes reach through `BffDep`, built without I/O."""
+    known = KnownVersions(runtime.clients)
+    return BffContext(
+        settings=settings,
+        runtime=runtime,
+        clients=ServiceClients.from_runtime(runtime),
+        auth=build_auth_service(settings, runtime),
+        app_config=AppConfigService(runtime.db, settings.app_config_ttl_s),
+        known=known,
+        pages=KeptPages(
+            known,
+            reuse=settings.reuse_current_pages,
+            keep_s=settings.dashboard_cache_ttl_s,
+        ),
+    )
+
+
+def add_phone_middleware(app: FastAPI, context: BffContext) -> None:
     """Version gate, rate limits and the compact representation, for every API route."""
-    access_tokens = _access_tokens(settings)
+    settings = context.settings
+    access_tokens = context.auth.access_tokens
 
     def user_of(token: str) -> str | None:
         try:
@@ -77,10 +115,10 @@ def add_phone_middleware(app: FastAPI, settings: BffSettings, runtime: ServiceRu
     # and 304 answers carry the request id and are logged and counted like any other.
     app.user_middleware.extend(
         [
-            Middleware(VersionGateMiddleware, config=app.state.app_config),
+            Middleware(VersionGateMiddleware, config=context.app_config),
             Middleware(
                 RateLimitMiddleware,
-                cache=runtime.cache,
+                cache=context.runtime.cache,
                 limits=settings.rate_limits,
                 user_of=user_of,
             ),
@@ -96,10 +134,6 @@ def add_phone_middleware(app: FastAPI, settings: BffSettings, runtime: ServiceRu
     )
 
 
-def _access_tokens(settings: BffSettings) -> AccessTokens:
-    return AccessTokens(settings.jwt_secret.get_secret_value(), settings.access_token_ttl_s)
-
-
 def build_auth_service(settings: BffSettings, runtime: ServiceRuntime) -> AuthService:
     """Accounts and sessions in the BFF's database."""
     return AuthService(
@@ -107,8 +141,42 @@ def build_auth_service(settings: BffSettings, runtime: ServiceRuntime) -> AuthSe
         Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         ),
-        _access_tokens(settings),
+        AccessTokens(settings.jwt_secret.get_secret_value(), settings.access_token_ttl_s),
         refresh_token_ttl_s=settings.refresh_token_ttl_s,
         password_min_length=settings.password_min_length,
         password_max_length=settings.password_max_length,
+        session_checks=SessionChecks(settings.session_check_ttl_s),
     )
+
+
+@contextlib.asynccontextmanager
+async def _forgetting_changed_sessions(
+    bus: VersionBus, checks: SessionChecks
+) -> AsyncIterator[None]:
+    """While open: a change to a user's sessions on any replica (the BFF's own version bus)
+    makes this one check that user's sessions again. Session checks are remembered only while
+    the bus is heard: a lost bus forgets them all until it is back."""
+
+    async def listen() -> None:
+        while True:
+            try:
+                subscription = await bus.subscribe()
+            except Exception as exc:  # Redis unreachable: check every session meanwhile
+                _log.warning("session_bus_lost", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            checks.listening(True)
+            try:
+                while (event := await subscription.queue.get()) is not None:
+                    checks.forget_user(uuid.UUID(event[0]))
+            finally:
+                checks.listening(False)
+                await subscription.close()
+
+    task = asyncio.create_task(listen())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

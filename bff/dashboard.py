@@ -1,29 +1,34 @@
 """The dashboard: the viewer's datasets, models, recent jobs and unread notifications at once.
 
-Each section is fetched concurrently with its own timeout. A section that fails carries an
-error entry instead of failing the whole answer; when an earlier good copy of it is cached,
-that copy is served too, marked stale with its age (stale-if-error, so a phone on a train
-still sees its models when one service is down).
+Each section is a page kept in `KeptPages`: answered from memory while the user's change
+version at its service is unchanged, else fetched, all sections concurrently, each with its
+own timeout. A section that fails carries an error entry instead of failing the whole answer;
+when an earlier good copy of it is kept, that copy is served too, marked stale with its age
+(stale-if-error, so a phone on a train still sees its models when one service is down).
+
+When every section is current, the answer's validator is the versions it was built from: a
+phone's If-None-Match is then answered 304, and a repeated read gets the bytes encoded last
+time, without any service being called.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
-import orjson
 from pydantic import BaseModel
 
 from bff.clients import ServiceClients
-from proto.common import Page
+from bff.clients.notifications import unread_count_of
+from bff.clients.paging import DownstreamPage
+from bff.kept_pages import KeptPage, KeptPages
 from proto.datasets import Dataset
 from proto.inference import Model
 from proto.notifications import Notification
 from proto.training import TrainingJob
-from services.kit.cache import Cache
 from services.kit.errors import Action, ApiError
 from services.kit.http_client import DownstreamUnavailable
 from services.kit.structured_logging import get_logger
@@ -53,6 +58,8 @@ class Section(BaseModel, Generic[T]):
 
 
 class Dashboard(BaseModel):
+    """The contract of GET /api/v1/dashboard (the answer is written from plain data)."""
+
     datasets: Section[Dataset]
     models: Section[Model]
     jobs: Section[TrainingJob]
@@ -64,71 +71,94 @@ class Dashboard(BaseModel):
 class DashboardLimits:
     page_size: int
     timeout_s: float
-    cache_ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardView:
+    """The dashboard as plain data, and its validator when it was built from current pages."""
+
+    data: dict[str, Any]
+    validator: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    name: str
+    service: str
+    key: str
+    fetch: Callable[[], Awaitable[DownstreamPage]]
 
 
 async def build_dashboard(
-    clients: ServiceClients, cache: Cache, user_id: str, limits: DashboardLimits
-) -> Dashboard:
-    """Every section, fetched concurrently."""
+    clients: ServiceClients, pages: KeptPages, user_id: str, limits: DashboardLimits
+) -> DashboardView:
+    """Every section, from memory where current, else fetched concurrently."""
+    datasets, inference = clients.datasets, clients.inference
+    training, notifications = clients.training, clients.notifications
     n = limits.page_size
-    fetchers: dict[str, Callable[[], Awaitable[Page[Any]]]] = {
-        "datasets": lambda: clients.datasets.list_datasets(user_id, None, n),
-        "models": lambda: clients.inference.list_models(user_id, None, n),
-        "jobs": lambda: clients.training.list_jobs(user_id, None, n),
-        # Unread only; its cursor goes on with GET /api/v1/notifications?unread=true.
-        "notifications": lambda: clients.notifications.list_notifications(
-            user_id, None, n, unread=True
+    parts = (
+        _Part(
+            "datasets",
+            "datasets",
+            f"datasets:{n}",
+            partial(datasets.list_datasets, user_id, None, n),
         ),
-    }
-    sections = await asyncio.gather(
-        *(_section(name, fetch, cache, user_id, limits) for name, fetch in fetchers.items()),
-        _unread_count(clients, user_id, limits.timeout_s),
+        _Part(
+            "models", "inference", f"models:{n}", partial(inference.list_models, user_id, None, n)
+        ),
+        _Part("jobs", "training", f"jobs:{n}", partial(training.list_jobs, user_id, None, n)),
+        # Unread only, with their count; the cursor goes on with ?unread=true.
+        _Part(
+            "notifications",
+            "notifications",
+            f"inbox:unread:count:{n}",
+            partial(
+                notifications.list_notifications, user_id, None, n, unread=True, count_unread=True
+            ),
+        ),
     )
-    return Dashboard.model_validate(
-        {**dict(zip(fetchers, sections[:-1], strict=True)), "unread_count": sections[-1]}
+    outcomes = await asyncio.gather(
+        *(_section(part, pages, user_id, limits.timeout_s) for part in parts)
     )
-
-
-async def _unread_count(clients: ServiceClients, user_id: str, timeout_s: float) -> int | None:
-    try:
-        return (
-            await asyncio.wait_for(clients.notifications.unread_count(user_id), timeout_s)
-        ).unread
-    except (ApiError, DownstreamUnavailable, TimeoutError):
-        return None
+    data: dict[str, Any] = {}
+    versions: list[str] = []
+    for part, (body, section) in zip(parts, outcomes, strict=True):
+        data[part.name] = body
+        fresh = body["error"] is None and section is not None and section.version is not None
+        versions.append(f"{part.service}={section.version}" if fresh and section else "")
+    inbox = outcomes[-1][1]
+    fresh_inbox = inbox is not None and data["notifications"]["error"] is None
+    data["unread_count"] = unread_count_of(inbox.page) if inbox and fresh_inbox else None
+    validator = None
+    if all(versions):
+        validator = f"dashboard|{user_id}|{n}|{'|'.join(versions)}"
+    return DashboardView(data, validator)
 
 
 async def _section(
-    name: str,
-    fetch: Callable[[], Awaitable[Page[Any]]],
-    cache: Cache,
-    user_id: str,
-    limits: DashboardLimits,
-) -> dict[str, Any]:
-    key = f"dashboard:{user_id}:{name}"
+    part: _Part, pages: KeptPages, user_id: str, timeout_s: float
+) -> tuple[dict[str, Any], KeptPage | None]:
+    """The section's JSON, and the page it shows (None when there is nothing to show)."""
     try:
-        page = await asyncio.wait_for(fetch(), limits.timeout_s)
+        section = await asyncio.wait_for(
+            pages.read(part.service, user_id, part.key, part.fetch), timeout_s
+        )
     except (ApiError, DownstreamUnavailable, TimeoutError) as exc:
-        error = _section_error(exc, limits.timeout_s)
-        _log.warning("dashboard_section_failed", section=name, code=error.code)
-        return await _stale_copy(cache, key, error)
-    fresh = page.model_dump(mode="json")
-    stored = orjson.dumps({"at": time.time(), "page": fresh})
-    await cache.set(key, stored, limits.cache_ttl_s)
-    return fresh
+        error = _section_error(exc, timeout_s)
+        _log.warning("dashboard_section_failed", section=part.name, code=error["code"])
+        stale = pages.last_good(part.service, user_id, part.key)
+        if stale is None:
+            return {**_EMPTY, "error": error}, None
+        page = stale.page
+        body = {**page.as_json(), "error": error, "stale": True, "age_s": int(stale.age_s)}
+        return body, stale
+    return {**section.page.as_json(), "error": None, "stale": False, "age_s": None}, section
 
 
-async def _stale_copy(cache: Cache, key: str, error: SectionError) -> dict[str, Any]:
-    cached = await cache.get(key)
-    if cached is None:
-        return {"error": error}
-    entry = orjson.loads(cached)
-    age = max(0, int(time.time() - entry["at"]))
-    return {**entry["page"], "error": error, "stale": True, "age_s": age}
+_EMPTY: dict[str, Any] = {"items": [], "next_cursor": None, "stale": False, "age_s": None}
 
 
-def _section_error(exc: Exception, timeout_s: float) -> SectionError:
+def _section_error(exc: Exception, timeout_s: float) -> dict[str, Any]:
     if isinstance(exc, TimeoutError):
         error = ApiError(
             504,
@@ -143,10 +173,10 @@ def _section_error(exc: Exception, timeout_s: float) -> SectionError:
         assert isinstance(exc, ApiError)
         error = exc
     body = error.body()["error"]
-    return SectionError(
-        code=body["code"],
-        message=body["message"],
-        user_message=body["user_message"],
-        action=body["action"],
-        retry_after_s=body["retry"]["after_seconds"],
-    )
+    return {
+        "code": body["code"],
+        "message": body["message"],
+        "user_message": body["user_message"],
+        "action": body["action"],
+        "retry_after_s": body["retry"]["after_seconds"],
+    }

@@ -8,27 +8,35 @@ from fastapi import Depends, Request
 
 from bff.auth.service import AuthenticatedUser, AuthService
 from bff.clients import ServiceClients
+from bff.context import BffContext
 from bff.mobile_headers import MobileHeaders
 from services.kit.errors import Action, ApiError
 
 
-def _auth_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
+async def _context(request: Request) -> BffContext:
+    context: BffContext = request.app.state.context
+    return context
+
+
+BffDep = Annotated[BffContext, Depends(_context)]
+"""Everything a route of the BFF reaches: settings, clients, auth, caches."""
+
+
+async def _auth_service(context: BffDep) -> AuthService:
+    return context.auth
 
 
 AuthServiceDep = Annotated[AuthService, Depends(_auth_service)]
 
 
-def _clients(request: Request) -> ServiceClients:
-    clients: ServiceClients = request.app.state.clients
-    return clients
+async def _clients(context: BffDep) -> ServiceClients:
+    return context.clients
 
 
 Clients = Annotated[ServiceClients, Depends(_clients)]
 
 
-def _mobile_headers(request: Request) -> MobileHeaders:
+async def _mobile_headers(request: Request) -> MobileHeaders:
     return MobileHeaders.from_scope(request.scope)
 
 
@@ -50,12 +58,12 @@ def auth_required() -> ApiError:
     return ApiError(401, "AUTH_REQUIRED", "an access token is required", action=Action.SIGN_IN)
 
 
-async def authenticate(request: Request) -> AuthenticatedUser:
+async def authenticate(request: Request, context: BffDep) -> AuthenticatedUser:
     """The signed-in user of a request; 401 when the token is missing, expired or revoked."""
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise auth_required()
-    return await _auth_service(request).authenticate(token)
+    return await context.auth.authenticate(token)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(authenticate)]

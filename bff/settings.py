@@ -75,7 +75,14 @@ class BffSettings(ServiceSettings):
     batch_item_timeout_s: float = 10.0
     dashboard_page_size: int = 20
     dashboard_section_timeout_s: float = 2.0
+    # How long the last good copy of a page may stand in, marked stale, for a failing service.
     dashboard_cache_ttl_s: float = 300.0
+    # Answer a page from memory while the user's change version at its service is unchanged
+    # (off: every read calls the service; for benchmarks and debugging).
+    reuse_current_pages: bool = True
+    # How long a session found live is trusted without reading it again (a revocation is
+    # heard at once on every replica; this bounds what a lost message could cost).
+    session_check_ttl_s: float = 60.0
 
     @model_validator(mode="after")
     def _refuse_short_jwt_secret(self) -> BffSettings:

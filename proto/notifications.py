@@ -63,12 +63,17 @@ class SendResult(Contract):
     deferred_until: datetime | None = None
 
 
+# GET /internal/v1/notifications?count_unread=true answers the unread count in this header.
+UNREAD_COUNT_HEADER = "x-unread-count"
+
+
 class Notification(Contract):
     """One entry of a user's inbox.
 
     GET /internal/v1/notifications?cursor=&limit=&unread=: the inbox newest first, a page at
     a time; with `unread=true` only the entries not read yet (`read_at` null), and the cursor
-    of such a page pages on through unread ones.
+    of such a page pages on through unread ones. With `count_unread=true` the answer's
+    `X-Unread-Count` header says how many are unread (one call for an inbox badge and list).
     """
 
     id: UUID

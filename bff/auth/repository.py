@@ -21,22 +21,22 @@ class AuthRepository:
     """Reads and writes of the auth tables inside one database session."""
 
     def __init__(self, session: AsyncSession) -> None:
-        self._db = session
+        self.db = session
 
     async def user_by_email(self, email: str) -> User | None:
-        return await self._db.scalar(select(User).where(User.email == email))
+        return await self.db.scalar(select(User).where(User.email == email))
 
     async def user(self, user_id: uuid.UUID) -> User | None:
-        return await self._db.get(User, user_id)
+        return await self.db.get(User, user_id)
 
     async def add_user(self, email: str, password_hash: str, now: datetime) -> User:
         user = User(id=uuid.uuid4(), email=email, password_hash=password_hash, created_at=now)
-        self._db.add(user)
-        await self._db.flush()
+        self.db.add(user)
+        await self.db.flush()
         return user
 
     async def session(self, session_id: uuid.UUID) -> Session | None:
-        return await self._db.get(Session, session_id)
+        return await self.db.get(Session, session_id)
 
     async def add_session(
         self, user_id: uuid.UUID, device_id: str | None, now: datetime
@@ -49,15 +49,15 @@ class AuthRepository:
             created_at=now,
             last_used_at=now,
         )
-        self._db.add(session)
-        await self._db.flush()
+        self.db.add(session)
+        await self.db.flush()
         return session
 
     async def revoke_device_sessions(
         self, user_id: uuid.UUID, device_id: str, now: datetime
     ) -> None:
         """End the user's earlier sessions on this device (one session per device)."""
-        await self._db.execute(
+        await self.db.execute(
             update(Session)
             .where(
                 Session.user_id == user_id,
@@ -73,11 +73,11 @@ class AuthRepository:
         """The user's live sessions, newest first, `limit` + 1 rows."""
         stmt = select(Session).where(Session.user_id == user_id, Session.revoked_at.is_(None))
         stmt = newest_first(stmt, Session.created_at, Session.id, after, limit)
-        return list((await self._db.scalars(stmt)).all())
+        return list((await self.db.scalars(stmt)).all())
 
     async def revoke_user_sessions(self, user_id: uuid.UUID, now: datetime) -> int:
         """End every session of the user; how many were live."""
-        result = await self._db.execute(
+        result = await self.db.execute(
             update(Session)
             .where(Session.user_id == user_id, Session.revoked_at.is_(None))
             .values(revoked_at=now)
@@ -86,7 +86,7 @@ class AuthRepository:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def revoke_family(self, family: uuid.UUID, now: datetime) -> None:
-        await self._db.execute(
+        await self.db.execute(
             update(Session)
             .where(Session.family == family, Session.revoked_at.is_(None))
             .values(revoked_at=now)
@@ -95,17 +95,17 @@ class AuthRepository:
     async def add_refresh_token(
         self, session_id: uuid.UUID, token_hash: str, expires_at: datetime
     ) -> None:
-        self._db.add(
+        self.db.add(
             RefreshToken(token_hash=token_hash, session_id=session_id, expires_at=expires_at)
         )
-        await self._db.flush()
+        await self.db.flush()
 
     async def refresh_token(self, token_hash: str) -> RefreshToken | None:
-        return await self._db.get(RefreshToken, token_hash)
+        return await self.db.get(RefreshToken, token_hash)
 
     async def use_refresh_token(self, token_hash: str, now: datetime) -> bool:
         """Mark a token used; False when it already was (even by a concurrent request)."""
-        result = await self._db.execute(
+        result = await self.db.execute(
             update(RefreshToken)
             .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
             .values(used_at=now)

@@ -8,16 +8,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.auth.access_tokens import AccessClaims, AccessTokens
 from bff.auth.passwords import Passwords
 from bff.auth.refresh_tokens import hash_refresh_token, new_refresh_token
 from bff.auth.repository import AuthRepository, as_utc
-from bff.auth.tables import Session, User
+from bff.auth.session_checks import SessionChecks
+from bff.auth.tables import Session, User, session_versions
+from services.kit import change_versions
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
 
+_REVOKED_FOR = "tern.sessions_revoked_for"
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _MAX_EMAIL_LENGTH = 254
 
@@ -58,10 +62,12 @@ class AuthService:
         refresh_token_ttl_s: int,
         password_min_length: int,
         password_max_length: int,
+        session_checks: SessionChecks,
     ) -> None:
         self._db = db
         self._passwords = passwords
-        self._access = access_tokens
+        self.access_tokens = access_tokens
+        self.session_checks = session_checks
         self._refresh_ttl = timedelta(seconds=refresh_token_ttl_s)
         self._password_min = password_min_length
         self._password_max = password_max_length
@@ -107,13 +113,19 @@ class AuthService:
                 user.password_hash = new_hash
             if device_id is not None:
                 await repo.revoke_device_sessions(user.id, device_id, now)
-            return await self._open_session(repo, user, device_id, now)
+                await self._sessions_changed(db, user.id)
+            pair = await self._open_session(repo, user, device_id, now)
+        self.session_checks.forget_user(user.id)
+        return pair
 
     async def refresh(self, refresh_token: str, device_id: str | None) -> TokenPair:
         """Trade a refresh token for a new pair; a reused one revokes its whole family."""
         now = _now()
         async with self._db.transaction() as db:
             outcome = await self._rotate(AuthRepository(db), refresh_token, device_id, now)
+            revoked = db.info.get(_REVOKED_FOR)
+        if revoked is not None:
+            self.session_checks.forget_user(revoked)
         # Raised after the commit so that a revoked family stays revoked.
         if isinstance(outcome, ApiError):
             raise outcome
@@ -123,8 +135,11 @@ class AuthService:
         """End one session: its access and refresh tokens stop working."""
         async with self._db.transaction() as db:
             session = await AuthRepository(db).session(session_id)
-            if session is not None and session.revoked_at is None:
-                session.revoked_at = _now()
+            if session is None or session.revoked_at is not None:
+                return
+            session.revoked_at = _now()
+            await self._sessions_changed(db, session.user_id)
+        self.session_checks.forget_user(session.user_id)
 
     async def sessions(
         self, user_id: uuid.UUID, cursor: str | None, limit: int
@@ -140,22 +155,35 @@ class AuthService:
             session = await AuthRepository(db).session(session_id)
             if session is None or session.user_id != user_id:
                 raise not_found("session", session_id)
-            if session.revoked_at is None:
-                session.revoked_at = _now()
+            if session.revoked_at is not None:
+                return
+            session.revoked_at = _now()
+            await self._sessions_changed(db, user_id)
+        self.session_checks.forget_user(user_id)
 
     async def logout_all(self, user_id: uuid.UUID) -> int:
         """End every session of the user, this one included; how many there were."""
         async with self._db.transaction() as db:
-            return await AuthRepository(db).revoke_user_sessions(user_id, _now())
+            ended = await AuthRepository(db).revoke_user_sessions(user_id, _now())
+            await self._sessions_changed(db, user_id)
+        self.session_checks.forget_user(user_id)
+        return ended
 
     async def authenticate(self, access_token: str) -> AuthenticatedUser:
         """The user of a valid access token; 401 when it expired, is invalid or was revoked."""
-        claims = self._access.verify(access_token)
+        claims = self.access_tokens.verify(access_token)
+        if self.session_checks.is_live(claims.session_id, claims.user_id):
+            return _authenticated(claims)
         async with self._db.session() as db:
             session = await AuthRepository(db).session(claims.session_id)
         if session is None or session.revoked_at is not None or session.user_id != claims.user_id:
             raise session_revoked()
+        self.session_checks.remember(claims.session_id, claims.user_id)
         return _authenticated(claims)
+
+    async def _sessions_changed(self, db: AsyncSession, user_id: uuid.UUID) -> None:
+        """Every replica forgets the user's remembered session checks once this commits."""
+        await change_versions.bump(db, session_versions, str(user_id))
 
     async def user(self, user_id: uuid.UUID) -> User:
         """The account of a signed-in user."""
@@ -181,7 +209,7 @@ class AuthService:
         if session.revoked_at is not None:
             return session_revoked()
         if stored.used_at is not None or not await repo.use_refresh_token(token_hash, now):
-            await repo.revoke_family(session.family, now)
+            await self._revoke_family(repo, session, now)
             return ApiError(
                 401,
                 "REFRESH_TOKEN_REUSED",
@@ -193,7 +221,7 @@ class AuthService:
                 401, "REFRESH_TOKEN_EXPIRED", "the refresh token has expired", action=Action.SIGN_IN
             )
         if device_id is not None and session.device_id not in (None, device_id):
-            await repo.revoke_family(session.family, now)
+            await self._revoke_family(repo, session, now)
             return ApiError(
                 401,
                 "DEVICE_MISMATCH",
@@ -205,6 +233,11 @@ class AuthService:
             return session_revoked()
         session.last_used_at = now
         return await self._issue(repo, user, session, now)
+
+    async def _revoke_family(self, repo: AuthRepository, session: Session, now: datetime) -> None:
+        await repo.revoke_family(session.family, now)
+        await self._sessions_changed(repo.db, session.user_id)
+        repo.db.info[_REVOKED_FOR] = session.user_id
 
     async def _open_session(
         self, repo: AuthRepository, user: User, device_id: str | None, now: datetime
@@ -221,9 +254,9 @@ class AuthService:
         )
         return TokenPair(
             user=user,
-            access_token=self._access.mint(user.id, session.id, session.device_id),
+            access_token=self.access_tokens.mint(user.id, session.id, session.device_id),
             refresh_token=refresh_token,
-            expires_in=self._access.ttl_s,
+            expires_in=self.access_tokens.ttl_s,
         )
 
     def _check_password(self, password: str) -> None:

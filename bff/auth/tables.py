@@ -9,6 +9,11 @@ from sqlalchemy import DateTime, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bff.database import Base
+from services.kit.change_versions import counter_table
+
+# Per user, a number moved on by every change to their sessions (a sign-in, a revocation):
+# each replica forgets the session checks it remembered for that user when it hears of one.
+session_versions = counter_table(Base.metadata)
 
 
 class User(Base):

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from bff.clients.paging import page_params
+from bff.clients.paging import DownstreamPage, page_params
 from proto.common import Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
@@ -73,12 +73,12 @@ class DatasetsClient:
 
     async def list_datasets(
         self, user_id: str, cursor: str | None = None, limit: int | None = None
-    ) -> Page[Dataset]:
-        """One page of the user's datasets."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/datasets", user_id=user_id, params=page_params(cursor, limit)
+    ) -> DownstreamPage:
+        """One page of the user's datasets (`Page[Dataset]`)."""
+        response = await self._http.request(
+            "GET", f"{_PREFIX}/datasets", user_id=user_id, params=page_params(cursor, limit)
         )
-        return Page[Dataset].model_validate(data)
+        return DownstreamPage.of(response)
 
     async def get_dataset(self, user_id: str, dataset_id: UUID) -> Dataset:
         """One of the user's datasets."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bff.clients.paging import page_params
+from bff.clients.paging import DownstreamPage, page_params
 from proto.common import Page
 from proto.inference import (
     AliasUpdate,
@@ -29,12 +29,12 @@ class InferenceClient:
 
     async def list_models(
         self, user_id: str, cursor: str | None = None, limit: int | None = None
-    ) -> Page[Model]:
-        """One page of the user's models."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/models", user_id=user_id, params=page_params(cursor, limit)
+    ) -> DownstreamPage:
+        """One page of the user's models (`Page[Model]`)."""
+        response = await self._http.request(
+            "GET", f"{_PREFIX}/models", user_id=user_id, params=page_params(cursor, limit)
         )
-        return Page[Model].model_validate(data)
+        return DownstreamPage.of(response)
 
     async def get_model(self, user_id: str, model_id: UUID) -> Model:
         """One of the user's models."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bff.clients.paging import page_params
+from bff.clients.paging import DownstreamPage, page_params
 from proto.common import Page
 from proto.notifications import (
+    UNREAD_COUNT_HEADER,
     Device,
     DeviceRegister,
     MarkRead,
@@ -19,6 +20,12 @@ from proto.notifications import (
 from services.kit.http_client import ServiceClient
 
 _PREFIX = "/internal/v1"
+
+
+def unread_count_of(page: DownstreamPage) -> int | None:
+    """The unread count a `count_unread` inbox page came with."""
+    count = page.response.headers.get(UNREAD_COUNT_HEADER)
+    return int(count) if count is not None and count.isdigit() else None
 
 
 class NotificationsClient:
@@ -53,13 +60,19 @@ class NotificationsClient:
         cursor: str | None = None,
         limit: int | None = None,
         unread: bool = False,
-    ) -> Page[Notification]:
-        """One page of the user's inbox, newest first (only unread ones with `unread`)."""
+        count_unread: bool = False,
+    ) -> DownstreamPage:
+        """One page of the user's inbox, newest first (only unread ones with `unread`), as
+        `Page[Notification]`; with `count_unread`, `unread_count_of(page)` tells the count."""
         params = page_params(cursor, limit)
         if unread:
             params["unread"] = "true"
-        data = await self._http.get_json(f"{_PREFIX}/notifications", user_id=user_id, params=params)
-        return Page[Notification].model_validate(data)
+        if count_unread:
+            params["count_unread"] = "true"
+        response = await self._http.request(
+            "GET", f"{_PREFIX}/notifications", user_id=user_id, params=params
+        )
+        return DownstreamPage.of(response)
 
     async def mark_read(self, user_id: str, notification_id: UUID) -> Notification:
         """Mark one notification read."""

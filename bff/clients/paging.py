@@ -1,6 +1,13 @@
-"""Query parameters of a cursor-paginated list call."""
+"""Cursor-paginated list calls: their query parameters, and their answers decoded once."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from services.kit.http_client import ServiceResponse
 
 
 def page_params(cursor: str | None, limit: int | None) -> dict[str, str | int]:
@@ -11,3 +18,22 @@ def page_params(cursor: str | None, limit: int | None) -> dict[str, str | int]:
     if limit is not None:
         params["limit"] = limit
     return params
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamPage:
+    """One page a service answered, as plain JSON values (the `Page` contract's shape): the
+    BFF passes items on as they are, to REST answers and GraphQL types alike."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    response: ServiceResponse
+
+    @classmethod
+    def of(cls, response: ServiceResponse) -> DownstreamPage:
+        data = orjson.loads(response.content)
+        return cls(data["items"], data.get("next_cursor"), response)
+
+    def as_json(self) -> dict[str, Any]:
+        """The page as the `Page` contract writes it."""
+        return {"items": self.items, "next_cursor": self.next_cursor}

@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from bff.clients.paging import page_params
-from proto.common import Page
+from bff.clients.paging import DownstreamPage, page_params
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.http_client import ServiceClient
 
@@ -27,12 +26,12 @@ class TrainingClient:
 
     async def list_jobs(
         self, user_id: str, cursor: str | None = None, limit: int | None = None
-    ) -> Page[TrainingJob]:
-        """One page of the user's training jobs."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/jobs", user_id=user_id, params=page_params(cursor, limit)
+    ) -> DownstreamPage:
+        """One page of the user's training jobs (`Page[TrainingJob]`)."""
+        response = await self._http.request(
+            "GET", f"{_PREFIX}/jobs", user_id=user_id, params=page_params(cursor, limit)
         )
-        return Page[TrainingJob].model_validate(data)
+        return DownstreamPage.of(response)
 
     async def get_job(self, user_id: str, job_id: UUID) -> TrainingJob:
         """One of the user's training jobs."""

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import cachetools
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bff.compact.codec import CompactError, encode
@@ -28,6 +30,10 @@ KEYS_HEADER = "X-Tern-Keys"
 DEFAULT_CACHE_CONTROL = "private, no-cache"
 _JSON_TYPES = ("application/json", COMPACT_MEDIA_TYPE)
 _VARY = "Accept, Accept-Encoding"
+# Per-request scope keys: the parsed negotiation, the representer, and "answered by it".
+_NEGOTIATION = "tern.negotiation"
+_REPRESENTER = "tern.representer"
+_REPRESENTED = "tern.represented"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +76,129 @@ class Negotiation:
         )
 
 
+class Representer:
+    """Turns an answer into what the phone asked for: fields, compact keys, ETag (304),
+    Cache-Control, compression. Works on the answer's data; bytes only at the end.
+
+    A route that knows when its answer changes passes a `validator` (a string that changes
+    whenever the data does, such as the change versions it was built from): its ETag then
+    comes from the validator, a matching If-None-Match is answered 304 before anything is
+    encoded, and the encoded answer is kept for the next identical request."""
+
+    def __init__(
+        self,
+        *,
+        min_compress_bytes: int,
+        compressors: Compressors | None = None,
+        max_kept_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.min_compress_bytes = min_compress_bytes
+        self.compressors = compressors or Compressors()
+        # (ETag, coding) -> (headers, body): what validated answers encoded to.
+        self._kept: cachetools.LRUCache[tuple[str, str | None], tuple[list[Any], bytes]] = (
+            cachetools.LRUCache(max_kept_bytes, getsizeof=lambda kept: len(kept[1]) + 512)
+        )
+
+    async def send_data(
+        self,
+        scope: Scope,
+        send: Send,
+        data: Any,
+        *,
+        status: int = 200,
+        headers: MutableHeaders | None = None,
+        validator: str | None = None,
+    ) -> None:
+        """Answer `data` (plain JSON values) as this request negotiated."""
+        negotiation = negotiation_of(scope)
+        headers = headers if headers is not None else MutableHeaders()
+        headers.setdefault("content-type", "application/json")
+        method = scope["method"]
+        if validator is None or method not in ("GET", "HEAD") or status != 200:
+            status, headers, body = self._encode(scope, negotiation, status, headers, data)
+            await self._finish(scope, negotiation, status, headers, body, send)
+            return
+        variant = f"{validator}|{int(negotiation.compact)}|{','.join(negotiation.fields)}"
+        etag = f'"v{hashlib.blake2b(variant.encode(), digest_size=16).hexdigest()}"'
+        headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
+        if etag_matches(negotiation.if_none_match, etag):
+            await _send_not_modified(send, headers, etag)
+            return
+        kept = self._kept.get((etag, negotiation.coding))
+        if kept is None:
+            status, headers, body = self._encode(scope, negotiation, status, headers, data)
+            if status != 200:  # the request itself was refused (unknown fields)
+                await self._finish(scope, negotiation, status, headers, body, send)
+                return
+            coding = self._coding_for(negotiation, body)
+            headers["etag"] = _with_coding(etag, coding)
+            _append_vary(headers)
+            body = self._compress(headers, coding, body)
+            kept = self._kept[etag, negotiation.coding] = (headers.raw, body)
+        await _send(send, 200, list(kept[0]), kept[1], method)  # outer layers add headers
+
+    async def send_body(self, scope: Scope, send: Send, start: Message, body: bytes) -> None:
+        """Answer a JSON body another route encoded (decoded once more when it is shaped)."""
+        negotiation = negotiation_of(scope)
+        status: int = start["status"]
+        headers = MutableHeaders(raw=list(start["headers"]))
+        if 200 <= status < 300 and (negotiation.compact or negotiation.fields):
+            data = orjson.loads(body)
+            status, headers, body = self._encode(scope, negotiation, status, headers, data)
+        await self._finish(scope, negotiation, status, headers, body, send)
+
+    def _encode(
+        self,
+        scope: Scope,
+        negotiation: Negotiation,
+        status: int,
+        headers: MutableHeaders,
+        data: Any,
+    ) -> tuple[int, MutableHeaders, bytes]:
+        if 200 <= status < 300 and (negotiation.compact or negotiation.fields):
+            try:
+                data = _shape(scope, negotiation, data, headers)
+            except ApiError as exc:
+                return _error_parts(exc)
+        return status, headers, orjson.dumps(data, option=orjson.OPT_UTC_Z)
+
+    def _coding_for(self, negotiation: Negotiation, body: bytes) -> str | None:
+        return negotiation.coding if len(body) >= self.min_compress_bytes else None
+
+    def _compress(self, headers: MutableHeaders, coding: str | None, body: bytes) -> bytes:
+        if coding is not None:
+            body = self.compressors.compressor(coding)(body)
+            headers["content-encoding"] = coding
+        headers["content-length"] = str(len(body))
+        return body
+
+    async def _finish(
+        self,
+        scope: Scope,
+        negotiation: Negotiation,
+        status: int,
+        headers: MutableHeaders,
+        body: bytes,
+        send: Send,
+    ) -> None:
+        method = scope["method"]
+        coding = self._coding_for(negotiation, body)
+        if method in ("GET", "HEAD") and status == 200:
+            etag = strong_etag(body, coding)
+            headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
+            if etag_matches(negotiation.if_none_match, etag):
+                await _send_not_modified(send, headers, etag)
+                return
+            headers["etag"] = etag
+        _append_vary(headers)
+        body = self._compress(headers, coding, body)
+        await _send(send, status, headers.raw, body, method)
+
+
 class RepresentationMiddleware:
-    """Fields, compact encoding, ETag/304, Cache-Control and compression for JSON answers."""
+    """Fields, compact encoding, ETag/304, Cache-Control and compression for the JSON answers
+    of routes under `prefix`. A route that answers with `Represented` has its data shaped as
+    it is; the JSON body of any other route is decoded once to be shaped."""
 
     def __init__(
         self,
@@ -83,18 +210,20 @@ class RepresentationMiddleware:
     ) -> None:
         self.app = app
         self.prefix = prefix
-        self.min_compress_bytes = min_compress_bytes
-        self.compressors = compressors or Compressors()
+        self.representer = Representer(
+            min_compress_bytes=min_compress_bytes, compressors=compressors
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
         try:
-            negotiation = Negotiation.from_scope(scope)
+            scope[_NEGOTIATION] = Negotiation.from_scope(scope)
         except ApiError as exc:
             await exc.response()(scope, receive, send)
             return
+        scope[_REPRESENTER] = self.representer
         start: Message | None = None
         chunks: list[bytes] = []
         passthrough = False
@@ -104,7 +233,11 @@ class RepresentationMiddleware:
             if message["type"] == "http.response.start":
                 headers = Headers(raw=message["headers"])
                 media_type = headers.get("content-type", "").split(";")[0].strip()
-                passthrough = media_type not in _JSON_TYPES or "content-encoding" in headers
+                passthrough = (
+                    scope.get(_REPRESENTED, False)
+                    or media_type not in _JSON_TYPES
+                    or "content-encoding" in headers
+                )
                 if passthrough:
                     await send(message)
                 else:
@@ -115,55 +248,51 @@ class RepresentationMiddleware:
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await self._finish(scope, negotiation, start, b"".join(chunks), send)
+                await self.representer.send_body(scope, send, start, b"".join(chunks))
 
         await self.app(scope, receive, buffered_send)
 
-    async def _finish(
-        self, scope: Scope, negotiation: Negotiation, start: Message, body: bytes, send: Send
-    ) -> None:
-        status: int = start["status"]
-        headers = MutableHeaders(raw=list(start["headers"]))
-        if 200 <= status < 300 and (negotiation.compact or negotiation.fields):
-            try:
-                body = self._shape(scope, negotiation, body, headers)
-            except ApiError as exc:
-                status, headers, body = _error_parts(exc)
-        method = scope["method"]
-        coding = negotiation.coding if len(body) >= self.min_compress_bytes else None
-        if method in ("GET", "HEAD") and status == 200:
-            etag = strong_etag(body, coding)
-            headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
-            if etag_matches(negotiation.if_none_match, etag):
-                await _send_not_modified(send, headers, etag)
-                return
-            headers["etag"] = etag
-        _append_vary(headers)
-        if coding is not None:
-            body = self.compressors.compressor(coding)(body)
-            headers["content-encoding"] = coding
-        headers["content-length"] = str(len(body))
-        await send({"type": "http.response.start", "status": status, "headers": headers.raw})
-        await send({"type": "http.response.body", "body": body if method != "HEAD" else b""})
 
-    def _shape(
-        self, scope: Scope, negotiation: Negotiation, body: bytes, headers: MutableHeaders
-    ) -> bytes:
-        schema = compact_schema_of(scope)
-        route = scope.get("route")
-        spec = schema.spec_of(getattr(route, "response_model", None))
-        data: Any = orjson.loads(body)
-        if negotiation.fields and scope["method"] in ("GET", "HEAD"):
-            data = _select_fields(data, spec, schema, negotiation.fields)
-        if negotiation.compact and spec is not None:
-            try:
-                data = encode(data, spec, schema.resources)
-            except CompactError:
-                return orjson.dumps(data)  # an answer the key map does not describe stays JSON
-            headers["content-type"] = COMPACT_MEDIA_TYPE
-            resource = spec.get("ref") or spec.get("of", {}).get("ref") or spec["t"]
-            headers[KEYS_HEADER] = f"{resource};v={schema.version}"
-        return orjson.dumps(data)
+class Represented(Response):
+    """A route's answer as data, shaped for the phone by the representer without a JSON round
+    trip; `validator` as `Representer.send_data` takes it."""
+
+    def __init__(
+        self,
+        data: Any,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        validator: str | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers)
+        self.data = data
+        self.validator = validator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        representer = scope.get(_REPRESENTER)
+        if not isinstance(representer, Representer):  # served outside the middleware
+            body = orjson.dumps(self.data, option=orjson.OPT_UTC_Z)
+            plain = Response(body, self.status_code, media_type="application/json")
+            await plain(scope, receive, send)
+            return
+        scope[_REPRESENTED] = True
+        kept = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        await representer.send_data(
+            scope,
+            send,
+            self.data,
+            status=self.status_code,
+            headers=MutableHeaders(raw=kept),
+            validator=self.validator,
+        )
+
+
+def negotiation_of(scope: Scope) -> Negotiation:
+    """What this request asked of the representation (read once per request)."""
+    negotiation = scope.get(_NEGOTIATION)
+    if not isinstance(negotiation, Negotiation):
+        negotiation = scope[_NEGOTIATION] = Negotiation.from_scope(scope)
+    return negotiation
 
 
 def compact_schema_of(scope: Scope) -> CompactSchema:
@@ -174,6 +303,24 @@ def compact_schema_of(scope: Scope) -> CompactSchema:
         schema = CompactSchema.from_routes(app.routes, "/api/")
         app.state.compact_schema = schema
     return schema
+
+
+def _shape(scope: Scope, negotiation: Negotiation, data: Any, headers: MutableHeaders) -> Any:
+    schema = compact_schema_of(scope)
+    route = scope.get("route")
+    spec = schema.spec_of(getattr(route, "response_model", None))
+    if negotiation.fields and scope["method"] in ("GET", "HEAD"):
+        data = _select_fields(data, spec, schema, negotiation.fields)
+    if negotiation.compact and spec is not None:
+        try:
+            encoded = encode(data, spec, schema.resources)
+        except CompactError:
+            return data  # an answer the key map does not describe stays JSON
+        headers["content-type"] = COMPACT_MEDIA_TYPE
+        resource = spec.get("ref") or spec.get("of", {}).get("ref") or spec["t"]
+        headers[KEYS_HEADER] = f"{resource};v={schema.version}"
+        return encoded
+    return data
 
 
 def _select_fields(data: Any, spec: Any, schema: CompactSchema, paths: list[str]) -> Any:
@@ -215,6 +362,15 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
         if opaque == wanted or opaque.split("-", 1)[0] == wanted:
             return True
     return False
+
+
+def _with_coding(etag: str, coding: str | None) -> str:
+    return f'{etag[:-1]}-{coding}"' if coding else etag
+
+
+async def _send(send: Send, status: int, raw_headers: list[Any], body: bytes, method: str) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body if method != "HEAD" else b""})
 
 
 async def _send_not_modified(send: Send, headers: MutableHeaders, etag: str) -> None:

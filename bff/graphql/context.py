@@ -1,4 +1,4 @@
-"""What every resolver of one request sees: the signed-in user (or why not) and the clients."""
+"""What every resolver of one request sees: the signed-in user (or why not) and the BFF."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from strawberry.fastapi import BaseContext
 
 from bff.auth.service import AuthenticatedUser, AuthService
 from bff.clients import ServiceClients
+from bff.context import BffContext
 from bff.dependencies import auth_required, bearer_token
 from services.kit.errors import ApiError
 
@@ -15,17 +16,20 @@ class Context(BaseContext):
     """Built fresh for each GraphQL request."""
 
     def __init__(
-        self,
-        auth: AuthService,
-        clients: ServiceClients,
-        user: AuthenticatedUser | None,
-        auth_error: ApiError | None,
+        self, bff: BffContext, user: AuthenticatedUser | None, auth_error: ApiError | None
     ) -> None:
         super().__init__()
-        self.auth = auth
-        self.clients = clients
+        self.bff = bff
         self.user = user
         self.auth_error = auth_error
+
+    @property
+    def auth(self) -> AuthService:
+        return self.bff.auth
+
+    @property
+    def clients(self) -> ServiceClients:
+        return self.bff.clients
 
     def require_user(self) -> AuthenticatedUser:
         """The signed-in user; raises the auth error (AUTH_REQUIRED, TOKEN_EXPIRED, ...) if none."""
@@ -36,13 +40,12 @@ class Context(BaseContext):
 
 async def get_context(request: Request) -> Context:
     """The context of one request; a bad token is kept as the error of fields that need a user."""
-    auth: AuthService = request.app.state.auth
-    clients: ServiceClients = request.app.state.clients
+    bff: BffContext = request.app.state.context
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
-        return Context(auth, clients, None, auth_required())
+        return Context(bff, None, auth_required())
     try:
-        user = await auth.authenticate(token)
+        user = await bff.auth.authenticate(token)
     except ApiError as exc:
-        return Context(auth, clients, None, exc)
-    return Context(auth, clients, user, None)
+        return Context(bff, None, exc)
+    return Context(bff, user, None)

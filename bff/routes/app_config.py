@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from bff.app_config.schemas import AppConfig
-from bff.app_config.service import AppConfigService, Client, evaluate
-from bff.dependencies import Mobile
+from bff.app_config.service import Client, evaluate
+from bff.dependencies import BffDep, Mobile
 
 router = APIRouter(tags=["app-config"])
 
 
 @router.get("/app-config", response_model=AppConfig)
-async def app_config(request: Request, mobile: Mobile) -> AppConfig:
+async def app_config(mobile: Mobile, bff: BffDep) -> AppConfig:
     """The config as this device sees it (X-Platform, X-App-Version, X-Device-ID)."""
-    service: AppConfigService = request.app.state.app_config
     client = Client(mobile.platform, mobile.app_version, mobile.device_id)
-    return evaluate(await service.snapshot(), client)
+    return evaluate(await bff.app_config.snapshot(), client)

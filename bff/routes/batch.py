@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bff.batch import SubRequest, dispatch_batch
-from bff.settings import BffSettings
+from bff.dependencies import BffDep
 from services.kit.errors import Action, ApiError
 
 router = APIRouter(tags=["batch"])
@@ -46,9 +46,9 @@ class BatchResponse(BaseModel):
 
 
 @router.post("/batch", response_model=BatchResponse)
-async def batch(body: BatchRequest, request: Request) -> BatchResponse:
+async def batch(body: BatchRequest, request: Request, bff: BffDep) -> BatchResponse:
     """Each item answers its own status, headers and body; concurrent unless `sequential`."""
-    settings: BffSettings = request.app.state.runtime.settings
+    settings = bff.settings
     if len(body.requests) > settings.batch_max_requests:
         raise ApiError(
             422,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
+from bff.compact.representation import Represented
 from bff.dashboard import Dashboard, DashboardLimits, build_dashboard
-from bff.dependencies import Clients, CurrentUser
-from bff.settings import BffSettings
+from bff.dependencies import BffDep, CurrentUser
 
 router = APIRouter(tags=["dashboard"])
 
@@ -14,19 +14,14 @@ DASHBOARD_CACHE_CONTROL = "private, max-age=0, stale-while-revalidate=60, stale-
 
 
 @router.get("/dashboard", response_model=Dashboard)
-async def dashboard(
-    request: Request, response: Response, user: CurrentUser, clients: Clients
-) -> Dashboard:
+async def dashboard(user: CurrentUser, bff: BffDep) -> Represented:
     """The viewer's datasets, models, recent jobs and unread notifications; a section that
     fails carries its error (and the last good copy, marked stale) while the rest answer."""
-    runtime = request.app.state.runtime
-    settings: BffSettings = runtime.settings
-    limits = DashboardLimits(
-        settings.dashboard_page_size,
-        settings.dashboard_section_timeout_s,
-        settings.dashboard_cache_ttl_s,
-    )
+    settings = bff.settings
+    limits = DashboardLimits(settings.dashboard_page_size, settings.dashboard_section_timeout_s)
+    view = await build_dashboard(bff.clients, bff.pages, user.id, limits)
     # The app may show its last dashboard at once while it revalidates (ETag -> 304), and keep
     # showing it while the BFF cannot be reached.
-    response.headers["Cache-Control"] = DASHBOARD_CACHE_CONTROL
-    return await build_dashboard(clients, runtime.cache, user.id, limits)
+    return Represented(
+        view.data, headers={"Cache-Control": DASHBOARD_CACHE_CONTROL}, validator=view.validator
+    )

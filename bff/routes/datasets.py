@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
+from bff.compact.representation import Represented
 from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
@@ -34,9 +35,10 @@ VersionNumber = Annotated[int, Path(ge=1, le=_MAX_VERSION)]
 
 
 @router.get("", response_model=Page[Dataset])
-async def list_datasets(page: PageParams, user: CurrentUser, clients: Clients) -> Page[Dataset]:
+async def list_datasets(page: PageParams, user: CurrentUser, clients: Clients) -> Represented:
     """The user's datasets, newest first, a page at a time."""
-    return await clients.datasets.list_datasets(user.id, page.cursor, page.limit)
+    listed = await clients.datasets.list_datasets(user.id, page.cursor, page.limit)
+    return Represented(listed.as_json())
 
 
 @router.get("/changes", response_model=ChangeFeed)

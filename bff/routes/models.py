@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 from pydantic import ValidationError
 
-from bff.dependencies import Clients, CurrentUser
+from bff.compact.representation import Represented
+from bff.dependencies import BffDep, Clients, CurrentUser
 from bff.routes.pagination import PageParams
-from bff.settings import BffSettings
 from proto.common import Page
 from proto.inference import (
     ALIAS_PATTERN,
@@ -35,14 +35,15 @@ AliasName = Annotated[str, Path(min_length=1, max_length=64, pattern=ALIAS_PATTE
 
 
 @router.get("", response_model=Page[Model])
-async def list_models(page: PageParams, user: CurrentUser, clients: Clients) -> Page[Model]:
+async def list_models(page: PageParams, user: CurrentUser, clients: Clients) -> Represented:
     """The user's models, a page at a time."""
-    return await clients.inference.list_models(user.id, page.cursor, page.limit)
+    listed = await clients.inference.list_models(user.id, page.cursor, page.limit)
+    return Represented(listed.as_json())
 
 
 @router.post("/uploads", status_code=201, response_model=ModelVersion)
 async def upload_model(
-    request: Request,
+    bff: BffDep,
     user: CurrentUser,
     clients: Clients,
     metadata: Annotated[str, Form(description="JSON of ModelUpload", max_length=1_000_000)],
@@ -50,7 +51,7 @@ async def upload_model(
 ) -> ModelVersion:
     """Upload an ONNX model as a new version of the user's model of that name."""
     upload = _parse_upload(metadata)
-    data = await _read_limited(artifact, _upload_limit(request))
+    data = await _read_limited(artifact, bff.settings.model_upload_max_bytes)
     filename = (artifact.filename or "model.onnx")[:_MAX_FILENAME]
     return await clients.inference.register_version(user.id, upload.to_register(), data, filename)
 
@@ -123,12 +124,6 @@ def _parse_upload(raw: str) -> ModelUpload:
             action=Action.FIX_INPUT,
             details={"fields": problems},
         ) from exc
-
-
-def _upload_limit(request: Request) -> int:
-    settings = request.app.state.runtime.settings
-    assert isinstance(settings, BffSettings)
-    return settings.model_upload_max_bytes
 
 
 async def _read_limited(upload: UploadFile, limit: int) -> bytes:

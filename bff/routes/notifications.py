@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from bff.compact.representation import Represented
 from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
@@ -21,11 +22,12 @@ async def list_notifications(
     user: CurrentUser,
     clients: Clients,
     unread: Annotated[bool, Query(description="only notifications not read yet")] = False,
-) -> Page[Notification]:
+) -> Represented:
     """The user's notifications, newest first, a page at a time (`?unread=true`: unread only)."""
-    return await clients.notifications.list_notifications(
+    listed = await clients.notifications.list_notifications(
         user.id, page.cursor, page.limit, unread=unread
     )
+    return Represented(listed.as_json())
 
 
 @router.get("/unread-count", response_model=UnreadCount)

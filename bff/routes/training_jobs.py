@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
 
+from bff.compact.representation import Represented
 from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
@@ -27,11 +28,10 @@ async def create_training_job(
 
 
 @router.get("", response_model=Page[TrainingJob])
-async def list_training_jobs(
-    page: PageParams, user: CurrentUser, clients: Clients
-) -> Page[TrainingJob]:
+async def list_training_jobs(page: PageParams, user: CurrentUser, clients: Clients) -> Represented:
     """The user's training jobs, a page at a time."""
-    return await clients.training.list_jobs(user.id, page.cursor, page.limit)
+    listed = await clients.training.list_jobs(user.id, page.cursor, page.limit)
+    return Represented(listed.as_json())
 
 
 @router.get("/{job_id}", response_model=TrainingJob)

@@ -13,15 +13,22 @@ from typing import Any
 from proto.common import Page
 from proto.datasets import ColumnSchema, ColumnStats, Dataset, DatasetVersion, VersionStats
 from services.datasets import repository
-from services.datasets.changes import change_writer, dataset_key, forget_label_changes
+from services.datasets.changes import (
+    VERSION_QUERY,
+    change_writer,
+    dataset_key,
+    forget_label_changes,
+)
 from services.datasets.context import DatasetsContext
 from services.datasets.parsing import describe_parquet
 from services.datasets.tables import DatasetRow, DatasetVersionRow
 from services.datasets.version_files import local_copy
+from services.kit import change_versions
 from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
 from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.responses import JsonPage
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +70,16 @@ def dataset_contract(dataset: DatasetRow, latest: DatasetVersionRow) -> Dataset:
 
 async def list_datasets(
     ctx: DatasetsContext, owner_id: str, cursor: str | None, limit: int | None
-) -> Page[Dataset]:
-    """The owner's datasets, most recently updated first."""
+) -> JsonPage:
+    """The owner's datasets, most recently updated first (the `Page[Dataset]` contract)."""
     size = clamp_limit(limit)
-    after = cursor_position(cursor)
-    async with ctx.db.session() as session:
-        rows = await repository.list_datasets(session, owner_id, size, after)
-    page, next_cursor = split_page(rows, size, lambda row: (row[0].updated_at, row[0].id))
-    return Page[Dataset](
-        items=[dataset_contract(dataset, latest) for dataset, latest in page],
-        next_cursor=next_cursor,
+    statement, params = repository.DATASET_LIST.bind(
+        cursor_position(cursor), size, owner_id=owner_id
     )
+    await change_versions.read_version(ctx.db, VERSION_QUERY, owner_id)
+    rows = await ctx.db.fetch_all(statement, params)
+    page, next_cursor = split_page(rows, size, lambda row: (row.updated_at, row.id))
+    return {"items": [row._asdict() for row in page], "next_cursor": next_cursor}
 
 
 async def get_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID) -> Dataset:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proto.datasets import Change, ChangeFeed, ChangeKind, ChangeOp, Dataset, Label
 from services.datasets.context import DatasetsContext
 from services.datasets.tables import ChangeCounterRow, ChangeRow
+from services.kit import change_versions
 from services.kit.errors import Action, ApiError
 
 
@@ -80,6 +81,7 @@ class ChangeWriter:
                 .where(ChangeCounterRow.owner_id == self.owner_id)
                 .values(last_seq=self.last_seq)
             )
+            change_versions.note(self._session, self.owner_id, self.last_seq)
 
 
 @asynccontextmanager
@@ -101,6 +103,10 @@ async def change_writer(session: AsyncSession, owner_id: str) -> AsyncIterator[C
     writer = ChangeWriter(session, owner_id, int(last_seq or 0))
     yield writer
     await writer._save_counter()
+
+
+# The owner's change version: the last sequence number of their feed.
+VERSION_QUERY = change_versions.version_query(ChangeCounterRow.last_seq, ChangeCounterRow.owner_id)
 
 
 def dataset_key(dataset_id: uuid.UUID) -> str:

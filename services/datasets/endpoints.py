@@ -26,6 +26,7 @@ from services.datasets import catalog, changes, labels, previews, uploads
 from services.datasets.context import DatasetsContext
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.pagination import clamp_limit
+from services.kit.responses import json_response
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 _MAX_CURSOR_LENGTH = 1024
@@ -79,9 +80,9 @@ async def list_datasets(
     user: ActingUser,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-) -> Page[Dataset]:
+) -> Response:
     """The caller's datasets, most recently updated first."""
-    return await catalog.list_datasets(ctx, user, cursor, limit)
+    return json_response(await catalog.list_datasets(ctx, user, cursor, limit))
 
 
 @router.get("/datasets/{dataset_id}", response_model=Dataset)

@@ -17,7 +17,7 @@ from services.datasets.tables import (
     UploadChunkRow,
     UploadRow,
 )
-from services.kit.keyset import Position, newest_first
+from services.kit.keyset import NewestFirst
 
 DatasetWithLatest = tuple[DatasetRow, DatasetVersionRow]
 
@@ -180,16 +180,29 @@ async def get_dataset_with_latest(
     return None if row is None else (row[0], row[1])
 
 
-async def list_datasets(
-    session: AsyncSession,
-    owner_id: str,
-    limit: int,
-    after: Position | None,
-) -> list[DatasetWithLatest]:
-    """Newest first by (updated_at, id), after `after`: up to `limit` + 1 rows."""
-    stmt = _with_latest().where(DatasetRow.owner_id == owner_id, DatasetRow.deleted_at.is_(None))
-    stmt = newest_first(stmt, DatasetRow.updated_at, DatasetRow.id, after, limit)
-    return [(row[0], row[1]) for row in await session.execute(stmt)]
+# The owner's datasets for a list, with their latest version's shape: plain rows, no ORM.
+DATASET_LIST = NewestFirst.of(
+    sa.select(
+        DatasetRow.id,
+        DatasetRow.name,
+        DatasetRow.owner_id,
+        DatasetRow.latest_version,
+        DatasetVersionRow.row_count,
+        DatasetVersionRow.columns,
+        DatasetRow.created_at,
+        DatasetRow.updated_at,
+    )
+    .join(
+        DatasetVersionRow,
+        sa.and_(
+            DatasetVersionRow.dataset_id == DatasetRow.id,
+            DatasetVersionRow.version == DatasetRow.latest_version,
+        ),
+    )
+    .where(DatasetRow.owner_id == sa.bindparam("owner_id"), DatasetRow.deleted_at.is_(None)),
+    DatasetRow.updated_at,
+    DatasetRow.id,
+)
 
 
 async def list_versions(

@@ -23,6 +23,7 @@ from services.inference import registry, serving
 from services.inference.context import InferenceContext
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.errors import Action, ApiError
+from services.kit.responses import json_response
 
 _UPLOAD_CHUNK = 1024 * 1024
 
@@ -85,9 +86,9 @@ async def list_models(
     user: ActingUser,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-) -> Page[Model]:
+) -> Response:
     """The acting user's models, newest first."""
-    return await registry.list_models(ctx, user, cursor, limit)
+    return json_response(await registry.list_models(ctx, user, cursor, limit))
 
 
 @internal_router.get("/models/{model_id}", response_model=Model)

@@ -19,12 +19,25 @@ from proto.inference import (
 )
 from services.inference.context import InferenceContext
 from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
-from services.inference.repository import ModelRepository
-from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow, utc_now
+from services.inference.repository import (
+    ALIASES_OF,
+    MODEL_LIST,
+    VERSION_QUERY,
+    ModelRepository,
+)
+from services.inference.tables import (
+    ModelAliasRow,
+    ModelRow,
+    ModelVersionRow,
+    change_counters,
+    utc_now,
+)
 from services.inference.torch_artifacts import check_torch_artifact
+from services.kit import change_versions
 from services.kit.errors import ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.responses import JsonPage
 from services.kit.structured_logging import get_logger
 
 PRODUCTION_ALIAS = "production"
@@ -219,23 +232,24 @@ async def _insert_version(
     if row.version == 1:
         repo.add(ModelAliasRow(model_id=model.id, alias=PRODUCTION_ALIAS, version=1))
         await repo.flush()
+    await change_versions.bump(repo.session, change_counters, owner_id)
     return row
 
 
 async def list_models(
     ctx: InferenceContext, owner_id: str, cursor: str | None, limit: int | None
-) -> Page[Model]:
-    """The owner's models, newest first, one page at a time."""
-    after = cursor_position(cursor)
+) -> JsonPage:
+    """The owner's models, newest first, one page at a time (the `Page[Model]` contract)."""
     page_size = clamp_limit(limit)
-    async with ctx.db.session() as session:
-        repo = ModelRepository(session)
-        rows = await repo.list_models(owner_id, page_size, after)
-        page, next_cursor = split_page(rows, page_size, lambda row: (row.created_at, row.id))
-        aliases = await repo.aliases([row.id for row in page])
-    return Page[Model](
-        items=[to_model(row, aliases[row.id]) for row in page], next_cursor=next_cursor
-    )
+    statement, params = MODEL_LIST.bind(cursor_position(cursor), page_size, owner_id=owner_id)
+    await change_versions.read_version(ctx.db, VERSION_QUERY, owner_id)
+    rows = await ctx.db.fetch_all(statement, params)
+    page, next_cursor = split_page(rows, page_size, lambda row: (row.created_at, row.id))
+    items = {row.id: {**row._asdict(), "aliases": {}} for row in page}
+    if items:
+        for alias in await ctx.db.fetch_all(ALIASES_OF, {"model_ids": list(items)}):
+            items[alias.model_id]["aliases"][alias.alias] = alias.version
+    return {"items": list(items.values()), "next_cursor": next_cursor}
 
 
 async def get_model(ctx: InferenceContext, owner_id: str, model_id: uuid.UUID) -> Model:
@@ -316,6 +330,7 @@ async def set_alias(
                 model.updated_at = utc_now()
                 await repo.flush()
                 aliases = await repo.aliases([model_id])
+                await change_versions.bump(session, change_counters, owner_id)
             # Committed: requests from now on must resolve the alias to the new version.
             ctx.targets.invalidate(model_id)
             _log.info(
@@ -345,6 +360,7 @@ async def delete_alias(
             raise alias_not_found(model_id, alias)
         await repo.delete_alias(row)
         model.updated_at = utc_now()
+        await change_versions.bump(session, change_counters, owner_id)
     ctx.targets.invalidate(model_id)
 
 

@@ -8,8 +8,32 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow
-from services.kit.keyset import Position, newest_first
+from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow, change_counters
+from services.kit import change_versions
+from services.kit.keyset import NewestFirst
+
+VERSION_QUERY = change_versions.version_query(
+    change_counters.c.last_seq, change_counters.c.owner_id
+)
+
+# The owner's models for a list (plain rows), and the aliases of a page of them.
+MODEL_LIST = NewestFirst.of(
+    sa.select(
+        ModelRow.id,
+        ModelRow.name,
+        ModelRow.owner_id,
+        ModelRow.task,
+        ModelRow.latest_version,
+        ModelRow.features,
+        ModelRow.created_at,
+        ModelRow.updated_at,
+    ).where(ModelRow.owner_id == sa.bindparam("owner_id")),
+    ModelRow.created_at,
+    ModelRow.id,
+)
+ALIASES_OF = sa.select(ModelAliasRow.model_id, ModelAliasRow.alias, ModelAliasRow.version).where(
+    ModelAliasRow.model_id.in_(sa.bindparam("model_ids", expanding=True))
+)
 
 
 class ModelRepository:
@@ -31,14 +55,6 @@ class ModelRepository:
             .with_for_update()
         )
         return (await self.session.execute(query)).scalar_one_or_none()
-
-    async def list_models(
-        self, owner_id: str, limit: int, after: Position | None
-    ) -> Sequence[ModelRow]:
-        """The owner's models newest first by (created_at, id), after `after`: up to `limit` + 1."""
-        query = sa.select(ModelRow).where(ModelRow.owner_id == owner_id)
-        query = newest_first(query, ModelRow.created_at, ModelRow.id, after, limit)
-        return (await self.session.execute(query)).scalars().all()
 
     async def get_version(self, model_id: uuid.UUID, version: int) -> ModelVersionRow | None:
         return await self.session.get(ModelVersionRow, (model_id, version))

@@ -22,6 +22,7 @@ from services.kit.migrations import upgrade_to_head
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import ServiceSettings
 from services.kit.structured_logging import configure_logging, get_logger
+from services.kit.version_watch import build_version_watch_router
 
 StartupHook = Callable[[ServiceRuntime, AsyncExitStack], Awaitable[None]]
 
@@ -74,6 +75,7 @@ def create_service_app(
 
     app.add_exception_handler(DownstreamUnavailable, _downstream_unavailable)
     app.include_router(build_health_router())
+    app.include_router(build_version_watch_router())
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,

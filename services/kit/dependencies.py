@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit import change_versions
 from services.kit.errors import ApiError
 from services.kit.runtime import ServiceRuntime
 from services.kit.service_auth import ServicePrincipal
@@ -42,6 +43,7 @@ Caller = Annotated[ServicePrincipal, Depends(service_principal)]
 async def _acting_user(principal: Caller) -> str:
     if not principal.user_id:
         raise ApiError(403, "ACTING_USER_REQUIRED", "this call must act for a user")
+    change_versions.act_for(principal.user_id)
     return principal.user_id
 
 

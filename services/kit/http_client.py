@@ -9,8 +9,8 @@ connection errors and 5xx; a circuit breaker fails fast while a downstream keeps
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from services.kit.change_versions import VERSION_HEADER
 from services.kit.circuit_breaker import CircuitBreaker
 from services.kit.errors import ApiError, service_unavailable
 from services.kit.request_context import outbound_headers
@@ -142,6 +143,8 @@ class ServiceClient:
         self._max_connections = max_connections
         self.breaker = breaker or CircuitBreaker()
         self._session: aiohttp.ClientSession | None = None
+        # Told (user, version) of each answer that carries the user's change version.
+        self.on_version: Callable[[str, int], None] | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop that runs it.
@@ -251,6 +254,10 @@ class ServiceClient:
                 raise DownstreamUnavailable(self.service, _reason(exc)) from exc
             if response.status >= 500:
                 raise _RetryableStatus(response.status)
+        if user_id is not None and self.on_version is not None:
+            version = response.headers.get(VERSION_HEADER)
+            if version is not None and version.isdigit():
+                self.on_version(user_id, int(version))
         return ServiceResponse(response.status, response.headers, content)
 
     async def ping(self) -> None:
@@ -267,7 +274,7 @@ class ServiceClient:
         response = await self.request("POST", path, **kwargs)
         return response.json() if response.content else None
 
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def stream(
         self,
         method: str,
@@ -277,17 +284,19 @@ class ServiceClient:
         content: AsyncIterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
         read_timeout_s: float | None = None,
+        guarded: bool = True,
     ) -> AsyncIterator[StreamedResponse]:
         """Send `content` as it comes and read the answer as it arrives; not retried.
 
         With `read_timeout_s`, the call has no overall deadline, only a bound on each silence
-        (an event stream, a large file)."""
+        (an event stream, a large file). An unguarded call (the process's own background
+        streams) neither waits for nor counts toward the circuit breaker."""
         timeout = None
         if read_timeout_s is not None:
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=self._connect_timeout_s, sock_read=read_timeout_s
             )
-        with self._breaker_call():
+        with self._breaker_call() if guarded else contextlib.nullcontext():
             try:
                 response = await self._http().request(
                     method.upper(),

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 import sqlalchemy as sa
 
@@ -14,6 +14,7 @@ from services.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
+AnySelect = sa.Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,39 @@ def newest_first(
             )
         )
     return stmt.order_by(at_column.desc(), id_column.desc()).limit(limit + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class NewestFirst:
+    """A list query built once, newest first by (at, id): the first page, and the page after
+    a position; `limit` and `after_at`/`after_id` are bound per call."""
+
+    first: AnySelect
+    after: AnySelect
+
+    @classmethod
+    def of(
+        cls,
+        stmt: AnySelect,
+        at_column: sa.SQLColumnExpression[datetime],
+        id_column: sa.SQLColumnExpression[uuid.UUID],
+    ) -> NewestFirst:
+        ordered = stmt.order_by(at_column.desc(), id_column.desc()).limit(sa.bindparam("limit"))
+        after = sa.or_(
+            at_column < sa.bindparam("after_at"),
+            sa.and_(at_column == sa.bindparam("after_at"), id_column < sa.bindparam("after_id")),
+        )
+        return cls(ordered, ordered.where(after))
+
+    def bind(
+        self, after: Position | None, limit: int, **params: Any
+    ) -> tuple[AnySelect, dict[str, Any]]:
+        """The statement and parameters for `limit` rows (+ 1, to know if more follow)."""
+        params["limit"] = limit + 1
+        if after is None:
+            return self.first, params
+        params["after_at"], params["after_id"] = after.at, after.id
+        return self.after, params
 
 
 def split_page(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit import request_context
+from services.kit import change_versions, request_context
 from services.kit.errors import ApiError
 from services.kit.metrics import HttpMetrics
 from services.kit.structured_logging import get_logger
@@ -62,6 +62,7 @@ class RequestContextMiddleware:
         request_id = request_context.accept_request_id(headers.get("x-request-id"))
         trace = request_context.parse_traceparent(headers.get("traceparent"))
         request_context.bind(request_id, trace)
+        change_versions.start_request()
         started = time.perf_counter()
         status = 500
         size = 0
@@ -70,7 +71,11 @@ class RequestContextMiddleware:
             nonlocal status, size
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+                version = change_versions.answered()
+                if version is not None:
+                    headers[change_versions.VERSION_HEADER] = str(version)
             elif message["type"] == "http.response.body":
                 size += len(message.get("body", b""))
             await send(message)

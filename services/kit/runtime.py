@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.kit.cache import Cache, build_cache
+from services.kit.change_versions import VersionBus, build_version_bus, publish_committed
 from services.kit.circuit_breaker import CircuitBreaker
 from services.kit.database import Database
 from services.kit.http_client import ServiceClient
@@ -26,6 +27,7 @@ class ServiceRuntime:
     tokens: ServiceTokenIssuer
     verifier: ServiceTokenVerifier
     metrics: HttpMetrics
+    versions: VersionBus
     clients: dict[str, ServiceClient] = field(default_factory=dict)
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 
@@ -52,13 +54,17 @@ class ServiceRuntime:
             )
             for name, url in downstreams.items()
         }
+        db = Database(settings.sqlalchemy_url)
+        versions = build_version_bus(settings.redis_url, settings.service_name)
+        db.on_commit(publish_committed(versions))
         return cls(
             settings=settings,
-            db=Database(settings.sqlalchemy_url),
+            db=db,
             cache=build_cache(settings.redis_url, f"tern:{settings.service_name}"),
             tokens=tokens,
             verifier=ServiceTokenVerifier(secret, settings.service_name),
             metrics=HttpMetrics(settings.service_name, metric_labels),
+            versions=versions,
             clients=clients,
         )
 
@@ -70,4 +76,5 @@ class ServiceRuntime:
         for client in self.clients.values():
             await client.aclose()
         await self.cache.close()
+        await self.versions.close()
         await self.db.dispose()

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -51,9 +52,11 @@ async def serve(app: ASGIApp, listen: Listen, server: ServerName, shutdown: asyn
 
     A Starlette app's lifespan runs here; a bare ASGI app gets no lifespan events."""
     in_flight: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-    lifespan: contextlib.AbstractAsyncContextManager[Any] = (
-        app.router.lifespan_context(app) if isinstance(app, Starlette) else _no_lifespan()
-    )
+    lifespan: contextlib.AbstractAsyncContextManager[Any] = _no_lifespan()
+    if isinstance(app, Starlette):
+        lifespan = app.router.lifespan_context(app)
+        # Endless streams (event streams, version watches) end when this is set.
+        app.state.shutting_down = shutdown
     async with lifespan:
         inner = _served(app, in_flight)
         if server == "granian":
@@ -110,12 +113,26 @@ def _served(app: ASGIApp, in_flight: weakref.WeakSet[asyncio.Task[Any]]) -> ASGI
     return asgi
 
 
+def _refuse_taken_port(listen: Listen) -> None:
+    """Fail like any server would when the port is taken: Granian binds with SO_REUSEPORT,
+    so a second process on one port would otherwise quietly share its connections."""
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+        try:
+            probe.bind((listen.host, listen.port))
+        except OSError as exc:
+            where = f"{listen.host}:{listen.port}"
+            raise OSError(exc.errno, f"cannot listen on {where}: {exc.strerror}") from exc
+
+
 async def _serve_granian(app: ASGIApp, listen: Listen, shutdown: asyncio.Event) -> None:
     from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.http import HTTP1Settings, HTTP2Settings
     from granian.log import LogLevels
     from granian.server.embed import Server
 
+    _refuse_taken_port(listen)
     granian_log = logging.getLogger("_granian")
     server = Server(
         app,

@@ -15,8 +15,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.notifications import Change, ChangePage
+from services.kit import change_versions
 from services.kit.errors import invalid_input
 from services.notifications.tables import ChangeCounterRow, ChangeRow
+
+# The owner's change version: the last sequence number of their feed.
+VERSION_QUERY = change_versions.version_query(ChangeCounterRow.seq, ChangeCounterRow.owner_id)
 
 
 async def reserve(session: AsyncSession, owner_id: str, count: int) -> int:
@@ -28,7 +32,9 @@ async def reserve(session: AsyncSession, owner_id: str, count: int) -> int:
         index_elements=[ChangeCounterRow.owner_id],
         set_={"seq": ChangeCounterRow.seq + count},
     ).returning(ChangeCounterRow.seq)
-    return int((await session.execute(stmt)).scalar_one())
+    last = int((await session.execute(stmt)).scalar_one())
+    change_versions.note(session, owner_id, last)
+    return last
 
 
 async def record(

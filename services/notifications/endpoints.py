@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from proto.common import Page
 from proto.notifications import (
+    UNREAD_COUNT_HEADER,
     Broadcast,
     BroadcastResult,
     ChangePage,
@@ -26,6 +27,7 @@ from proto.notifications import (
     UnreadCount,
 )
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession, Runtime
+from services.kit.responses import json_response
 from services.notifications import changes, service, topics
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.fanout import FanOut
@@ -37,6 +39,7 @@ DeviceId = Annotated[str, Path(min_length=1, max_length=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 Limit = Annotated[int | None, Query(ge=1, le=200)]
 UnreadOnly = Annotated[bool, Query(description="only notifications not read yet")]
+CountUnread = Annotated[bool, Query(description="the unread count in X-Unread-Count")]
 
 
 def _settings(runtime: Runtime) -> NotificationsSettings:
@@ -108,13 +111,18 @@ async def send(
 @router.get("/notifications", response_model=Page[Notification])
 async def list_notifications(
     user: ActingUser,
-    session: DbSession,
+    runtime: Runtime,
     cursor: Cursor = None,
     limit: Limit = None,
     unread: UnreadOnly = False,
-) -> Page[Notification]:
+    count_unread: CountUnread = False,
+) -> Response:
     """The acting user's inbox, newest first; `unread=true`: only what is not read yet."""
-    return await service.list_notifications(session, user, cursor, limit, unread)
+    page, count = await service.list_notifications(
+        runtime.db, user, cursor, limit, unread=unread, count_unread=count_unread
+    )
+    headers = {UNREAD_COUNT_HEADER: str(count)} if count is not None else None
+    return json_response(page, headers=headers)
 
 
 @router.post("/send/devices", response_model=SendResult, status_code=202)
@@ -139,9 +147,9 @@ async def mark_read(request: MarkRead, user: ActingUser, runtime: Runtime) -> Re
 
 
 @router.get("/notifications/unread-count", response_model=UnreadCount)
-async def unread_count(user: ActingUser, session: DbSession) -> UnreadCount:
+async def unread_count(user: ActingUser, runtime: Runtime) -> UnreadCount:
     """How many of the acting user's notifications are unread."""
-    return await service.unread_count(session, user)
+    return UnreadCount(unread=await service.unread_count(runtime.db, user))
 
 
 @router.post("/notifications/{notification_id}/read", response_model=Notification)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.keyset import Position, newest_first
+from services.kit.keyset import NewestFirst, Position, newest_first
 from services.notifications.tables import (
     BroadcastRow,
     DeliveryRow,
@@ -421,6 +421,32 @@ async def find_broadcast(
         BroadcastRow.topic == topic, BroadcastRow.idempotency_key == idempotency_key
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+_INBOX_COLUMNS = (
+    NotificationRow.id,
+    NotificationRow.category,
+    NotificationRow.title,
+    NotificationRow.body,
+    NotificationRow.data,
+    NotificationRow.created_at,
+    NotificationRow.read_at,
+)
+_OWNED = NotificationRow.owner_id == sa.bindparam("owner_id")
+# The owner's inbox for a list (plain rows): all of it, or its unread entries only.
+INBOX = NewestFirst.of(
+    sa.select(*_INBOX_COLUMNS).where(_OWNED), NotificationRow.created_at, NotificationRow.id
+)
+UNREAD_INBOX = NewestFirst.of(
+    sa.select(*_INBOX_COLUMNS).where(_OWNED, NotificationRow.read_at.is_(None)),
+    NotificationRow.created_at,
+    NotificationRow.id,
+)
+UNREAD_COUNT = (
+    sa.select(sa.func.count())
+    .select_from(NotificationRow)
+    .where(_OWNED, NotificationRow.read_at.is_(None))
+)
 
 
 async def unread_count(session: AsyncSession, owner_id: str) -> int:

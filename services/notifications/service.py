@@ -19,12 +19,13 @@ from proto.notifications import (
     SendResult,
     SendToDevices,
     SendToUser,
-    UnreadCount,
 )
+from services.kit import change_versions
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit
+from services.kit.responses import JsonPage
 from services.notifications import changes, policy, repository
 from services.notifications.payloads import (
     MAX_COLLAPSE_KEY_BYTES,
@@ -274,26 +275,35 @@ async def mark_read(db: Database, owner_id: str, request: MarkRead) -> ReadResul
     return ReadResult(updated=len(changed), unread=unread)
 
 
-async def unread_count(session: AsyncSession, owner_id: str) -> UnreadCount:
+async def unread_count(db: Database, owner_id: str) -> int:
     """How many of the user's notifications are unread."""
-    return UnreadCount(unread=await repository.unread_count(session, owner_id))
+    await change_versions.read_version(db, changes.VERSION_QUERY, owner_id)
+    return await _unread(db, owner_id)
+
+
+async def _unread(db: Database, owner_id: str) -> int:
+    return int((await db.fetch_all(repository.UNREAD_COUNT, {"owner_id": owner_id}))[0][0])
 
 
 async def list_notifications(
-    session: AsyncSession,
+    db: Database,
     owner_id: str,
     cursor: str | None,
     limit: int | None,
+    *,
     unread: bool = False,
-) -> Page[Notification]:
-    """The user's inbox newest first, or only its unread entries; the cursor pages the same."""
+    count_unread: bool = False,
+) -> tuple[JsonPage, int | None]:
+    """The user's inbox newest first, or only its unread entries (the cursor pages the same;
+    the `Page[Notification]` contract); with `count_unread`, how many are unread, too."""
     size = clamp_limit(limit)
-    where = [NotificationRow.read_at.is_(None)] if unread else []
-    rows = await repository.page_newest_first(
-        session, NotificationRow, owner_id, cursor_position(cursor), size, *where
-    )
+    inbox = repository.UNREAD_INBOX if unread else repository.INBOX
+    statement, params = inbox.bind(cursor_position(cursor), size, owner_id=owner_id)
+    await change_versions.read_version(db, changes.VERSION_QUERY, owner_id)
+    rows = await db.fetch_all(statement, params)
     page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
-    return Page[Notification](items=[_notification(row) for row in page], next_cursor=next_cursor)
+    count = await _unread(db, owner_id) if count_unread else None
+    return {"items": [row._asdict() for row in page], "next_cursor": next_cursor}, count
 
 
 def _check_data_keys(data: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Runtime
 from services.kit.errors import ApiError
 from services.kit.pagination import MAX_PAGE_SIZE
+from services.kit.responses import json_response
 from services.training import event_stream, service
 from services.training.datasets_client import DatasetsClient
 from services.training.settings import TrainingSettings
@@ -45,8 +46,8 @@ async def list_jobs(
     user: ActingUser,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
-) -> Page[TrainingJob]:
-    return await service.list_jobs(runtime.db, user, cursor, limit)
+) -> Response:
+    return json_response(await service.list_jobs(runtime.db, user, cursor, limit))
 
 
 @router.get("/jobs/{job_id}", response_model=TrainingJob)

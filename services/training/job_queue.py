@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit import change_versions
 from services.kit.database import Database
-from services.training.tables import Job, JobEvent
+from services.training.tables import Job, JobEvent, change_counters
 
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 _CLAIM_TRIES = 5
@@ -99,16 +100,16 @@ async def _take(
         Job.attempts == candidate.attempts,
     )
     if candidate.status == "running" and candidate.cancel_requested:
-        await _update(session, as_read, status="cancelled", finished_at=now, **_NO_LEASE)
+        await _settle(session, as_read, status="cancelled", finished_at=now, **_NO_LEASE)
         return True
     if candidate.attempts >= max_attempts:
         error = (
             f"training stopped unexpectedly {candidate.attempts} times "
             f"(the limit is {max_attempts}); not trying again"
         )
-        await _update(session, as_read, status="failed", finished_at=now, error=error, **_NO_LEASE)
+        await _settle(session, as_read, status="failed", finished_at=now, error=error, **_NO_LEASE)
         return True
-    claimed = await _update(
+    claimed = await _settle(
         session,
         as_read,
         status="running",
@@ -128,10 +129,21 @@ _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 
 
 async def _update(session: AsyncSession, where: sa.ColumnElement[bool], **values: Any) -> bool:
+    """An update the job's owner does not see (its lease); whether it applied."""
     statement = sa.update(Job).where(where).values(**values)
     result = await session.execute(statement, execution_options={"synchronize_session": False})
     assert isinstance(result, CursorResult)
     return bool(result.rowcount == 1)
+
+
+async def _settle(session: AsyncSession, where: sa.ColumnElement[bool], **values: Any) -> bool:
+    """An update the job's owner sees (status, result): it moves their change version on."""
+    statement = sa.update(Job).where(where).values(**values).returning(Job.owner_id)
+    result = await session.execute(statement, execution_options={"synchronize_session": False})
+    owners = result.scalars().all()
+    for owner in set(owners):
+        await change_versions.bump(session, change_counters, owner)
+    return len(owners) == 1
 
 
 def _held_by(job_id: uuid.UUID, worker_id: str) -> sa.ColumnElement[bool]:
@@ -183,7 +195,7 @@ async def finish(
     if status not in FINISHED_STATUSES:
         raise ValueError(f"not a finished status: {status}")
     async with db.transaction() as session:
-        return await _update(
+        return await _settle(
             session,
             _held_by(job_id, worker_id),
             status=status,

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.keyset import Position, newest_first
-from services.training.tables import Job
+from services.kit import change_versions
+from services.kit.keyset import NewestFirst
+from services.training.tables import Job, change_counters
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -28,23 +29,52 @@ async def count_active(session: AsyncSession, owner_id: str) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def list_owned(
-    session: AsyncSession, owner_id: str, *, limit: int, after: Position | None
-) -> list[Job]:
-    """The owner's jobs, newest first by (created_at, id), after `after`: up to `limit` + 1."""
-    query = sa.select(Job).where(Job.owner_id == owner_id)
-    query = newest_first(query, Job.created_at, Job.id, after, limit)
-    return list((await session.execute(query)).scalars())
+VERSION_QUERY = change_versions.version_query(
+    change_counters.c.last_seq, change_counters.c.owner_id
+)
+
+# The owner's jobs for a list: every field of the contract but the (large) result.
+JOB_LIST = NewestFirst.of(
+    sa.select(
+        Job.id,
+        Job.owner_id,
+        Job.status,
+        Job.dataset_id,
+        Job.dataset_version,
+        Job.target,
+        Job.features,
+        Job.task,
+        Job.model,
+        Job.model_name,
+        Job.hyperparameters,
+        Job.validation_split,
+        Job.seed,
+        Job.created_at,
+        Job.started_at,
+        Job.finished_at,
+        Job.error,
+        Job.metrics,
+        Job.model_id,
+        Job.model_version,
+    ).where(Job.owner_id == sa.bindparam("owner_id")),
+    Job.created_at,
+    Job.id,
+)
 
 
-async def cancel_if_queued(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> bool:
+async def cancel_if_queued(
+    session: AsyncSession, owner_id: str, job_id: uuid.UUID, now: datetime
+) -> bool:
     """Cancel a job no worker holds yet; False when it is no longer queued."""
     statement = (
         sa.update(Job)
         .where(Job.id == job_id, Job.status == "queued")
         .values(status="cancelled", finished_at=now, cancel_requested=True)
     )
-    return await _changed_one(session, statement)
+    if not await _changed_one(session, statement):
+        return False
+    await change_versions.bump(session, change_counters, owner_id)
+    return True
 
 
 async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> bool:

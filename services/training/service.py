@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from proto.common import Page
 from proto.training import TrainingJob, TrainingJobCreate
+from services.kit import change_versions
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, not_found
 from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit
+from services.kit.responses import JsonPage
 from services.training import repository
 from services.training.datasets_client import DatasetsClient
 from services.training.job_planning import plan_job
 from services.training.job_queue import FINISHED_STATUSES, utcnow
 from services.training.settings import TrainingSettings
-from services.training.tables import Job
+from services.training.tables import Job, change_counters
 
 
 async def create_job(
@@ -60,6 +61,7 @@ async def create_job(
             cancel_requested=False,
         )
         session.add(job)
+        await change_versions.bump(session, change_counters, owner_id)
     return to_contract(job)
 
 
@@ -72,18 +74,18 @@ async def get_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob
     return to_contract(job)
 
 
-async def list_jobs(
-    db: Database, owner_id: str, cursor: str | None, limit: int | None
-) -> Page[TrainingJob]:
-    """The owner's jobs, newest first, one page at a time."""
+async def list_jobs(db: Database, owner_id: str, cursor: str | None, limit: int | None) -> JsonPage:
+    """The owner's jobs, newest first, one page at a time (the `Page[TrainingJob]` contract;
+    lists leave the result out)."""
     size = clamp_limit(limit)
-    after = cursor_position(cursor)
-    async with db.session() as session:
-        jobs = await repository.list_owned(session, owner_id, limit=size, after=after)
-    page, next_cursor = split_page(jobs, size, lambda job: (job.created_at, job.id))
-    return Page[TrainingJob](
-        items=[to_contract(job, with_result=False) for job in page], next_cursor=next_cursor
-    )
+    statement, params = repository.JOB_LIST.bind(cursor_position(cursor), size, owner_id=owner_id)
+    await change_versions.read_version(db, repository.VERSION_QUERY, owner_id)
+    rows = await db.fetch_all(statement, params)
+    page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
+    return {
+        "items": [{**row._asdict(), "result": None} for row in page],
+        "next_cursor": next_cursor,
+    }
 
 
 async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:
@@ -101,7 +103,7 @@ async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> Training
                     user_message="This training has already finished.",
                 )
             if job.status == "queued":
-                changed = await repository.cancel_if_queued(session, job_id, utcnow())
+                changed = await repository.cancel_if_queued(session, owner_id, job_id, utcnow())
             else:
                 changed = await repository.request_cancel(session, job_id)
         if changed:

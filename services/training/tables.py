@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.change_versions import counter_table
 from services.kit.database import UtcDateTime
 
 
@@ -17,6 +18,8 @@ class Base(DeclarativeBase):
 
 
 metadata = Base.metadata
+# The owners' change versions: a job's status or result changing moves its owner's on.
+change_counters = counter_table(metadata)
 
 
 class Job(Base):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import strawberry
+from typing import Any
 
-from proto.datasets import ColumnSchema
+import strawberry
 
 
 @strawberry.type
@@ -15,10 +15,11 @@ class Column:
     distinct_estimate: int
 
     @classmethod
-    def from_proto(cls, column: ColumnSchema) -> Column:
+    def from_json(cls, column: dict[str, Any]) -> Column:
+        """From a `ColumnSchema` as the datasets service answers it."""
         return cls(
-            name=column.name,
-            type=column.type,
-            nulls=column.nulls,
-            distinct_estimate=column.distinct_estimate,
+            name=column["name"],
+            type=column["type"],
+            nulls=column["nulls"],
+            distinct_estimate=column["distinct_estimate"],
         )

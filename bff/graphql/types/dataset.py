@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
 from bff.graphql.types.column import Column
-from proto.datasets import Dataset as DatasetRecord
+from bff.graphql.types.json_values import as_datetime, as_id
 
 
 @strawberry.type
@@ -21,13 +22,14 @@ class Dataset:
     updated_at: datetime
 
     @classmethod
-    def from_proto(cls, dataset: DatasetRecord) -> Dataset:
+    def from_json(cls, dataset: dict[str, Any]) -> Dataset:
+        """From a `Dataset` as the datasets service answers it."""
         return cls(
-            id=strawberry.ID(str(dataset.id)),
-            name=dataset.name,
-            latest_version=dataset.latest_version,
-            row_count=dataset.row_count,
-            columns=[Column.from_proto(column) for column in dataset.columns],
-            created_at=dataset.created_at,
-            updated_at=dataset.updated_at,
+            id=as_id(dataset["id"]),
+            name=dataset["name"],
+            latest_version=dataset["latest_version"],
+            row_count=dataset["row_count"],
+            columns=[Column.from_json(column) for column in dataset["columns"]],
+            created_at=as_datetime(dataset["created_at"]),
+            updated_at=as_datetime(dataset["updated_at"]),
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import strawberry
+from typing import Any
 
-from proto.inference import FeatureSpec
+import strawberry
 
 
 @strawberry.type
@@ -13,5 +13,6 @@ class Feature:
     type: str
 
     @classmethod
-    def from_proto(cls, feature: FeatureSpec) -> Feature:
-        return cls(name=feature.name, type=feature.type)
+    def from_json(cls, feature: dict[str, Any]) -> Feature:
+        """From a `FeatureSpec` as the inference service answers it."""
+        return cls(name=feature["name"], type=feature["type"])

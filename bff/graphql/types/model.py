@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from bff.graphql.types.feature import Feature
-from proto.inference import Model as ModelRecord
+from bff.graphql.types.json_values import as_datetime, as_id
 
 
 @strawberry.type
@@ -23,14 +24,15 @@ class Model:
     updated_at: datetime
 
     @classmethod
-    def from_proto(cls, model: ModelRecord) -> Model:
+    def from_json(cls, model: dict[str, Any]) -> Model:
+        """From a `Model` as the inference service answers it."""
         return cls(
-            id=strawberry.ID(str(model.id)),
-            name=model.name,
-            task=model.task,
-            latest_version=model.latest_version,
-            aliases=JSON(model.aliases),
-            features=[Feature.from_proto(feature) for feature in model.features],
-            created_at=model.created_at,
-            updated_at=model.updated_at,
+            id=as_id(model["id"]),
+            name=model["name"],
+            task=model["task"],
+            latest_version=model["latest_version"],
+            aliases=JSON(model["aliases"]),
+            features=[Feature.from_json(feature) for feature in model["features"]],
+            created_at=as_datetime(model["created_at"]),
+            updated_at=as_datetime(model["updated_at"]),
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
-from proto.notifications import Notification as NotificationRecord
+from bff.graphql.types.json_values import as_datetime, as_id, as_optional_datetime
 
 
 @strawberry.type
@@ -21,13 +22,14 @@ class Notification:
     read_at: datetime | None
 
     @classmethod
-    def from_proto(cls, notification: NotificationRecord) -> Notification:
+    def from_json(cls, notification: dict[str, Any]) -> Notification:
+        """From a `Notification` as the notifications service answers it."""
         return cls(
-            id=strawberry.ID(str(notification.id)),
-            category=notification.category,
-            title=notification.title,
-            body=notification.body,
-            data=JSON(notification.data),
-            created_at=notification.created_at,
-            read_at=notification.read_at,
+            id=as_id(notification["id"]),
+            category=notification["category"],
+            title=notification.get("title"),
+            body=notification.get("body"),
+            data=JSON(notification["data"]),
+            created_at=as_datetime(notification["created_at"]),
+            read_at=as_optional_datetime(notification.get("read_at")),
         )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from proto.common import Page as PageRecord
+from bff.clients.paging import DownstreamPage
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 @strawberry.type
@@ -19,6 +18,6 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def page_of(page: PageRecord[R], convert: Callable[[R], T]) -> Page[T]:
+def page_of(page: DownstreamPage, convert: Callable[[dict[str, Any]], T]) -> Page[T]:
     """A GraphQL page from a service's page."""
     return Page(items=[convert(item) for item in page.items], next_cursor=page.next_cursor)

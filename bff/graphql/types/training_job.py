@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
-from proto.training import TrainingJob as TrainingJobRecord
+from bff.graphql.types.json_values import as_datetime, as_id, as_optional_datetime, as_optional_id
 
 
 @strawberry.type
@@ -31,23 +32,25 @@ class TrainingJob:
     model_version: int | None
 
     @classmethod
-    def from_proto(cls, job: TrainingJobRecord) -> TrainingJob:
+    def from_json(cls, job: dict[str, Any]) -> TrainingJob:
+        """From a `TrainingJob` as the training service answers it."""
+        metrics = job.get("metrics")
         return cls(
-            id=strawberry.ID(str(job.id)),
-            status=job.status,
-            dataset_id=strawberry.ID(str(job.dataset_id)),
-            dataset_version=job.dataset_version,
-            target=job.target,
-            features=job.features,
-            task=job.task,
-            model=job.model,
-            model_name=job.model_name,
-            hyperparameters=JSON(job.hyperparameters),
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            error=job.error,
-            metrics=JSON(job.metrics) if job.metrics is not None else None,
-            model_id=strawberry.ID(str(job.model_id)) if job.model_id else None,
-            model_version=job.model_version,
+            id=as_id(job["id"]),
+            status=job["status"],
+            dataset_id=as_id(job["dataset_id"]),
+            dataset_version=job["dataset_version"],
+            target=job["target"],
+            features=job["features"],
+            task=job["task"],
+            model=job["model"],
+            model_name=job["model_name"],
+            hyperparameters=JSON(job["hyperparameters"]),
+            created_at=as_datetime(job["created_at"]),
+            started_at=as_optional_datetime(job.get("started_at")),
+            finished_at=as_optional_datetime(job.get("finished_at")),
+            error=job.get("error"),
+            metrics=JSON(metrics) if metrics is not None else None,
+            model_id=as_optional_id(job.get("model_id")),
+            model_version=job.get("model_version"),
         )

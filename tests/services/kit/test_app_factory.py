@@ -354,3 +354,11 @@ async def test_metrics_can_require_a_token(tmp_path: Path) -> None:
         assert (await c.get("/metrics")).status_code == 401
         ok = await c.get("/metrics", headers={"authorization": "Bearer " + "m" * 20})
         assert ok.status_code == 200
+
+
+async def test_a_taken_port_is_refused_not_shared(tmp_path: Path) -> None:
+    async with serve_app(_app(tmp_path / "first")) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1"):
+            async with serve_app(_app(tmp_path / "second"), port=port):
+                pass

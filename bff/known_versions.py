@@ -1,0 +1,115 @@
+"""What this BFF process knows of each user's change version at each service.
+
+The numbers arrive three ways: every answer a service gives for a user carries the user's
+version (`X-Tern-Version`), so the BFF learns of a user's own write before the phone gets its
+answer; and each service streams every committed version to a watcher here
+(`GET /internal/v1/versions/watch`), so a change the service makes itself (a job finishing, a
+push arriving) is known within milliseconds. A cached section is good while its version is
+the one known now. What a watcher might have missed it forgets: while a service's stream is
+down nothing of that service counts as known, and each new stream starts from nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Iterable
+
+import cachetools
+import orjson
+
+from services.kit.change_versions import WATCH_PATH
+from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
+from services.kit.structured_logging import get_logger
+
+_log = get_logger(__name__)
+# A heartbeat comes every 5 s: three missed ones and the stream counts as lost.
+_SILENCE_S = 15.0
+_RETRY_MIN_S, _RETRY_MAX_S = 0.05, 2.0
+
+
+class KnownVersions:
+    """Per service: user -> the highest version heard of, while the service is watched."""
+
+    def __init__(self, services: Iterable[str], max_users: int = 100_000) -> None:
+        self._max_users = max_users
+        self._known: dict[str, cachetools.LRUCache[str, int]] = {
+            name: cachetools.LRUCache(max_users) for name in services
+        }
+        self._watched: dict[str, bool] = dict.fromkeys(self._known, False)
+
+    def current(self, service: str, user_id: str) -> int | None:
+        """The user's version at `service` now; None when unknown (then nothing is fresh)."""
+        if not self._watched[service]:
+            return None
+        return self._known[service].get(user_id)
+
+    def observe(self, service: str, user_id: str, version: int) -> None:
+        known = self._known[service]
+        if version > known.get(user_id, -1):
+            known[user_id] = version
+
+    def start_watching(self, service: str) -> None:
+        """A new stream is registered at the service: count from here, knowing nothing."""
+        self._known[service] = cachetools.LRUCache(self._max_users)
+        self._watched[service] = True
+
+    def stop_watching(self, service: str) -> None:
+        """The stream is gone: nothing of the service is known until the next one."""
+        self._watched[service] = False
+        self._known[service].clear()
+
+    def watching(self, service: str) -> bool:
+        return self._watched[service]
+
+    async def watch(self, service: str, client: ServiceClient) -> None:
+        """Keep one watch stream to `service` open for the life of the process."""
+        delay = _RETRY_MIN_S
+        while True:
+            try:
+                await self._follow(service, client)
+                delay = _RETRY_MIN_S  # it ran, then ended (the service shut down): retry soon
+            except (DownstreamUnavailable, DownstreamError, TimeoutError, ValueError) as exc:
+                _log.info("version_watch_lost", service=service, reason=str(exc))
+            finally:
+                self.stop_watching(service)
+            await asyncio.sleep(delay)
+            delay = min(_RETRY_MAX_S, delay * 2)
+
+    async def _follow(self, service: str, client: ServiceClient) -> None:
+        watch = client.stream("GET", WATCH_PATH, read_timeout_s=_SILENCE_S, guarded=False)
+        async with watch as response:
+            self.start_watching(service)
+            known = self._known[service]
+            buffer = b""
+            async for chunk in response.aiter_bytes():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line:
+                        for user_id, version in orjson.loads(line):
+                            if version > known.get(user_id, -1):
+                                known[user_id] = version
+
+
+async def watch_all(known: KnownVersions, clients: dict[str, ServiceClient]) -> None:
+    """Watch every service until cancelled."""
+    async with asyncio.TaskGroup() as group:
+        for name, client in clients.items():
+            group.create_task(known.watch(name, client))
+
+
+@contextlib.asynccontextmanager
+async def watching(known: KnownVersions, clients: dict[str, ServiceClient]) -> AsyncIterator[None]:
+    """Watch every service while the context is open; each client reports the versions its
+    answers carry."""
+    for name, client in clients.items():
+        client.on_version = functools.partial(known.observe, name)
+    task = asyncio.create_task(watch_all(known, clients))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

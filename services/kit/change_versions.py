@@ -1,0 +1,253 @@
+"""Per-owner change versions: how the BFF knows, without asking, that a user's data changed.
+
+Every user-visible write moves its owner's number on inside the writing transaction (the
+service's change counter: datasets and notifications count in their change feeds, the other
+services in a `change_counters` table made by `counter_table`). When the transaction commits,
+the new number goes out on the version bus (in-process, or Redis pub/sub shared by replicas)
+to every watcher of `GET /internal/v1/versions/watch`, and, when the owner is the user the
+request acts for, in the answer's `X-Tern-Version` header. A read answers the number it read
+before its data, so a copy cached under that number is never newer than the number says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+import orjson
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from services.kit.database import Database
+from services.kit.structured_logging import get_logger
+
+VERSION_HEADER = "x-tern-version"
+WATCH_PATH = "/internal/v1/versions/watch"
+_PENDING = "tern.change_versions"
+_QUEUE_SIZE = 10_000  # a watcher this far behind is cut off; it reconnects and starts afresh
+
+_log = get_logger(__name__)
+_acting_user: ContextVar[str | None] = ContextVar("tern_acting_user", default=None)
+_answered: ContextVar[int | None] = ContextVar("tern_answered_version", default=None)
+
+VersionEvent = tuple[str, int]
+
+
+def counter_table(metadata: sa.MetaData) -> sa.Table:
+    """`change_counters`: the last version per owner, for a service without a change feed."""
+    return sa.Table(
+        "change_counters",
+        metadata,
+        sa.Column("owner_id", sa.String(200), primary_key=True),
+        sa.Column("last_seq", sa.BigInteger, nullable=False),
+    )
+
+
+async def bump(session: AsyncSession, counters: sa.Table, owner_id: str) -> int:
+    """Move the owner's version on in this transaction (locking it until commit); the new one."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    upsert = insert(counters).values(owner_id=owner_id, last_seq=1)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[counters.c.owner_id], set_={"last_seq": counters.c.last_seq + 1}
+    ).returning(counters.c.last_seq)
+    version = int((await session.execute(statement)).scalar_one())
+    note(session, owner_id, version)
+    return version
+
+
+def note(session: AsyncSession | Session, owner_id: str, version: int) -> None:
+    """Publish `version` of `owner_id` once this session's transaction commits."""
+    pending: dict[str, int] = session.info.setdefault(_PENDING, {})
+    pending[owner_id] = max(version, pending.get(owner_id, 0))
+
+
+def version_query(
+    seq: sa.SQLColumnExpression[int], owner_id: sa.SQLColumnExpression[str]
+) -> sa.Select[int]:
+    """The statement `read_version` runs on a counter table (bind `owner_id`)."""
+    return sa.select(seq).where(owner_id == sa.bindparam("owner_id"))
+
+
+def start_request() -> None:
+    """A new request acts for no one yet and answers no version."""
+    _acting_user.set(None)
+    _answered.set(None)
+
+
+async def read_version(db: Database, query: sa.Select[int], owner_id: str) -> int:
+    """The owner's version now (0 before any write), answered in the header: read it before
+    the data it stands for."""
+    rows = await db.fetch_all(query, {"owner_id": owner_id})
+    version = int(rows[0][0]) if rows else 0
+    answer(version)
+    return version
+
+
+def act_for(user_id: str) -> None:
+    """The user this request acts for: their committed versions are answered in the header."""
+    _acting_user.set(user_id)
+    _answered.set(None)
+
+
+def answer(version: int) -> None:
+    """Answer `version` (of the acting user) in this request's `X-Tern-Version` header."""
+    current = _answered.get()
+    _answered.set(version if current is None else max(current, version))
+
+
+def answered() -> int | None:
+    """The version this request answers, if any."""
+    return _answered.get()
+
+
+class Subscription:
+    """A watcher's queue of (owner, version) events; a None means it fell behind (or lost the
+    bus) and must start afresh."""
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[VersionEvent | None],
+        on_close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.queue = queue
+        self._on_close = on_close
+
+    async def close(self) -> None:
+        await self._on_close()
+
+
+class VersionBus(Protocol):
+    """Carries (owner, version) from the process that committed to every watcher."""
+
+    def publish(self, events: list[VersionEvent]) -> None: ...
+
+    async def subscribe(self) -> Subscription:
+        """Registered on return: every event published from then on reaches it."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def publish_committed(bus: VersionBus) -> Any:
+    """The commit hook of a service's database: publish what the transaction noted."""
+
+    def hook(session: Session) -> None:
+        pending: dict[str, int] | None = session.info.pop(_PENDING, None)
+        if not pending:
+            return
+        bus.publish(list(pending.items()))
+        acting = _acting_user.get()
+        if acting is not None and acting in pending:
+            answer(pending[acting])
+
+    return hook
+
+
+class MemoryVersionBus:
+    """One process: watchers are queues in this process."""
+
+    def __init__(self) -> None:
+        self._watchers: set[asyncio.Queue[VersionEvent | None]] = set()
+
+    def publish(self, events: list[VersionEvent]) -> None:
+        for queue in list(self._watchers):
+            _offer(queue, events)
+
+    async def subscribe(self) -> Subscription:
+        queue: asyncio.Queue[VersionEvent | None] = asyncio.Queue(_QUEUE_SIZE)
+        self._watchers.add(queue)
+
+        async def close() -> None:
+            self._watchers.discard(queue)
+
+        return Subscription(queue, close)
+
+    async def close(self) -> None:
+        self._watchers.clear()
+
+
+class RedisVersionBus:
+    """Replicas of one service share a Redis channel: a watcher of any replica hears all."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+        self._channel = channel
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def publish(self, events: list[VersionEvent]) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(events))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, events: list[VersionEvent]) -> None:
+        try:
+            await self._redis.publish(self._channel, orjson.dumps(events))
+        except aioredis.RedisError as exc:
+            # Watchers may now miss this version: their caches expire by the next write
+            # or when their watch stream is restarted; nothing is lost in the database.
+            _log.warning("version_publish_failed", error=type(exc).__name__)
+
+    async def subscribe(self) -> Subscription:
+        queue: asyncio.Queue[VersionEvent | None] = asyncio.Queue(_QUEUE_SIZE)
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self._channel)
+        reader = asyncio.create_task(self._relay(pubsub, queue))
+
+        async def close() -> None:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+            with contextlib.suppress(aioredis.RedisError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+        return Subscription(queue, close)
+
+    async def _relay(self, pubsub: Any, queue: asyncio.Queue[VersionEvent | None]) -> None:
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    events = [(str(o), int(v)) for o, v in orjson.loads(message["data"])]
+                    if not _offer(queue, events):
+                        return
+        except aioredis.RedisError:
+            pass
+        _offer_end(queue)  # lost the channel: the watcher must start afresh
+
+    async def close(self) -> None:
+        for task in list(self._sending):
+            with contextlib.suppress(BaseException):
+                await task
+        await self._redis.aclose()
+
+
+def _offer(queue: asyncio.Queue[VersionEvent | None], events: list[VersionEvent]) -> bool:
+    """Queue events for one watcher; one that fell behind gets the end marker instead."""
+    try:
+        for event in events:
+            queue.put_nowait(event)
+    except asyncio.QueueFull:
+        _offer_end(queue)
+        return False
+    return True
+
+
+def _offer_end(queue: asyncio.Queue[VersionEvent | None]) -> None:
+    while True:
+        try:
+            queue.put_nowait(None)
+            return
+        except asyncio.QueueFull:
+            queue.get_nowait()
+
+
+def build_version_bus(redis_url: str | None, service: str) -> VersionBus:
+    """Redis pub/sub when configured (replicas share it), else in this process."""
+    if redis_url:
+        return RedisVersionBus(redis_url, f"tern:{service}:versions")
+    return MemoryVersionBus()
