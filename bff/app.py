@@ -32,7 +32,7 @@ from bff.mobile_headers import (
     metric_labeler,
 )
 from bff.rate_limits import RateLimitMiddleware
-from bff.routes import API_PREFIX, build_api_router
+from bff.routes import API_PREFIX, include_api_routes
 from bff.routes.models import MODEL_UPLOADS_PATH
 from bff.routes.uploads import CHUNKS_PATH
 from bff.settings import BffSettings
@@ -77,7 +77,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     app.state.context = context
     app.add_middleware(MobileHeadersMiddleware)
     add_phone_middleware(app, context)
-    app.include_router(build_api_router())
+    include_api_routes(app)
     app.include_router(build_graphql_router(settings))
     return app
 

@@ -117,16 +117,27 @@ async def build_dashboard(
             ),
         ),
     )
-    outcomes = await asyncio.gather(
-        *(_section(part, pages, user_id, limits.timeout_s) for part in parts)
-    )
+    # Current pages come from memory as they are; only the others are fetched (together).
+    outcomes: list[tuple[dict[str, Any], KeptPage | None] | None] = [
+        _shown(page) if (page := pages.current(part.service, user_id, part.key)) else None
+        for part in parts
+    ]
+    missing = [index for index, outcome in enumerate(outcomes) if outcome is None]
+    if missing:
+        fetched = await asyncio.gather(
+            *(_section(parts[i], pages, user_id, limits.timeout_s) for i in missing)
+        )
+        for index, got in zip(missing, fetched, strict=True):
+            outcomes[index] = got
     data: dict[str, Any] = {}
     versions: list[str] = []
-    for part, (body, section) in zip(parts, outcomes, strict=True):
+    for part, shown in zip(parts, outcomes, strict=True):
+        assert shown is not None
+        body, section = shown
         data[part.name] = body
         fresh = body["error"] is None and section is not None and section.version is not None
         versions.append(f"{part.service}={section.version}" if fresh and section else "")
-    inbox = outcomes[-1][1]
+    inbox = outcomes[-1][1] if outcomes[-1] else None
     fresh_inbox = inbox is not None and data["notifications"]["error"] is None
     data["unread_count"] = unread_count_of(inbox.page) if inbox and fresh_inbox else None
     validator = None
@@ -152,6 +163,10 @@ async def _section(
         page = stale.page
         body = {**page.as_json(), "error": error, "stale": True, "age_s": int(stale.age_s)}
         return body, stale
+    return _shown(section)
+
+
+def _shown(section: KeptPage) -> tuple[dict[str, Any], KeptPage]:
     return {**section.page.as_json(), "error": None, "stale": False, "age_s": None}, section
 
 

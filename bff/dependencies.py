@@ -11,6 +11,7 @@ from bff.clients import ServiceClients
 from bff.context import BffContext
 from bff.mobile_headers import MobileHeaders
 from services.kit.errors import Action, ApiError
+from services.kit.request_context import request_headers
 
 
 async def _context(request: Request) -> BffContext:
@@ -60,7 +61,7 @@ def auth_required() -> ApiError:
 
 async def authenticate(request: Request, context: BffDep) -> AuthenticatedUser:
     """The signed-in user of a request; 401 when the token is missing, expired or revoked."""
-    token = bearer_token(request.headers.get("authorization"))
+    token = bearer_token(request_headers(request.scope).get("authorization"))
     if token is None:
         raise auth_required()
     return await context.auth.authenticate(token)

@@ -6,11 +6,11 @@ import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.kit.errors import invalid_input
 from services.kit.middleware import ExtraLabels
+from services.kit.request_context import request_headers
 
 _SCOPE_KEY = "tern.mobile_headers"
 _MAX_LOGGED_LENGTH = 64
@@ -37,7 +37,7 @@ class MobileHeaders:
         cached = scope.get(_SCOPE_KEY)
         if isinstance(cached, MobileHeaders):
             return cached
-        headers = Headers(scope=scope)
+        headers = request_headers(scope)
         parsed = cls(
             app_version=_clean(headers.get("x-app-version")),
             platform=_clean(headers.get("x-platform"), lower=True),

@@ -11,11 +11,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.cache import Cache, WindowDecision
 from services.kit.errors import Action, ApiError
+from services.kit.request_context import request_headers
 
 UserOfToken = Callable[[str], str | None]
 """The user id of a valid access token, else None (checked without the database)."""
@@ -92,7 +93,7 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def _identities(self, scope: Scope) -> list[str]:
-        headers = Headers(scope=scope)
+        headers = request_headers(scope)
         identities = []
         authorization = headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")

@@ -24,6 +24,7 @@ from bff.compact.compression import Compressors, choose_coding
 from bff.compact.fields import MAX_FIELDS, parse_fields, response_tree, select
 from bff.compact.schema import CompactSchema
 from services.kit.errors import Action, ApiError
+from services.kit.request_context import request_headers
 
 COMPACT_MEDIA_TYPE = "application/vnd.tern.compact+json"
 KEYS_HEADER = "X-Tern-Keys"
@@ -48,7 +49,7 @@ class Negotiation:
     @classmethod
     def from_scope(cls, scope: Scope) -> Negotiation:
         """Read from the query string and headers; 400 on a bad `format` or too many fields."""
-        headers = Headers(scope=scope)
+        headers = request_headers(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         formats = query.get("format", [])
         fmt = formats[-1] if formats else None

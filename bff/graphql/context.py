@@ -10,6 +10,7 @@ from bff.clients import ServiceClients
 from bff.context import BffContext
 from bff.dependencies import auth_required, bearer_token
 from services.kit.errors import ApiError
+from services.kit.request_context import request_headers
 
 
 class Context(BaseContext):
@@ -41,7 +42,7 @@ class Context(BaseContext):
 async def get_context(request: Request) -> Context:
     """The context of one request; a bad token is kept as the error of fields that need a user."""
     bff: BffContext = request.app.state.context
-    token = bearer_token(request.headers.get("authorization"))
+    token = bearer_token(request_headers(request.scope).get("authorization"))
     if token is None:
         return Context(bff, None, auth_required())
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import FastAPI
 
 from bff.routes import (
     app_config,
@@ -23,12 +23,12 @@ from bff.routes import (
 API_PREFIX = "/api/v1"
 
 
-def build_api_router() -> APIRouter:
-    """Every public REST route of the BFF."""
-    router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, devices, uploads, datasets, training_jobs, models, notifications):
-        router.include_router(module.router)
-    for module in (sessions, app_config, schema_keys, batch, dashboard):
-        router.include_router(module.router)
-    router.include_router(push_settings.router)
-    return router
+def include_api_routes(app: FastAPI) -> None:
+    """Every public REST route of the BFF, one router per resource under /api/v1.
+
+    Each router is included into the app itself (not into a router of its own under the
+    prefix): a request is then matched against one router's routes, not all of them."""
+    for module in (dashboard, datasets, training_jobs, models, notifications, uploads, devices):
+        app.include_router(module.router, prefix=API_PREFIX)
+    for module in (sessions, app_config, schema_keys, batch, auth, push_settings):
+        app.include_router(module.router, prefix=API_PREFIX)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from bff.app_config.schemas import AppConfig
 from bff.app_config.service import Client, evaluate
 from bff.dependencies import BffDep, Mobile
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(tags=["app-config"])
+router = PrefixedRouter(prefix="/app-config", tags=["app-config"])
 
 
-@router.get("/app-config", response_model=AppConfig)
+@router.get("", response_model=AppConfig)
 async def app_config(mobile: Mobile, bff: BffDep) -> AppConfig:
     """The config as this device sees it (X-Platform, X-App-Version, X-Device-ID)."""
     client = Client(mobile.platform, mobile.app_version, mobile.device_id)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bff.batch import SubRequest, dispatch_batch
 from bff.dependencies import BffDep
 from services.kit.errors import Action, ApiError
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(tags=["batch"])
+router = PrefixedRouter(prefix="/batch", tags=["batch"])
 
 _HARD_MAX_ITEMS = 100
 
@@ -45,7 +46,7 @@ class BatchResponse(BaseModel):
     responses: list[BatchAnswer]
 
 
-@router.post("/batch", response_model=BatchResponse)
+@router.post("", response_model=BatchResponse)
 async def batch(body: BatchRequest, request: Request, bff: BffDep) -> BatchResponse:
     """Each item answers its own status, headers and body; concurrent unless `sequential`."""
     settings = bff.settings

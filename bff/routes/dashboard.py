@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from bff.compact.representation import Represented
 from bff.dashboard import Dashboard, DashboardLimits, build_dashboard
 from bff.dependencies import BffDep, CurrentUser
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(tags=["dashboard"])
+router = PrefixedRouter(prefix="/dashboard", tags=["dashboard"])
 
 DASHBOARD_CACHE_CONTROL = "private, max-age=0, stale-while-revalidate=60, stale-if-error=86400"
 
 
-@router.get("/dashboard", response_model=Dashboard)
+@router.get("", response_model=Dashboard)
 async def dashboard(user: CurrentUser, bff: BffDep) -> Represented:
     """The viewer's datasets, models, recent jobs and unread notifications; a section that
     fails carries its error (and the last good copy, marked stale) while the rest answer."""

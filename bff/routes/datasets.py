@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 from fastapi.responses import StreamingResponse
 
 from bff.compact.representation import Represented
@@ -25,8 +25,9 @@ from proto.datasets import (
     VersionStats,
 )
 from services.kit.pagination import MAX_PAGE_SIZE
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = PrefixedRouter(prefix="/datasets", tags=["datasets"])
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 _MAX_COLUMNS_PARAM = 20_000

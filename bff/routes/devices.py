@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from bff.dependencies import Clients, CurrentUser
 from bff.mobile_headers import valid_device_id
 from proto.notifications import Device, DeviceRegister
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/devices", tags=["devices"])
+router = PrefixedRouter(prefix="/devices", tags=["devices"])
 
 
 @router.put("/{device_id}/push-token", response_model=Device)

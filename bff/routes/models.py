@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Path, Response, UploadFile
+from fastapi import File, Form, Path, Response, UploadFile
 from pydantic import ValidationError
 
 from bff.compact.representation import Represented
@@ -22,8 +22,9 @@ from proto.inference import (
     PredictResponse,
 )
 from services.kit.errors import Action, ApiError
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = PrefixedRouter(prefix="/models", tags=["models"])
 
 MODEL_UPLOADS_PATH = "/api/v1/models/uploads"
 """Path of the upload route, for its own body-size limit."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from bff.compact.representation import Represented
 from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
 from proto.notifications import MarkRead, Notification, ReadResult, UnreadCount
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
+router = PrefixedRouter(prefix="/notifications", tags=["notifications"])
 
 
 @router.get("", response_model=Page[Notification])

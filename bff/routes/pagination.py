@@ -1,4 +1,5 @@
-"""The `cursor` and `limit` query parameters every list route takes."""
+"""The `cursor` and `limit` query parameters every list route takes (an async dependency: a
+plain `def` would cost a thread hop per request)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class PageQuery:
     limit: int | None
 
 
-def _page_query(
+async def _page_query(
     cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
 ) -> PageQuery:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from bff.compact.representation import compact_schema_of
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/schema", tags=["schema"])
+router = PrefixedRouter(prefix="/schema", tags=["schema"])
 
 
 @router.get("/keys")

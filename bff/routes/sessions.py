@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel
 
 from bff.auth.repository import as_utc
@@ -14,8 +14,9 @@ from bff.dependencies import AuthServiceDep, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
 from services.kit.pagination import clamp_limit
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/sessions", tags=["auth"])
+router = PrefixedRouter(prefix="/sessions", tags=["auth"])
 
 
 class SessionOut(BaseModel):

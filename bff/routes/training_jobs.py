@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Response
+from fastapi import Header, Response
 from fastapi.responses import StreamingResponse
 
 from bff.compact.representation import Represented
@@ -15,8 +15,9 @@ from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
 from proto.training import TrainingJob, TrainingJobCreate
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/training-jobs", tags=["training"])
+router = PrefixedRouter(prefix="/training-jobs", tags=["training"])
 
 
 @router.post("", status_code=201, response_model=TrainingJob)

@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import Header, Path, Request
 from starlette.requests import ClientDisconnect
 
 from bff.dependencies import Clients, CurrentUser
 from proto.datasets import DatasetVersion, UploadCreate, UploadSession
 from services.kit.errors import ApiError, invalid_input
 from services.kit.http_client import DownstreamUnavailable
+from services.kit.routing import PrefixedRouter
 
-router = APIRouter(prefix="/uploads", tags=["uploads"])
+router = PrefixedRouter(prefix="/uploads", tags=["uploads"])
 
 CHUNKS_PATH = "/api/v1/uploads/"
 """Path prefix of the chunk route, for its own body-size limit."""

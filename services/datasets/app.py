@@ -24,7 +24,7 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
     settings = settings or DatasetsSettings()
 
     async def startup(_runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
-        start_upload_sweeper(app.state.datasets, stack)
+        start_upload_sweeper(app.state.context, stack)
 
     app = create_service_app(
         settings,
@@ -34,7 +34,7 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
         body_limit_overrides={
             "/internal/v1/uploads": settings.upload_chunk_size_bytes + _CHUNK_BODY_SLACK
         },
+        context=DatasetsContext.build,
     )
-    app.state.datasets = DatasetsContext.build(settings, app.state.runtime.db)
     app.include_router(router)
     return app

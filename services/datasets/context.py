@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
 
 from services.datasets.chunk_store import ChunkStore
 from services.datasets.parsing import ParseLimits
 from services.datasets.settings import DatasetsSettings
 from services.kit.database import Database
+from services.kit.dependencies import context_dependency
 from services.kit.file_store import FileStore, LocalFileStore
+from services.kit.runtime import ServiceRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +24,13 @@ class DatasetsContext:
     chunks: ChunkStore
 
     @classmethod
-    def build(cls, settings: DatasetsSettings, db: Database) -> DatasetsContext:
+    def build(cls, runtime: ServiceRuntime) -> DatasetsContext:
         """Local folders under the service dir: `uploads/` for chunks, `store/` for versions."""
+        settings = runtime.settings
+        assert isinstance(settings, DatasetsSettings)
         return cls(
             settings=settings,
-            db=db,
+            db=runtime.db,
             files=LocalFileStore(settings.service_dir / "store"),
             chunks=ChunkStore(settings.service_dir / "uploads"),
         )
@@ -35,3 +42,7 @@ class DatasetsContext:
             max_rows=self.settings.max_rows,
             block_size=self.settings.parse_block_size_bytes,
         )
+
+
+DatasetsDep = Annotated[DatasetsContext, Depends(context_dependency(DatasetsContext))]
+"""What a route of the datasets service reaches: settings, database, file areas."""

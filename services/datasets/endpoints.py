@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Header, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from proto.common import Page
@@ -23,34 +23,29 @@ from proto.datasets import (
     VersionStats,
 )
 from services.datasets import catalog, changes, labels, previews, uploads
-from services.datasets.context import DatasetsContext
+from services.datasets.context import DatasetsDep
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.pagination import clamp_limit
 from services.kit.responses import json_response
+from services.kit.routing import PrefixedRouter
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 _MAX_CURSOR_LENGTH = 1024
 _MAX_COLUMNS_PARAM = 20_000
 
-router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["datasets"])
-
-
-def _context(request: Request) -> DatasetsContext:
-    context: DatasetsContext = request.app.state.datasets
-    return context
-
-
-Context = Annotated[DatasetsContext, Depends(_context)]
+router = PrefixedRouter(
+    prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["datasets"]
+)
 
 
 @router.post("/uploads", status_code=201, response_model=UploadSession)
-async def create_upload(body: UploadCreate, ctx: Context, user: ActingUser) -> UploadSession:
+async def create_upload(body: UploadCreate, ctx: DatasetsDep, user: ActingUser) -> UploadSession:
     """Open a resumable upload; send the chunks next."""
     return await uploads.create_upload(ctx, user, body)
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadSession)
-async def get_upload(upload_id: uuid.UUID, ctx: Context, user: ActingUser) -> UploadSession:
+async def get_upload(upload_id: uuid.UUID, ctx: DatasetsDep, user: ActingUser) -> UploadSession:
     """The upload with the chunks received so far."""
     return await uploads.get_upload(ctx, user, upload_id)
 
@@ -60,7 +55,7 @@ async def put_chunk(
     upload_id: uuid.UUID,
     n: int,
     request: Request,
-    ctx: Context,
+    ctx: DatasetsDep,
     user: ActingUser,
     chunk_sha256: Annotated[str | None, Header(alias=CHUNK_CHECKSUM_HEADER)] = None,
 ) -> UploadSession:
@@ -69,14 +64,16 @@ async def put_chunk(
 
 
 @router.post("/uploads/{upload_id}/complete", status_code=201, response_model=DatasetVersion)
-async def complete_upload(upload_id: uuid.UUID, ctx: Context, user: ActingUser) -> DatasetVersion:
+async def complete_upload(
+    upload_id: uuid.UUID, ctx: DatasetsDep, user: ActingUser
+) -> DatasetVersion:
     """Assemble, check and convert the upload into a dataset version."""
     return await uploads.complete_upload(ctx, user, upload_id)
 
 
 @router.get("/datasets", response_model=Page[Dataset])
 async def list_datasets(
-    ctx: Context,
+    ctx: DatasetsDep,
     user: ActingUser,
     cursor: str | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -86,14 +83,14 @@ async def list_datasets(
 
 
 @router.get("/datasets/{dataset_id}", response_model=Dataset)
-async def get_dataset(dataset_id: uuid.UUID, ctx: Context, user: ActingUser) -> Dataset:
+async def get_dataset(dataset_id: uuid.UUID, ctx: DatasetsDep, user: ActingUser) -> Dataset:
     return await catalog.get_dataset(ctx, user, dataset_id)
 
 
 @router.get("/datasets/{dataset_id}/versions", response_model=Page[DatasetVersion])
 async def list_versions(
     dataset_id: uuid.UUID,
-    ctx: Context,
+    ctx: DatasetsDep,
     user: ActingUser,
     cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -104,7 +101,7 @@ async def list_versions(
 
 @router.get("/datasets/{dataset_id}/versions/{version}", response_model=DatasetVersion)
 async def get_version(
-    dataset_id: uuid.UUID, version: int, ctx: Context, user: ActingUser
+    dataset_id: uuid.UUID, version: int, ctx: DatasetsDep, user: ActingUser
 ) -> DatasetVersion:
     return await catalog.get_version(ctx, user, dataset_id, version)
 
@@ -115,7 +112,7 @@ async def get_version(
     responses={200: {"content": {PARQUET_MEDIA_TYPE: {}}}},
 )
 async def get_version_content(
-    dataset_id: uuid.UUID, version: int, ctx: Context, user: ActingUser
+    dataset_id: uuid.UUID, version: int, ctx: DatasetsDep, user: ActingUser
 ) -> StreamingResponse:
     """The version as a Parquet file, streamed."""
     content = await catalog.open_version_content(ctx, user, dataset_id, version)
@@ -131,7 +128,7 @@ async def get_version_content(
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
-async def delete_dataset(dataset_id: uuid.UUID, ctx: Context, user: ActingUser) -> Response:
+async def delete_dataset(dataset_id: uuid.UUID, ctx: DatasetsDep, user: ActingUser) -> Response:
     """Soft-delete a dataset; the change feed gets its tombstone. Deleting twice is fine."""
     await catalog.delete_dataset(ctx, user, dataset_id)
     return Response(status_code=204)
@@ -141,7 +138,7 @@ async def delete_dataset(dataset_id: uuid.UUID, ctx: Context, user: ActingUser) 
 async def get_rows(
     dataset_id: uuid.UUID,
     version: int,
-    ctx: Context,
+    ctx: DatasetsDep,
     user: ActingUser,
     cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -156,7 +153,7 @@ async def get_rows(
 
 @router.get("/datasets/{dataset_id}/versions/{version}/stats", response_model=VersionStats)
 async def get_stats(
-    dataset_id: uuid.UUID, version: int, ctx: Context, user: ActingUser
+    dataset_id: uuid.UUID, version: int, ctx: DatasetsDep, user: ActingUser
 ) -> VersionStats:
     """Per-column statistics, computed once when the version was created."""
     return await catalog.get_version_stats(ctx, user, dataset_id, version)
@@ -166,7 +163,7 @@ async def get_stats(
 async def list_labels(
     dataset_id: uuid.UUID,
     version: int,
-    ctx: Context,
+    ctx: DatasetsDep,
     user: ActingUser,
     cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
@@ -177,7 +174,7 @@ async def list_labels(
 
 @router.put("/datasets/{dataset_id}/versions/{version}/labels", response_model=LabelBatchResult)
 async def upsert_labels(
-    dataset_id: uuid.UUID, version: int, body: LabelBatch, ctx: Context, user: ActingUser
+    dataset_id: uuid.UUID, version: int, body: LabelBatch, ctx: DatasetsDep, user: ActingUser
 ) -> LabelBatchResult:
     """Bulk upsert; writes based on a stale revision come back as conflicts, unapplied."""
     return await labels.upsert_labels(ctx, user, dataset_id, version, body)
@@ -185,7 +182,7 @@ async def upsert_labels(
 
 @router.get("/changes", response_model=ChangeFeed)
 async def get_changes(
-    ctx: Context,
+    ctx: DatasetsDep,
     user: ActingUser,
     since: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int | None, Query(ge=1)] = None,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from services.fake_push.recorder import InjectedFailure, ProviderName, ProviderRecorder
+from services.kit.routing import PrefixedRouter
 
 # Callers may name the platform (ios/android) or the provider (apns/fcm).
 _PROVIDERS: dict[str, ProviderName] = {
@@ -41,7 +42,7 @@ class LatencyRequest(BaseModel):
 
 
 def build_control_router(recorder: ProviderRecorder) -> APIRouter:
-    router = APIRouter(prefix="/_fake", tags=["control"])
+    router = PrefixedRouter(prefix="/_fake", tags=["control"])
 
     @router.get("/received")
     async def received(

@@ -28,7 +28,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     settings = settings or InferenceSettings()
 
     async def startup(_runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
-        context: InferenceContext = app.state.inference
+        context: InferenceContext = app.state.context
         stack.callback(context.executor.shutdown, wait=True, cancel_futures=True)
         stack.callback(context.cache.clear)
         stack.callback(context.predictions.clear)
@@ -44,9 +44,17 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             "/internal/v1/models/versions": settings.max_artifact_bytes + _MULTIPART_OVERHEAD_BYTES,
             "/internal/v1/models/": settings.max_predict_body_bytes,
         },
+        context=build_context,
     )
-    runtime: ServiceRuntime = app.state.runtime
-    context = InferenceContext(
+    app.include_router(internal_router)
+    return app
+
+
+def build_context(runtime: ServiceRuntime) -> InferenceContext:
+    """The registry's store, the model cache and the inference threads (no I/O)."""
+    settings = runtime.settings
+    assert isinstance(settings, InferenceSettings)
+    return InferenceContext(
         settings=settings,
         db=runtime.db,
         store=LocalFileStore(settings.service_dir / "artifacts"),
@@ -64,6 +72,3 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         ),
         targets=ServingTargets(settings.serving_target_ttl_s, settings.serving_target_entries),
     )
-    app.state.inference = context
-    app.include_router(internal_router)
-    return app

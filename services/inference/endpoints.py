@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import Depends, File, Form, Path, Query, Response, UploadFile
 from pydantic import ValidationError
 
 from proto.common import Page
@@ -21,22 +21,18 @@ from proto.inference import (
 )
 from services.inference import registry, serving
 from services.inference.context import InferenceContext
-from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
+from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, context_dependency
 from services.kit.errors import Action, ApiError
 from services.kit.responses import json_response
+from services.kit.routing import PrefixedRouter
 
 _UPLOAD_CHUNK = 1024 * 1024
 
 
-async def _context(request: Request) -> InferenceContext:
-    context: InferenceContext = request.app.state.inference
-    return context
-
-
-Context = Annotated[InferenceContext, Depends(_context)]
+Context = Annotated[InferenceContext, Depends(context_dependency(InferenceContext))]
 AliasName = Annotated[str, Path(min_length=1, max_length=64, pattern=ALIAS_PATTERN)]
 
-internal_router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
+internal_router = PrefixedRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
 
 
 @internal_router.post("/models/versions", status_code=201, response_model=ModelVersion)

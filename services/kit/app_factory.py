@@ -25,6 +25,8 @@ from services.kit.structured_logging import configure_logging, get_logger
 from services.kit.version_watch import build_version_watch_router
 
 StartupHook = Callable[[ServiceRuntime, AsyncExitStack], Awaitable[None]]
+# Builds the deployable's typed context (what its routes reach through one dependency).
+ContextFactory = Callable[[ServiceRuntime], object]
 
 _log = get_logger(__name__)
 
@@ -41,8 +43,13 @@ def create_service_app(
     extra_labels: ExtraLabels | None = None,
     log_fields: LogFields | None = None,
     body_limit_overrides: dict[str, int] | None = None,
+    context: ContextFactory | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the kit's middleware, errors, health, metrics and lifespan."""
+    """A FastAPI app with the kit's middleware, errors, health, metrics and lifespan.
+
+    `context(runtime)` builds the app's typed context once, without I/O; routes reach it
+    through the dependency `context_dependency` makes, the startup hook as `app.state.context`.
+    """
     runtime = ServiceRuntime.build(settings, downstreams or {}, metric_labels)
     default_checks(runtime, include_downstreams=ready_checks_downstreams)
 
@@ -61,12 +68,16 @@ def create_service_app(
             _log.info("service_stopping")
 
     app = FastAPI(
+        # FastAPI's own OpenTelemetry hooks cost every request a look at the global providers;
+        # this process's request spans and metrics are the kit middleware's.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         title=title,
         lifespan=lifespan,
         docs_url="/docs" if settings.environment != "production" else None,
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.context = context(runtime) if context is not None else runtime
     install_error_handlers(app)
 
     async def _downstream_unavailable(_request: Request, exc: Exception) -> Response:

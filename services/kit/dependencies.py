@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import change_versions
 from services.kit.errors import ApiError
+from services.kit.request_context import request_headers
 from services.kit.runtime import ServiceRuntime
 from services.kit.service_auth import ServicePrincipal
+
+C = TypeVar("C")
 
 
 # Dependencies are `async def` although they never await: FastAPI runs a plain `def` dependency
 # on its thread pool, a thread hop per dependency per request.
+def context_dependency(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
+    """The dependency that hands a route its app's context (`create_service_app(context=)`):
+    `DatasetsDep = Annotated[DatasetsContext, Depends(context_dependency(DatasetsContext))]`."""
+
+    async def context(request: Request) -> C:
+        found = request.app.state.context
+        if not isinstance(found, kind):
+            raise TypeError(f"this app's context is a {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    return context
+
+
 async def get_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -34,7 +50,7 @@ DbSession = Annotated[AsyncSession, Depends(_db_session)]
 
 async def service_principal(request: Request, runtime: Runtime) -> ServicePrincipal:
     """The calling service, from a valid service token for this service (else 401/403)."""
-    return runtime.verifier.verify(request.headers.get("authorization"))
+    return runtime.verifier.verify(request_headers(request.scope).get("authorization"))
 
 
 Caller = Annotated[ServicePrincipal, Depends(service_principal)]

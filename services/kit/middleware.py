@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import change_versions, request_context
@@ -58,7 +58,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
+        headers = request_context.request_headers(scope)
         request_id = request_context.accept_request_id(headers.get("x-request-id"))
         trace = request_context.parse_traceparent(headers.get("traceparent"))
         request_context.bind(request_id, trace)
@@ -125,7 +125,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self._limit_for(scope["path"])
-        declared = Headers(scope=scope).get("content-length")
+        declared = request_context.request_headers(scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit).response()(scope, receive, send)
             return

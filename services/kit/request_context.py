@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 import structlog
+from starlette.types import Scope
 
 REQUEST_ID_HEADER = "x-request-id"
 TRACEPARENT_HEADER = "traceparent"
@@ -37,6 +38,22 @@ class TraceContext:
             "span_id": self.span_id,
             "parent_span_id": self.parent_span_id,
         }
+
+
+_HEADERS_KEY = "tern.headers"
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by (lower-case) name, the first of repeated ones: read once per
+    request and shared by every layer, instead of a scan of the raw list per lookup."""
+    headers: dict[str, str] | None = scope.get(_HEADERS_KEY)
+    if headers is None:
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])
+        }
+        scope[_HEADERS_KEY] = headers
+    return headers
 
 
 _request_id: ContextVar[str | None] = ContextVar("tern_request_id", default=None)

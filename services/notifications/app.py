@@ -12,12 +12,12 @@ from fastapi import FastAPI
 from services.kit.app_factory import create_service_app
 from services.kit.runtime import ServiceRuntime
 from services.notifications.apns import ApnsSender
+from services.notifications.context import NotificationsContext
 from services.notifications.credentials import load_apns_key, load_service_account
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.endpoints import router
 from services.notifications.fanout import FanOut
 from services.notifications.fcm import FcmSender
-from services.notifications.metrics import PushMetrics
 from services.notifications.push_types import PushSender
 from services.notifications.settings import NotificationsSettings
 
@@ -29,17 +29,18 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
 
     async def start_workers(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+        context: NotificationsContext = app.state.context
         dispatcher: Dispatcher | None = None
         if settings.dispatch_enabled:
             senders = await asyncio.to_thread(build_senders, settings)
             for sender in senders.values():
                 stack.push_async_callback(sender.aclose)
-            dispatcher = Dispatcher(runtime.db, senders, settings, metrics)
-            app.state.dispatcher = dispatcher
+            dispatcher = Dispatcher(runtime.db, senders, settings, context.metrics)
+            context.dispatcher = dispatcher
             task = asyncio.create_task(dispatcher.run_forever(), name="push-dispatcher")
             stack.push_async_callback(_cancel, task)
         fanout = FanOut(runtime.db, settings, on_page=dispatcher.wake if dispatcher else _nothing)
-        app.state.fanout = fanout
+        context.fanout = fanout
         fanout_task = asyncio.create_task(fanout.run_forever(), name="topic-fanout")
         stack.push_async_callback(_cancel, fanout_task)
 
@@ -48,8 +49,8 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         title="Tern notifications",
         migrations_dir=MIGRATIONS_DIR,
         startup=start_workers,
+        context=NotificationsContext.build,
     )
-    metrics = PushMetrics(app.state.runtime.metrics.registry)
     app.include_router(router)
     return app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Path, Query
 from starlette.responses import Response
 
 from proto.common import Page
@@ -26,14 +26,13 @@ from proto.notifications import (
     TopicSubscription,
     UnreadCount,
 )
-from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession, Runtime
+from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession
 from services.kit.responses import json_response
+from services.kit.routing import PrefixedRouter
 from services.notifications import changes, service, topics
-from services.notifications.dispatcher import Dispatcher
-from services.notifications.fanout import FanOut
-from services.notifications.settings import NotificationsSettings
+from services.notifications.context import NotificationsDep
 
-router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
+router = PrefixedRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
 
 DeviceId = Annotated[str, Path(min_length=1, max_length=200)]
 Cursor = Annotated[str | None, Query(max_length=512)]
@@ -42,25 +41,6 @@ UnreadOnly = Annotated[bool, Query(description="only notifications not read yet"
 CountUnread = Annotated[bool, Query(description="the unread count in X-Unread-Count")]
 
 
-def _settings(runtime: Runtime) -> NotificationsSettings:
-    settings = runtime.settings
-    assert isinstance(settings, NotificationsSettings)
-    return settings
-
-
-def _dispatcher(request: Request) -> Dispatcher | None:
-    dispatcher: Dispatcher | None = getattr(request.app.state, "dispatcher", None)
-    return dispatcher
-
-
-def _fanout(request: Request) -> FanOut | None:
-    fanout: FanOut | None = getattr(request.app.state, "fanout", None)
-    return fanout
-
-
-Settings = Annotated[NotificationsSettings, Depends(_settings)]
-OptionalDispatcher = Annotated[Dispatcher | None, Depends(_dispatcher)]
-OptionalFanOut = Annotated[FanOut | None, Depends(_fanout)]
 Topic = Annotated[str, Path(min_length=1, max_length=100)]
 
 
@@ -69,19 +49,20 @@ async def register_device(
     device_id: DeviceId,
     register: DeviceRegister,
     user: ActingUser,
-    runtime: Runtime,
-    settings: Settings,
+    ctx: NotificationsDep,
 ) -> Device:
     """Register or update the push token of one of the acting user's devices."""
     return await service.register_device(
-        runtime.db, user, device_id, register, settings.max_devices_per_user
+        ctx.db, user, device_id, register, ctx.settings.max_devices_per_user
     )
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-async def unregister_device(device_id: DeviceId, user: ActingUser, runtime: Runtime) -> Response:
+async def unregister_device(
+    device_id: DeviceId, user: ActingUser, ctx: NotificationsDep
+) -> Response:
     """Forget a device: nothing more is pushed to it."""
-    await service.unregister_device(runtime.db, user, device_id)
+    await service.unregister_device(ctx.db, user, device_id)
     return Response(status_code=204)
 
 
@@ -94,24 +75,15 @@ async def list_devices(
 
 
 @router.post("/send", response_model=SendResult, status_code=202)
-async def send(
-    request: SendToUser,
-    user: ActingUser,
-    runtime: Runtime,
-    settings: Settings,
-    dispatcher: OptionalDispatcher,
-) -> SendResult:
+async def send(request: SendToUser, user: ActingUser, ctx: NotificationsDep) -> SendResult:
     """Push to every device of the acting user and keep it in their inbox (idempotent)."""
-    result = await service.send_to_user(runtime.db, user, request, settings)
-    if dispatcher is not None and not result.duplicate:
-        dispatcher.wake()
-    return result
+    return await ctx.send_to_user(user, request)
 
 
 @router.get("/notifications", response_model=Page[Notification])
 async def list_notifications(
     user: ActingUser,
-    runtime: Runtime,
+    ctx: NotificationsDep,
     cursor: Cursor = None,
     limit: Limit = None,
     unread: UnreadOnly = False,
@@ -119,7 +91,7 @@ async def list_notifications(
 ) -> Response:
     """The acting user's inbox, newest first; `unread=true`: only what is not read yet."""
     page, count = await service.list_notifications(
-        runtime.db, user, cursor, limit, unread=unread, count_unread=count_unread
+        ctx.db, user, cursor, limit, unread=unread, count_unread=count_unread
     )
     headers = {UNREAD_COUNT_HEADER: str(count)} if count is not None else None
     return json_response(page, headers=headers)
@@ -127,35 +99,30 @@ async def list_notifications(
 
 @router.post("/send/devices", response_model=SendResult, status_code=202)
 async def send_to_devices(
-    request: SendToDevices,
-    user: ActingUser,
-    runtime: Runtime,
-    settings: Settings,
-    dispatcher: OptionalDispatcher,
+    request: SendToDevices, user: ActingUser, ctx: NotificationsDep
 ) -> SendResult:
     """Push to some devices of the acting user and keep it in their inbox (idempotent)."""
-    result = await service.send_to_devices(runtime.db, user, request, settings)
-    if dispatcher is not None and not result.duplicate:
-        dispatcher.wake()
-    return result
+    return await ctx.send_to_devices(user, request)
 
 
 @router.post("/notifications/read", response_model=ReadResult)
-async def mark_read(request: MarkRead, user: ActingUser, runtime: Runtime) -> ReadResult:
+async def mark_read(request: MarkRead, user: ActingUser, ctx: NotificationsDep) -> ReadResult:
     """Mark many (ids) or all of the acting user's notifications read."""
-    return await service.mark_read(runtime.db, user, request)
+    return await service.mark_read(ctx.db, user, request)
 
 
 @router.get("/notifications/unread-count", response_model=UnreadCount)
-async def unread_count(user: ActingUser, runtime: Runtime) -> UnreadCount:
+async def unread_count(user: ActingUser, ctx: NotificationsDep) -> UnreadCount:
     """How many of the acting user's notifications are unread."""
-    return UnreadCount(unread=await service.unread_count(runtime.db, user))
+    return UnreadCount(unread=await service.unread_count(ctx.db, user))
 
 
 @router.post("/notifications/{notification_id}/read", response_model=Notification)
-async def mark_one_read(notification_id: UUID, user: ActingUser, runtime: Runtime) -> Notification:
+async def mark_one_read(
+    notification_id: UUID, user: ActingUser, ctx: NotificationsDep
+) -> Notification:
     """Mark one notification read."""
-    return await service.mark_one_read(runtime.db, user, notification_id)
+    return await service.mark_one_read(ctx.db, user, notification_id)
 
 
 @router.get("/preferences", response_model=Preferences)
@@ -165,27 +132,29 @@ async def get_preferences(user: ActingUser, session: DbSession) -> Preferences:
 
 
 @router.put("/preferences", response_model=Preferences)
-async def put_preferences(prefs: Preferences, user: ActingUser, runtime: Runtime) -> Preferences:
+async def put_preferences(
+    prefs: Preferences, user: ActingUser, ctx: NotificationsDep
+) -> Preferences:
     """Replace the acting user's push preferences."""
-    return await service.put_preferences(runtime.db, user, prefs)
+    return await service.put_preferences(ctx.db, user, prefs)
 
 
 @router.put("/devices/{device_id}/topics/{topic}", response_model=TopicSubscription)
 async def subscribe(
-    device_id: DeviceId, topic: Topic, user: ActingUser, runtime: Runtime, settings: Settings
+    device_id: DeviceId, topic: Topic, user: ActingUser, ctx: NotificationsDep
 ) -> TopicSubscription:
     """Subscribe a device of the acting user to a topic (idempotent)."""
     return await topics.subscribe(
-        runtime.db, user, device_id, topic, settings.max_topics_per_device
+        ctx.db, user, device_id, topic, ctx.settings.max_topics_per_device
     )
 
 
 @router.delete("/devices/{device_id}/topics/{topic}", status_code=204)
 async def unsubscribe(
-    device_id: DeviceId, topic: Topic, user: ActingUser, runtime: Runtime
+    device_id: DeviceId, topic: Topic, user: ActingUser, ctx: NotificationsDep
 ) -> Response:
     """Unsubscribe a device of the acting user from a topic."""
-    await topics.unsubscribe(runtime.db, user, device_id, topic)
+    await topics.unsubscribe(ctx.db, user, device_id, topic)
     return Response(status_code=204)
 
 
@@ -199,18 +168,10 @@ async def list_subscriptions(
 
 @router.post("/topics/{topic}/broadcasts", response_model=BroadcastResult, status_code=202)
 async def broadcast(
-    topic: Topic,
-    request: Broadcast,
-    _caller: Caller,
-    runtime: Runtime,
-    settings: Settings,
-    fanout: OptionalFanOut,
+    topic: Topic, request: Broadcast, _caller: Caller, ctx: NotificationsDep
 ) -> BroadcastResult:
     """Push to every device subscribed to a topic (idempotent per topic and key)."""
-    result = await topics.broadcast(runtime.db, topic, request, settings)
-    if fanout is not None and not result.duplicate:
-        fanout.wake()
-    return result
+    return await ctx.broadcast(topic, request)
 
 
 @router.get("/broadcasts/{broadcast_id}", response_model=BroadcastResult)
@@ -223,9 +184,9 @@ async def get_broadcast(broadcast_id: UUID, _caller: Caller, session: DbSession)
 async def list_changes(
     user: ActingUser,
     session: DbSession,
-    settings: Settings,
+    ctx: NotificationsDep,
     since: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> ChangePage:
     """The acting user's changes after `since`, in order; never skips one."""
-    return await changes.changes_since(session, user, since, limit, settings.max_changes_page)
+    return await changes.changes_since(session, user, since, limit, ctx.settings.max_changes_page)

@@ -9,12 +9,10 @@ from fastapi import FastAPI
 
 from services.kit.app_factory import create_service_app
 from services.kit.runtime import ServiceRuntime
-from services.training.datasets_client import DatasetsClient
+from services.training.context import TrainingContext
 from services.training.endpoints import router
-from services.training.inference_client import InferenceClient
-from services.training.notifications_client import NotificationsClient
 from services.training.settings import TrainingSettings
-from services.training.worker import Downstreams, JobWorker
+from services.training.worker import JobWorker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -26,14 +24,9 @@ def create_app(settings: TrainingSettings | None = None) -> FastAPI:
     async def start_worker(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
         if not settings.worker_enabled:
             return
-        downstreams = Downstreams(
-            datasets=DatasetsClient(runtime.client("datasets")),
-            inference=InferenceClient(runtime.client("inference")),
-            notifications=NotificationsClient(runtime.client("notifications")),
-        )
-        worker = JobWorker(settings, runtime.db, downstreams)
-        app.state.job_worker = worker
-        await worker.start(stack)
+        context: TrainingContext = app.state.context
+        context.worker = JobWorker(settings, runtime.db, context.downstreams)
+        await context.worker.start(stack)
 
     app = create_service_app(
         settings,
@@ -45,6 +38,7 @@ def create_app(settings: TrainingSettings | None = None) -> FastAPI:
             "notifications": settings.notifications_url,
         },
         startup=start_worker,
+        context=TrainingContext.build,
     )
     app.include_router(router)
     return app

@@ -6,58 +6,45 @@ import asyncio
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from proto.common import Page
 from proto.training import TrainingJob, TrainingJobCreate
-from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Runtime
+from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.errors import ApiError
 from services.kit.pagination import MAX_PAGE_SIZE
 from services.kit.responses import json_response
+from services.kit.routing import PrefixedRouter
 from services.training import event_stream, service
-from services.training.datasets_client import DatasetsClient
-from services.training.settings import TrainingSettings
+from services.training.context import TrainingDep
 
-router = APIRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["jobs"])
-
-
-def _settings(runtime: Runtime) -> TrainingSettings:
-    settings = runtime.settings
-    assert isinstance(settings, TrainingSettings)
-    return settings
+router = PrefixedRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["jobs"])
 
 
 @router.post("/jobs", status_code=201, response_model=TrainingJob)
-async def create_job(
-    body: TrainingJobCreate, request: Request, runtime: Runtime, user: ActingUser
-) -> TrainingJob:
-    datasets = DatasetsClient(runtime.client("datasets"))
-    job = await service.create_job(runtime.db, datasets, _settings(runtime), user, body)
-    worker = getattr(request.app.state, "job_worker", None)
-    if worker is not None:
-        worker.wake()
-    return job
+async def create_job(body: TrainingJobCreate, ctx: TrainingDep, user: ActingUser) -> TrainingJob:
+    return await service.create_job(ctx, user, body)
 
 
 @router.get("/jobs", response_model=Page[TrainingJob])
 async def list_jobs(
-    runtime: Runtime,
+    ctx: TrainingDep,
     user: ActingUser,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
 ) -> Response:
-    return json_response(await service.list_jobs(runtime.db, user, cursor, limit))
+    return json_response(await service.list_jobs(ctx.db, user, cursor, limit))
 
 
 @router.get("/jobs/{job_id}", response_model=TrainingJob)
-async def get_job(job_id: uuid.UUID, runtime: Runtime, user: ActingUser) -> TrainingJob:
-    return await service.get_job(runtime.db, user, job_id)
+async def get_job(job_id: uuid.UUID, ctx: TrainingDep, user: ActingUser) -> TrainingJob:
+    return await service.get_job(ctx.db, user, job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=TrainingJob)
-async def cancel_job(job_id: uuid.UUID, runtime: Runtime, user: ActingUser) -> TrainingJob:
-    return await service.cancel_job(runtime.db, user, job_id)
+async def cancel_job(job_id: uuid.UUID, ctx: TrainingDep, user: ActingUser) -> TrainingJob:
+    return await service.cancel_job(ctx.db, user, job_id)
 
 
 @router.get(
@@ -67,17 +54,17 @@ async def cancel_job(job_id: uuid.UUID, runtime: Runtime, user: ActingUser) -> T
 )
 async def job_events(
     job_id: uuid.UUID,
-    runtime: Runtime,
+    ctx: TrainingDep,
     user: ActingUser,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
     after: Annotated[int | None, Query(ge=0)] = None,
 ) -> StreamingResponse:
     """Progress as SSE, from after `Last-Event-ID` (or `after`); ends with the finished job."""
-    await event_stream.check_owned(runtime.db, user, job_id)
-    settings = _settings(runtime)
+    await event_stream.check_owned(ctx.db, user, job_id)
+    settings = ctx.settings
     start = after if after is not None else event_stream.parse_last_event_id(last_event_id)
     stream = event_stream.stream_events(
-        runtime.db,
+        ctx.db,
         user,
         job_id,
         start,
@@ -96,9 +83,9 @@ async def job_events(
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-async def job_report(job_id: uuid.UUID, runtime: Runtime, user: ActingUser) -> Response:
+async def job_report(job_id: uuid.UUID, ctx: TrainingDep, user: ActingUser) -> Response:
     """The PNG report of a succeeded job: training curves and confusion matrix."""
-    job = await service.get_job(runtime.db, user, job_id)
+    job = await service.get_job(ctx.db, user, job_id)
     if job.status != "succeeded" or job.result is None:
         raise ApiError(
             409,

@@ -12,26 +12,22 @@ from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit
 from services.kit.responses import JsonPage
 from services.training import repository
-from services.training.datasets_client import DatasetsClient
+from services.training.context import TrainingContext
 from services.training.job_planning import plan_job
 from services.training.job_queue import FINISHED_STATUSES, utcnow
-from services.training.settings import TrainingSettings
 from services.training.tables import Job, change_counters
 
 
 async def create_job(
-    db: Database,
-    datasets: DatasetsClient,
-    settings: TrainingSettings,
-    owner_id: str,
-    request: TrainingJobCreate,
+    ctx: TrainingContext, owner_id: str, request: TrainingJobCreate
 ) -> TrainingJob:
     """Check the request against the dataset (acting as the owner), then queue the job."""
+    datasets, settings = ctx.downstreams.datasets, ctx.settings
     dataset = await datasets.get_dataset(owner_id, request.dataset_id)
     version_number = request.dataset_version or dataset.latest_version
     version = await datasets.get_version(owner_id, dataset.id, version_number)
     plan = plan_job(request, version, settings)
-    async with db.transaction() as session:
+    async with ctx.db.transaction() as session:
         if await repository.count_active(session, owner_id) >= settings.max_active_jobs_per_owner:
             raise ApiError(
                 429,
@@ -62,6 +58,7 @@ async def create_job(
         )
         session.add(job)
         await change_versions.bump(session, change_counters, owner_id)
+    ctx.wake_worker()
     return to_contract(job)
 
 

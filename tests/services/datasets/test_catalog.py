@@ -165,11 +165,11 @@ async def test_stats_missing_from_an_older_version_are_computed_once(
     async with running_app(app) as client:
         api = DatasetsApi(client)
         version = await api.upload(sample_csv(6))
-        async with app.state.datasets.db.transaction() as session:
+        async with app.state.context.db.transaction() as session:
             await session.execute(sa.update(DatasetVersionRow).values(stats=sa.null()))
 
         stats = (await api.get(f"/datasets/{version['dataset_id']}/versions/1/stats")).json()
-        async with app.state.datasets.db.session() as session:
+        async with app.state.context.db.session() as session:
             stored = await session.scalar(sa.select(DatasetVersionRow.stats))
 
     assert [column["name"] for column in stats["columns"]] == ["id", "name", "score", "active"]

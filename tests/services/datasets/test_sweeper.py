@@ -31,7 +31,7 @@ async def test_expired_uploads_are_marked_and_their_chunks_deleted(
 ) -> None:
     data = sample_csv(10)
     app = create_app(settings_for(upload_sweep_interval_s=3600))
-    context: DatasetsContext = app.state.datasets
+    context: DatasetsContext = app.state.context
     async with running_app(app) as client:
         api = DatasetsApi(client)
         abandoned = (await api.create_upload(data)).json()["upload_id"]
@@ -61,7 +61,7 @@ async def test_the_sweeper_runs_in_the_background(settings_for: SettingsFactory)
         api = DatasetsApi(client)
         upload_id = (await api.create_upload(data)).json()["upload_id"]
         await api.put_chunk(upload_id, 0, chunks_of(data)[0])
-        chunk_dir: Path = app.state.datasets.chunks.upload_dir(uuid.UUID(upload_id))
+        chunk_dir: Path = app.state.context.chunks.upload_dir(uuid.UUID(upload_id))
 
         for _ in range(50):
             if not chunk_dir.exists():
@@ -85,7 +85,7 @@ async def swept(
     test sweeps when it wants."""
     app = create_app(settings_for(upload_sweep_interval_s=3600, database_url=database_url))
     async with running_app(app) as client:
-        yield DatasetsApi(client), app.state.datasets
+        yield DatasetsApi(client), app.state.context
 
 
 def _stored_files(context: DatasetsContext) -> list[Path]:

@@ -113,7 +113,7 @@ async def test_promoting_loads_the_new_version_before_any_request_asks(
     async with running_app(app) as client:
         api = InferenceApi(client)
         model_id = await _two_versions(api, classifier, classifier_v2)
-        context: InferenceContext = app.state.inference
+        context: InferenceContext = app.state.context
         key = (uuid.UUID(model_id), 2)
 
         await api.set_alias(ALICE, model_id, "production", 2)

@@ -40,7 +40,7 @@ async def test_the_cache_never_answers_for_another_version(
     v2_expected = classifier_v2.pipeline.predict_proba(x)
     assert not np.allclose(v1_expected, v2_expected, atol=1e-3)
     async with _service(tmp_path) as (api, app):
-        context: InferenceContext = app.state.inference
+        context: InferenceContext = app.state.context
         model_id = (await api.register(ALICE, classifier, "churn")).json()["model_id"]
         await api.register(ALICE, classifier_v2, "churn")
 

@@ -58,7 +58,7 @@ async def test_a_crash_mid_batch_resends_only_the_unacknowledged(slow_harness: H
     for sender in senders.values():
         await sender.aclose()
 
-    survivor: Dispatcher = h.app.state.dispatcher
+    survivor: Dispatcher = h.app.state.context.dispatcher
     assert await survivor.dispatch_due() == 0  # still leased to the dead process
     await asyncio.sleep(0.35)
     assert await survivor.dispatch_due() == 1
@@ -95,7 +95,7 @@ async def test_a_push_sent_but_not_recorded_is_resent_with_the_same_collapse_id(
     sent = await service.send_to_user(
         db, USER_A, SendToUser(title="x", idempotency_key="k"), h.app.state.runtime.settings
     )
-    dispatcher: Dispatcher = h.app.state.dispatcher
+    dispatcher: Dispatcher = h.app.state.context.dispatcher
     failure = _SettleFailsOnce()
     event.listen(db.engine.sync_engine, "before_cursor_execute", failure)
     try:

@@ -80,7 +80,8 @@ class Replica:
 
     @property
     def worker(self) -> JobWorker:
-        worker: JobWorker = self.app.state.job_worker
+        worker = self.app.state.context.worker
+        assert isinstance(worker, JobWorker)
         return worker
 
 
