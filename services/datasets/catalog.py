@@ -14,16 +14,15 @@ from proto.common import Page
 from proto.datasets import ColumnSchema, ColumnStats, Dataset, DatasetVersion, VersionStats
 from services.datasets import repository
 from services.datasets.changes import (
-    VERSION_QUERY,
     change_writer,
     dataset_key,
     forget_label_changes,
 )
 from services.datasets.context import DatasetsContext
 from services.datasets.parsing import describe_parquet
-from services.datasets.tables import DatasetRow, DatasetVersionRow
+from services.datasets.tables import VERSIONS, DatasetRow, DatasetVersionRow
 from services.datasets.version_files import local_copy
-from services.kit import change_versions
+from services.kit.change_versions import row_data
 from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
 from services.kit.keyset import cursor_position, split_page
@@ -76,10 +75,10 @@ async def list_datasets(
     statement, params = repository.DATASET_LIST.bind(
         cursor_position(cursor), size, owner_id=owner_id
     )
-    await change_versions.read_version(ctx.db, VERSION_QUERY, owner_id)
     rows = await ctx.db.fetch_all(statement, params)
+    await VERSIONS.answer(ctx.db, owner_id, rows)
     page, next_cursor = split_page(rows, size, lambda row: (row.updated_at, row.id))
-    return {"items": [row._asdict() for row in page], "next_cursor": next_cursor}
+    return {"items": [row_data(row) for row in page], "next_cursor": next_cursor}
 
 
 async def get_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID) -> Dataset:

@@ -105,10 +105,6 @@ async def change_writer(session: AsyncSession, owner_id: str) -> AsyncIterator[C
     await writer._save_counter()
 
 
-# The owner's change version: the last sequence number of their feed.
-VERSION_QUERY = change_versions.version_query(ChangeCounterRow.last_seq, ChangeCounterRow.owner_id)
-
-
 def dataset_key(dataset_id: uuid.UUID) -> str:
     return str(dataset_id)
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.datasets.tables import (
+    VERSIONS,
     DatasetRow,
     DatasetVersionRow,
     LabelRow,
@@ -191,6 +192,7 @@ DATASET_LIST = NewestFirst.of(
         DatasetVersionRow.columns,
         DatasetRow.created_at,
         DatasetRow.updated_at,
+        VERSIONS.column,
     )
     .join(
         DatasetVersionRow,

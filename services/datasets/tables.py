@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.change_versions import OwnerVersions
 from services.kit.database import UtcDateTime
 
 
@@ -136,6 +137,10 @@ class ChangeCounterRow(Base):
 
     owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     last_seq: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+# The owner's change version: the last sequence number of their feed.
+VERSIONS = OwnerVersions.of(ChangeCounterRow.last_seq, ChangeCounterRow.owner_id)  # type: ignore[arg-type]
 
 
 class ChangeRow(Base):

@@ -22,10 +22,10 @@ from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
 from services.inference.repository import (
     ALIASES_OF,
     MODEL_LIST,
-    VERSION_QUERY,
     ModelRepository,
 )
 from services.inference.tables import (
+    VERSIONS,
     ModelAliasRow,
     ModelRow,
     ModelVersionRow,
@@ -34,6 +34,7 @@ from services.inference.tables import (
 )
 from services.inference.torch_artifacts import check_torch_artifact
 from services.kit import change_versions
+from services.kit.change_versions import row_data
 from services.kit.errors import ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
@@ -242,10 +243,10 @@ async def list_models(
     """The owner's models, newest first, one page at a time (the `Page[Model]` contract)."""
     page_size = clamp_limit(limit)
     statement, params = MODEL_LIST.bind(cursor_position(cursor), page_size, owner_id=owner_id)
-    await change_versions.read_version(ctx.db, VERSION_QUERY, owner_id)
     rows = await ctx.db.fetch_all(statement, params)
+    await VERSIONS.answer(ctx.db, owner_id, rows)
     page, next_cursor = split_page(rows, page_size, lambda row: (row.created_at, row.id))
-    items = {row.id: {**row._asdict(), "aliases": {}} for row in page}
+    items = {row.id: {**row_data(row), "aliases": {}} for row in page}
     if items:
         for alias in await ctx.db.fetch_all(ALIASES_OF, {"model_ids": list(items)}):
             items[alias.model_id]["aliases"][alias.alias] = alias.version

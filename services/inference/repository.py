@@ -8,13 +8,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.inference.tables import ModelAliasRow, ModelRow, ModelVersionRow, change_counters
-from services.kit import change_versions
+from services.inference.tables import VERSIONS, ModelAliasRow, ModelRow, ModelVersionRow
 from services.kit.keyset import NewestFirst
-
-VERSION_QUERY = change_versions.version_query(
-    change_counters.c.last_seq, change_counters.c.owner_id
-)
 
 # The owner's models for a list (plain rows), and the aliases of a page of them.
 MODEL_LIST = NewestFirst.of(
@@ -27,6 +22,7 @@ MODEL_LIST = NewestFirst.of(
         ModelRow.features,
         ModelRow.created_at,
         ModelRow.updated_at,
+        VERSIONS.column,
     ).where(ModelRow.owner_id == sa.bindparam("owner_id")),
     ModelRow.created_at,
     ModelRow.id,

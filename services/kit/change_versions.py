@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -67,26 +68,43 @@ def note(session: AsyncSession | Session, owner_id: str, version: int) -> None:
     pending[owner_id] = max(version, pending.get(owner_id, 0))
 
 
-def version_query(
-    seq: sa.SQLColumnExpression[int], owner_id: sa.SQLColumnExpression[str]
-) -> sa.Select[int]:
-    """The statement `read_version` runs on a counter table (bind `owner_id`)."""
-    return sa.select(seq).where(owner_id == sa.bindparam("owner_id"))
+VERSION_KEY = "change_version"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerVersions:
+    """Where a service counts its owners' versions, for reads that answer the version their
+    data stands at. `column` goes into a list query on :owner_id (the version in the same
+    snapshot as the rows); `query` reads it alone."""
+
+    column: sa.Label[Any]
+    query: sa.Select[Any]
+
+    @classmethod
+    def of(cls, seq: sa.ColumnElement[int], owner_id: sa.ColumnElement[str]) -> OwnerVersions:
+        current = sa.select(seq).where(owner_id == sa.bindparam("owner_id"))
+        return cls(current.scalar_subquery().label(VERSION_KEY), current)
+
+    async def answer(self, db: Database, owner_id: str, rows: Sequence[sa.Row[Any]]) -> None:
+        """Answer the version the rows were read at (read now when there were none)."""
+        if rows:
+            answer(int(getattr(rows[0], VERSION_KEY) or 0))
+            return
+        found = await db.fetch_all(self.query, {"owner_id": owner_id})
+        answer(int(found[0][0]) if found else 0)
+
+
+def row_data(row: sa.Row[Any]) -> dict[str, Any]:
+    """A list row as the contract's item: its columns but the version."""
+    data = row._asdict()
+    data.pop(VERSION_KEY, None)
+    return data
 
 
 def start_request() -> None:
     """A new request acts for no one yet and answers no version."""
     _acting_user.set(None)
     _answered.set(None)
-
-
-async def read_version(db: Database, query: sa.Select[int], owner_id: str) -> int:
-    """The owner's version now (0 before any write), answered in the header: read it before
-    the data it stands for."""
-    rows = await db.fetch_all(query, {"owner_id": owner_id})
-    version = int(rows[0][0]) if rows else 0
-    answer(version)
-    return version
 
 
 def act_for(user_id: str) -> None:

@@ -19,9 +19,6 @@ from services.kit import change_versions
 from services.kit.errors import invalid_input
 from services.notifications.tables import ChangeCounterRow, ChangeRow
 
-# The owner's change version: the last sequence number of their feed.
-VERSION_QUERY = change_versions.version_query(ChangeCounterRow.seq, ChangeCounterRow.owner_id)
-
 
 async def reserve(session: AsyncSession, owner_id: str, count: int) -> int:
     """Take `count` sequence numbers for `owner_id`; returns the last (locks the counter)."""

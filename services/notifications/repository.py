@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.keyset import NewestFirst, Position, newest_first
 from services.notifications.tables import (
+    VERSIONS,
     BroadcastRow,
     DeliveryRow,
     DeviceRow,
@@ -433,20 +434,35 @@ _INBOX_COLUMNS = (
     NotificationRow.read_at,
 )
 _OWNED = NotificationRow.owner_id == sa.bindparam("owner_id")
-# The owner's inbox for a list (plain rows): all of it, or its unread entries only.
-INBOX = NewestFirst.of(
-    sa.select(*_INBOX_COLUMNS).where(_OWNED), NotificationRow.created_at, NotificationRow.id
-)
-UNREAD_INBOX = NewestFirst.of(
-    sa.select(*_INBOX_COLUMNS).where(_OWNED, NotificationRow.read_at.is_(None)),
-    NotificationRow.created_at,
-    NotificationRow.id,
-)
+_UNREAD = NotificationRow.read_at.is_(None)
+UNREAD_KEY = "unread_count"
+# How many of the owner's notifications are unread, with the owner's version.
 UNREAD_COUNT = (
-    sa.select(sa.func.count())
+    sa.select(sa.func.count().label(UNREAD_KEY), VERSIONS.column)
     .select_from(NotificationRow)
-    .where(_OWNED, NotificationRow.read_at.is_(None))
+    .where(_OWNED, _UNREAD)
 )
+
+
+def _inbox(unread: bool, count_unread: bool) -> NewestFirst:
+    columns: list[Any] = [*_INBOX_COLUMNS, VERSIONS.column]
+    if count_unread:
+        columns.append(
+            UNREAD_COUNT.with_only_columns(sa.func.count()).scalar_subquery().label(UNREAD_KEY)
+        )
+    where = [_OWNED, _UNREAD] if unread else [_OWNED]
+    return NewestFirst.of(
+        sa.select(*columns).where(*where), NotificationRow.created_at, NotificationRow.id
+    )
+
+
+# The owner's inbox for a list (plain rows, with the version): all of it or its unread
+# entries, with the unread count or not; by (unread, count_unread).
+INBOXES = {
+    (unread, count_unread): _inbox(unread, count_unread)
+    for unread in (False, True)
+    for count_unread in (False, True)
+}
 
 
 async def unread_count(session: AsyncSession, owner_id: str) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +22,7 @@ from proto.notifications import (
     SendToDevices,
     SendToUser,
 )
-from services.kit import change_versions
+from services.kit.change_versions import row_data
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
@@ -34,8 +36,15 @@ from services.notifications.payloads import (
     payload_sizes,
 )
 from services.notifications.push_types import PushContent
+from services.notifications.repository import UNREAD_KEY
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import DeliveryRow, DeviceRow, NotificationRow, PreferencesRow
+from services.notifications.tables import (
+    VERSIONS,
+    DeliveryRow,
+    DeviceRow,
+    NotificationRow,
+    PreferencesRow,
+)
 
 
 def _now() -> datetime:
@@ -277,12 +286,9 @@ async def mark_read(db: Database, owner_id: str, request: MarkRead) -> ReadResul
 
 async def unread_count(db: Database, owner_id: str) -> int:
     """How many of the user's notifications are unread."""
-    await change_versions.read_version(db, changes.VERSION_QUERY, owner_id)
-    return await _unread(db, owner_id)
-
-
-async def _unread(db: Database, owner_id: str) -> int:
-    return int((await db.fetch_all(repository.UNREAD_COUNT, {"owner_id": owner_id}))[0][0])
+    [row] = await db.fetch_all(repository.UNREAD_COUNT, {"owner_id": owner_id})
+    await VERSIONS.answer(db, owner_id, [row])
+    return int(row[0])
 
 
 async def list_notifications(
@@ -297,13 +303,22 @@ async def list_notifications(
     """The user's inbox newest first, or only its unread entries (the cursor pages the same;
     the `Page[Notification]` contract); with `count_unread`, how many are unread, too."""
     size = clamp_limit(limit)
-    inbox = repository.UNREAD_INBOX if unread else repository.INBOX
+    inbox = repository.INBOXES[unread, count_unread]
     statement, params = inbox.bind(cursor_position(cursor), size, owner_id=owner_id)
-    await change_versions.read_version(db, changes.VERSION_QUERY, owner_id)
     rows = await db.fetch_all(statement, params)
+    await VERSIONS.answer(db, owner_id, rows)
+    count = None
+    if count_unread:
+        count = getattr(rows[0], UNREAD_KEY) if rows else await unread_count(db, owner_id)
     page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
-    count = await _unread(db, owner_id) if count_unread else None
-    return {"items": [row._asdict() for row in page], "next_cursor": next_cursor}, count
+    items = [_item(row) for row in page]
+    return {"items": items, "next_cursor": next_cursor}, count
+
+
+def _item(row: sa.Row[Any]) -> dict[str, Any]:
+    data = row_data(row)
+    data.pop(UNREAD_KEY, None)
+    return data
 
 
 def _check_data_keys(data: dict[str, str]) -> None:

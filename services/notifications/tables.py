@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.change_versions import OwnerVersions
 from services.kit.database import UtcDateTime
 
 
@@ -177,6 +178,10 @@ class ChangeCounterRow(Base):
 
     owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     seq: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+# The owner's change version: the last sequence number of their feed.
+VERSIONS = OwnerVersions.of(ChangeCounterRow.seq, ChangeCounterRow.owner_id)  # type: ignore[arg-type]
 
 
 class ChangeRow(Base):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import change_versions
 from services.kit.keyset import NewestFirst
-from services.training.tables import Job, change_counters
+from services.training.tables import VERSIONS, Job, change_counters
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -28,10 +28,6 @@ async def count_active(session: AsyncSession, owner_id: str) -> int:
     )
     return int(await session.scalar(query) or 0)
 
-
-VERSION_QUERY = change_versions.version_query(
-    change_counters.c.last_seq, change_counters.c.owner_id
-)
 
 # The owner's jobs for a list: every field of the contract but the (large) result.
 JOB_LIST = NewestFirst.of(
@@ -56,6 +52,7 @@ JOB_LIST = NewestFirst.of(
         Job.metrics,
         Job.model_id,
         Job.model_version,
+        VERSIONS.column,
     ).where(Job.owner_id == sa.bindparam("owner_id")),
     Job.created_at,
     Job.id,

@@ -6,6 +6,7 @@ import uuid
 
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit import change_versions
+from services.kit.change_versions import row_data
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, not_found
 from services.kit.keyset import cursor_position, split_page
@@ -15,7 +16,7 @@ from services.training import repository
 from services.training.context import TrainingContext
 from services.training.job_planning import plan_job
 from services.training.job_queue import FINISHED_STATUSES, utcnow
-from services.training.tables import Job, change_counters
+from services.training.tables import VERSIONS, Job, change_counters
 
 
 async def create_job(
@@ -76,13 +77,11 @@ async def list_jobs(db: Database, owner_id: str, cursor: str | None, limit: int 
     lists leave the result out)."""
     size = clamp_limit(limit)
     statement, params = repository.JOB_LIST.bind(cursor_position(cursor), size, owner_id=owner_id)
-    await change_versions.read_version(db, repository.VERSION_QUERY, owner_id)
     rows = await db.fetch_all(statement, params)
+    await VERSIONS.answer(db, owner_id, rows)
     page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
-    return {
-        "items": [{**row._asdict(), "result": None} for row in page],
-        "next_cursor": next_cursor,
-    }
+    items = [{**row_data(row), "result": None} for row in page]
+    return {"items": items, "next_cursor": next_cursor}
 
 
 async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.change_versions import counter_table
+from services.kit.change_versions import OwnerVersions, counter_table
 from services.kit.database import UtcDateTime
 
 
@@ -20,6 +20,7 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 # The owners' change versions: a job's status or result changing moves its owner's on.
 change_counters = counter_table(metadata)
+VERSIONS = OwnerVersions.of(change_counters.c.last_seq, change_counters.c.owner_id)
 
 
 class Job(Base):

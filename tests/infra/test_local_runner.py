@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from infra.local.stack import SERVICES
+from tests.support.logs import json_lines
 
 pytestmark = [
     pytest.mark.integration,
@@ -125,7 +126,7 @@ def test_the_runner_reports_a_dead_child_and_stops_every_process_on_ctrl_c(
     )
     report = runner.stderr.read_text().split("!! datasets", 1)[1]
     assert "datasets.log" in report
-    assert '"event": "service_started"' in report  # the tail of the child's own log
+    assert json_lines(report, event="service_started")  # the tail of the child's own log
     assert httpx.get(f"{children['bff'][0]}/health", timeout=5).status_code == 200
 
     runner.process.send_signal(signal.SIGINT)

@@ -136,29 +136,38 @@ async def test_promoting_during_a_stream_of_requests_loses_none(
         rows = classifier.held_out
         phase = 0  # 0: production=1, 1: production=2 (promoted), 2: production=1 (rolled back)
         results: list[tuple[int, int, int, int, dict]] = []  # phase at start/end, row, status, body
+        done = asyncio.Event()
 
         async def client_stream(worker: int) -> None:
-            for i in range(25):
+            i = 0
+            while not done.is_set():
                 index = (worker * 25 + i) % len(rows)
+                i += 1
                 started = phase
                 response = await api.predict(ALICE, model_id, [rows[index]])
                 results.append((started, phase, index, response.status_code, response.json()))
 
+        async def answered_in(wanted: int, count: int) -> None:
+            # Requests keep flowing while the alias moves; count those begun and ended in a phase.
+            deadline = asyncio.get_running_loop().time() + 30
+            while sum(1 for start, end, *_ in results if start == end == wanted) < count:
+                assert asyncio.get_running_loop().time() < deadline, f"phase {wanted} stalled"
+                await asyncio.sleep(0.001)
+
         async def operator() -> None:
             nonlocal phase
-            while len(results) < 60:
-                await asyncio.sleep(0.001)
+            await answered_in(0, 60)
             assert (await api.set_alias(ALICE, model_id, "production", 2)).status_code == 200
             phase = 1
-            while len(results) < 130:
-                await asyncio.sleep(0.001)
+            await answered_in(1, 60)
             assert (await api.set_alias(ALICE, model_id, "production", 1)).status_code == 200
             phase = 2
+            await answered_in(2, 20)
+            done.set()
 
         await asyncio.gather(operator(), *(client_stream(w) for w in range(8)))
 
-    assert len(results) == 200
-    assert [status for _, _, _, status, _ in results] == [200] * 200
+    assert [status for _, _, _, status, _ in results] == [200] * len(results)
     expected = {
         1: classifier.pipeline.predict_proba(to_matrix(rows, classifier.features)),
         2: classifier_v2.pipeline.predict_proba(to_matrix(rows, classifier_v2.features)),
