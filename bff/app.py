@@ -75,6 +75,8 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     runtime: ServiceRuntime = app.state.runtime
     context = build_context(settings, runtime)
     app.state.context = context
+    for name, client in runtime.clients.items():  # ready once each answers and is heard
+        runtime.checks[name] = context.known.readiness_check(name, client)
     app.add_middleware(MobileHeadersMiddleware)
     add_phone_middleware(app, context)
     include_api_routes(app)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import cachetools
 import orjson
@@ -26,7 +26,11 @@ from services.kit.structured_logging import get_logger
 _log = get_logger(__name__)
 # A heartbeat comes every 5 s: three missed ones and the stream counts as lost.
 _SILENCE_S = 15.0
-_RETRY_MIN_S, _RETRY_MAX_S = 0.05, 2.0
+_RETRY_MIN_S, _RETRY_MAX_S = 0.05, 1.0
+
+
+class NotWatching(Exception):
+    """No watch stream to this service is open now."""
 
 
 class KnownVersions:
@@ -62,6 +66,16 @@ class KnownVersions:
 
     def watching(self, service: str) -> bool:
         return self._watched[service]
+
+    def readiness_check(self, service: str, client: ServiceClient) -> Callable[[], Awaitable[None]]:
+        """The BFF's /ready check of a service: it answers, and its changes are heard."""
+
+        async def check() -> None:
+            await client.ping()
+            if not self._watched[service]:
+                raise NotWatching(service)
+
+        return check
 
     async def watch(self, service: str, client: ServiceClient) -> None:
         """Keep one watch stream to `service` open for the life of the process."""

@@ -155,7 +155,7 @@ class Stack:
                         )
                     base = self.config.bff_url if name == "bff" else self.config.url(name)
                     try:
-                        if client.get(f"{base}/health").status_code == 200:
+                        if client.get(f"{base}{self._ready_path(name)}").status_code == 200:
                             pending.discard(name)
                     except httpx.TransportError:
                         pass
@@ -163,6 +163,10 @@ class Stack:
                     raise TimeoutError(f"not healthy after {timeout_s}s: {sorted(pending)}")
                 if pending:
                     time.sleep(0.1)
+
+    def _ready_path(self, name: str) -> str:
+        # The whole system is up when the BFF is ready: every service answers and is heard.
+        return "/ready" if name == "bff" and self.only is None else "/health"
 
     def dead(self) -> list[ManagedProcess]:
         """Processes that have exited."""

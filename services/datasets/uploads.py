@@ -278,6 +278,12 @@ async def complete_upload(
     work_dir = await ctx.chunks.make_work_dir(upload_id)
     try:
         version = await _convert_and_record(ctx, row, chunks, work_dir)
+    except OSError:
+        # A concurrent complete that won removes the upload's folder, this work dir with it:
+        # then answer what it recorded. Any other failure of the files stands.
+        if not await _completed_meanwhile(ctx, owner_id, upload_id):
+            raise
+        version = None
     finally:
         await asyncio.to_thread(shutil.rmtree, work_dir, ignore_errors=True)
     if version is None:
@@ -287,6 +293,12 @@ async def complete_upload(
         "dataset_version_created", dataset_id=str(version.dataset_id), version=version.version
     )
     return version
+
+
+async def _completed_meanwhile(ctx: DatasetsContext, owner_id: str, upload_id: uuid.UUID) -> bool:
+    async with ctx.db.session() as session:
+        row = await _owned_upload(session, owner_id, upload_id)
+    return row.status == "completed"
 
 
 async def _answer_after_lost_race(

@@ -6,6 +6,7 @@ FastAPI passes a returned Response through without validating or re-encoding it.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, TypedDict
 
 import orjson
@@ -24,7 +25,14 @@ class JsonPage(TypedDict):
 
 def dump_json(content: Any) -> bytes:
     """`content` as JSON bytes, the way every service answer is written."""
-    return orjson.dumps(content, option=_OPTIONS)
+    return orjson.dumps(content, default=_other, option=_OPTIONS)
+
+
+def _other(value: Any) -> Any:
+    # asyncpg answers UUIDs as its own subclass, which orjson does not take for a UUID.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def json_response(

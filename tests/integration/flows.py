@@ -37,8 +37,10 @@ class Phone:
             "X-App-Version": "1.4.0",
         }
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.get(path, headers=self.headers, **kwargs)
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        return self.client.get(path, headers={**self.headers, **(headers or {})}, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.post(path, headers=self.headers, **kwargs)
