@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import cachetools
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,7 @@ from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
 
 _REVOKED_FOR = "tern.sessions_revoked_for"
+_KEPT_USERS = 100_000
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _MAX_EMAIL_LENGTH = 254
 
@@ -68,6 +70,9 @@ class AuthService:
         self._passwords = passwords
         self.access_tokens = access_tokens
         self.session_checks = session_checks
+        self._users: cachetools.TTLCache[uuid.UUID, User] = cachetools.TTLCache(
+            _KEPT_USERS, session_checks.ttl_s
+        )
         self._refresh_ttl = timedelta(seconds=refresh_token_ttl_s)
         self._password_min = password_min_length
         self._password_max = password_max_length
@@ -186,11 +191,15 @@ class AuthService:
         await change_versions.bump(db, session_versions, str(user_id))
 
     async def user(self, user_id: uuid.UUID) -> User:
-        """The account of a signed-in user."""
+        """The account of a signed-in user (kept a short while: an email does not change)."""
+        user = self._users.get(user_id)
+        if user is not None:
+            return user
         async with self._db.session() as db:
             user = await AuthRepository(db).user(user_id)
         if user is None:  # the account was removed while a token was still valid
             raise session_revoked()
+        self._users[user_id] = user
         return user
 
     async def _rotate(

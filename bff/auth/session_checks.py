@@ -13,6 +13,7 @@ class SessionChecks:
     """Sessions found live, by id; a user's are forgotten together."""
 
     def __init__(self, ttl_s: float, max_entries: int = 100_000) -> None:
+        self.ttl_s = ttl_s
         # session id -> (user id, the user's epoch when it was found live)
         self._live: cachetools.TTLCache[uuid.UUID, tuple[uuid.UUID, int]] = cachetools.TTLCache(
             max_entries, ttl_s

@@ -40,6 +40,8 @@ class StackConfig:
     redis_url: str | None = None
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+    # The ASGI server every process runs on (services/kit/server.py); None: each one's default.
+    server: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
@@ -67,6 +69,8 @@ def service_env(config: StackConfig, name: str) -> dict[str, str]:
         f"{prefix}DATA_DIR": str(config.data_dir),
         f"{prefix}SERVICE_TOKEN_SECRET": config.service_token_secret,
     }
+    if config.server is not None:
+        env[f"{prefix}SERVER"] = config.server
     if name in config.database_urls:
         env[f"{prefix}DATABASE_URL"] = config.database_urls[name]
     if config.redis_url and name != "fake_push":

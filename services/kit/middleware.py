@@ -124,8 +124,12 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = request_context.request_headers(scope)
+        if scope["method"] in ("GET", "HEAD") and "content-length" not in headers:
+            await self.app(scope, receive, send)  # no body to count: routes never read one
+            return
         limit = self._limit_for(scope["path"])
-        declared = request_context.request_headers(scope).get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit).response()(scope, receive, send)
             return

@@ -13,18 +13,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import brotli
@@ -34,11 +29,17 @@ from fastapi import APIRouter, FastAPI
 
 from bff.compact.representation import COMPACT_MEDIA_TYPE, RepresentationMiddleware
 from bff.dashboard import Dashboard
-from infra.local.demo_data import churn_csv
 from tests.bench import subprocess_server
 from tests.bench.h2load import run_h2load
 from tests.bench.process_cpu import cpu_seconds
 from tests.bench.reporting import BenchResult
+from tests.bench.viewer_stack import (
+    DASHBOARD_PROCESSES,
+    SEED_DATASETS,
+    SEED_JOBS,
+    running_stack,
+    seed_viewer,
+)
 from tests.bff.compact.realistic_viewer import realistic_dashboard
 from tests.support.servers import free_port
 
@@ -53,14 +54,9 @@ FOUR_READS = (
     "/api/v1/training-jobs",
     "/api/v1/notifications",
 )
-SEED_DATASETS = 20  # one dashboard page of each section (dashboard_page_size)
-SEED_JOBS = 20
-ACTIVE_JOBS_PER_USER = 5
-MODEL_NAMES = ("Churn predictor", "churn-lr-balanced", "Churn (tenure only)", "Churn v2")
 H2LOAD_ROUNDS = 2
 H2LOAD_CLIENTS, H2LOAD_STREAMS = 4, 2  # within what the dashboard serves without timeouts here
 DASHBOARD_REQUESTS, HELLO_REQUESTS = 600, 10_000
-DASHBOARD_PROCESSES = ("bff", "datasets", "inference", "training", "notifications")
 PHONE = {"accept": COMPACT_MEDIA_TYPE, "accept-encoding": "br", "x-platform": "ios"}
 
 HOME_SCREEN_FIELDS = ",".join(
@@ -209,48 +205,6 @@ async def _delay_proxy(target_port: int, one_way_s: float) -> AsyncIterator[int]
             await asyncio.wait(connections, timeout=5)
 
 
-def _stack_env() -> dict[str, str]:
-    return {
-        "TERN_TRAINING_CONCURRENCY": "2",
-        "TERN_TRAINING_POLL_INTERVAL_S": "0.05",
-        # The bench reads far more often than a phone; the per-user limits are not measured.
-        "TERN_BFF_RATE_LIMITS": json.dumps(
-            {"auth": "30/60", "read": "1000000/60", "write": "1000/60", "upload": "1000/60",
-             "batch": "1000/60"}
-        ),
-    }  # fmt: skip
-
-
-def _seed_viewer(client: httpx.Client) -> dict[str, str]:
-    """A viewer with a full first page of each section, made through the public API only."""
-    from tests.integration.flows import Phone
-
-    phone = Phone(client, email="viewer@example.com")
-    phone.register_push_token("b2" * 32, "ios")
-    dataset_ids = [
-        str(phone.upload(f"churn_export_{n:02d}.csv", churn_csv(rows=200, seed=n))["dataset_id"])
-        for n in range(SEED_DATASETS)
-    ]
-    for wave in range(0, SEED_JOBS, ACTIVE_JOBS_PER_USER):  # the training service's cap
-        jobs = []
-        for n in range(wave, min(SEED_JOBS, wave + ACTIVE_JOBS_PER_USER)):
-            created = phone.post(
-                "/api/v1/training-jobs",
-                json={
-                    "dataset_id": dataset_ids[n % len(dataset_ids)],
-                    "target": "churned",
-                    "model": "logistic_regression",
-                    "model_name": MODEL_NAMES[n % len(MODEL_NAMES)],
-                    "hyperparameters": {"C": [0.1, 1.0, 10.0][n % 3], "max_iter": 1000},
-                },
-            )
-            assert created.status_code == 201, created.text
-            jobs.append(created.json()["id"])
-        for job in jobs:
-            phone.wait_for_job(job, timeout_s=300)
-    return {"authorization": phone.headers["Authorization"], "x-device-id": phone.device_id}
-
-
 async def _over_slow_link(bff_port: int, auth: dict[str, str]) -> dict[str, float]:
     async with _delay_proxy(bff_port, RTT_S / 2) as proxy_port:
         base = f"http://127.0.0.1:{proxy_port}"
@@ -354,21 +308,9 @@ def _h2load_rates(
 
 
 def _stack_figures() -> dict[str, float]:
-    from infra.local.stack import SERVICES, Stack, StackConfig
-
-    config = StackConfig(
-        data_dir=Path(tempfile.mkdtemp(prefix="bench-compact-")),
-        ports={name: free_port() for name, _module, _port in SERVICES},
-        service_token_secret=secrets.token_urlsafe(32),
-        jwt_secret=secrets.token_urlsafe(32),
-        environment="test",
-        extra_env=_stack_env(),
-    )
-    stack = Stack(config)
-    try:
-        stack.start(timeout_s=120)
+    with running_stack("bench-compact-") as (stack, config):
         with httpx.Client(base_url=config.bff_url, timeout=30) as client:
-            auth = _seed_viewer(client)
+            auth = seed_viewer(client)
             shown = client.get("/api/v1/dashboard", headers=auth).json()
         assert all(not shown[s]["error"] for s in ("datasets", "models", "jobs", "notifications"))
         figures = asyncio.run(_over_slow_link(config.ports["bff"], auth))
@@ -379,9 +321,6 @@ def _stack_figures() -> dict[str, float]:
         figures.update({f"shown_{s}": len(shown[s]["items"]) for s in ("datasets", "models",
                         "jobs", "notifications")})  # fmt: skip
         return figures
-    finally:
-        stack.stop()
-        shutil.rmtree(config.data_dir, ignore_errors=True)
 
 
 def run() -> BenchResult:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,14 @@ class H2Load:
     failed: int
     mean_ms: float
     max_ms: float
+    # Per request, from h2load's log file: milliseconds to the last byte, sorted; and statuses.
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    def percentile_ms(self, q: float) -> float:
+        """The latency below which a fraction `q` of the requests finished."""
+        values = self.latencies_ms
+        return round(values[min(len(values) - 1, int(q * len(values)))], 2) if values else 0.0
 
 
 def h2load_path() -> str:
@@ -32,10 +42,12 @@ def run_h2load(
     headers: dict[str, str] | None = None,
     data_file: str | None = None,
     h1: bool = False,
+    per_request: bool = False,
 ) -> H2Load:
     """h2load over h2c (prior knowledge) with `clients` connections x `streams` streams each.
 
-    With `data_file`, every request is a POST of that file's bytes; with `h1`, HTTP/1.1.
+    With `data_file`, every request is a POST of that file's bytes; with `h1`, HTTP/1.1; with
+    `per_request`, each request's latency and status are read from h2load's log file.
     """
     args = [h2load_path(), "-n", str(requests), "-c", str(clients), "-m", str(streams), url]
     if h1:
@@ -44,7 +56,12 @@ def run_h2load(
         args += ["-d", data_file]
     for key, value in (headers or {}).items():
         args += ["-H", f"{key}: {value}"]
-    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=300).stdout
+    with tempfile.NamedTemporaryFile(suffix=".tsv") as log:
+        if per_request:
+            args += ["--log-file", log.name]
+        out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=300).stdout
+        # One line per request: start (us since epoch), status, microseconds to the last byte.
+        rows = [line.split("\t") for line in Path(log.name).read_text().splitlines() if line]
     rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
     counts = re.search(
         r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", out
@@ -63,4 +80,6 @@ def run_h2load(
         failed=int(counts.group(2)),
         mean_ms=ms(latency.group(5), latency.group(6)),
         max_ms=ms(latency.group(3), latency.group(4)),
+        latencies_ms=sorted(int(row[2]) / 1000 for row in rows),
+        statuses=[int(row[1]) for row in rows],
     )

@@ -15,7 +15,9 @@ from tests.support.servers import free_port
 
 
 def _modes() -> list[str]:
-    modes = ["embedded"]
+    # Every process on Granian (the default server); embedded defaults also on Hypercorn, the
+    # other supported server, so that nothing comes to depend on one server.
+    modes = ["embedded", "hypercorn"]
     if backends.postgres_admin_url() or backends.redis_admin_url():
         modes.append("postgres_redis")
     return modes
@@ -25,7 +27,8 @@ def _modes() -> list[str]:
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """All six processes; a second mode on PostgreSQL + Redis when TEST_* URLs are set."""
+    """All six processes; again on Hypercorn, and on PostgreSQL + Redis when TEST_* URLs
+    are set."""
     mode: str = request.param
     data_dir: Path = tmp_path_factory.mktemp(f"stack-{mode}")
     database_urls: dict[str, str] = {}
@@ -47,6 +50,7 @@ def stack(
         environment="test",
         database_urls=database_urls,
         redis_url=redis_url,
+        server="hypercorn" if mode == "hypercorn" else None,
     )
     running = Stack(config)
     try:
