@@ -82,7 +82,10 @@ def run() -> BenchResult:
         columns=["app", "req/s (median)", "mean latency ms (median)"],
         rows=rows,
         summary={"kit / bare throughput": round(kit / bare, 3)},
-        notes=[f"{ROUNDS} alternating rounds of {REQUESTS} requests; one uvloop worker each."],
+        notes=[
+            f"{ROUNDS} alternating rounds of {REQUESTS} requests; one process each on the "
+            "kit's default server (Granian) and uvloop."
+        ],
     )
 
 
