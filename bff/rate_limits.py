@@ -15,6 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.cache import Cache, WindowDecision
+from services.kit.error_responses import error_response
 from services.kit.errors import Action, ApiError
 from services.kit.request_context import request_headers
 
@@ -80,7 +81,7 @@ class RateLimitMiddleware:
         if not decision.allowed:
             error = rate_limited(kind, decision.reset_after_s)
             error.headers.update(_limit_headers(decision))
-            await error.response()(scope, receive, send)
+            await error_response(error)(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:

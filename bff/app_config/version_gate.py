@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bff.app_config.service import AppConfigService, Snapshot
 from bff.app_config.versions import is_below
 from bff.mobile_headers import MobileHeaders
+from services.kit.error_responses import error_response
 from services.kit.errors import Action, ApiError
 
 # The app must still learn where to update, and read the maps it decodes with.
@@ -36,7 +37,7 @@ class VersionGateMiddleware:
         if error is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "http":
-            await error.response()(scope, receive, send)
+            await error_response(error)(scope, receive, send)
         else:
             await send({"type": "websocket.close", "code": 4000 + error.status})
 

@@ -23,6 +23,7 @@ from bff.compact.codec import CompactError, encode
 from bff.compact.compression import Compressors, choose_coding
 from bff.compact.fields import MAX_FIELDS, parse_fields, response_tree, select
 from bff.compact.schema import CompactSchema
+from services.kit.error_responses import error_response
 from services.kit.errors import Action, ApiError
 from services.kit.request_context import request_headers
 
@@ -222,7 +223,7 @@ class RepresentationMiddleware:
         try:
             scope[_NEGOTIATION] = Negotiation.from_scope(scope)
         except ApiError as exc:
-            await exc.response()(scope, receive, send)
+            await error_response(exc)(scope, receive, send)
             return
         scope[_REPRESENTER] = self.representer
         start: Message | None = None
@@ -391,6 +392,6 @@ def _append_vary(headers: MutableHeaders) -> None:
 
 
 def _error_parts(exc: ApiError) -> tuple[int, MutableHeaders, bytes]:
-    response = exc.response()
+    response = error_response(exc)
     body = bytes(response.body)
     return response.status_code, MutableHeaders(raw=list(response.raw_headers)), body

@@ -21,7 +21,7 @@ from proto.inference import (
     PredictRequest,
     PredictResponse,
 )
-from services.kit.errors import Action, ApiError
+from services.kit.errors import ApiError, validation_failed
 from services.kit.routing import PrefixedRouter
 
 router = PrefixedRouter(prefix="/models", tags=["models"])
@@ -111,20 +111,7 @@ def _parse_upload(raw: str) -> ModelUpload:
     try:
         return ModelUpload.model_validate_json(raw)
     except ValidationError as exc:
-        problems = [
-            {
-                "field": ".".join(str(part) for part in err["loc"]) or "metadata",
-                "problem": err["msg"],
-            }
-            for err in exc.errors()
-        ]
-        raise ApiError(
-            422,
-            "VALIDATION_FAILED",
-            f"invalid metadata: {', '.join(p['field'] for p in problems)}",
-            action=Action.FIX_INPUT,
-            details={"fields": problems},
-        ) from exc
+        raise validation_failed(exc.errors(), "metadata", "metadata") from exc
 
 
 async def _read_limited(upload: UploadFile, limit: int) -> bytes:

@@ -22,7 +22,7 @@ from proto.inference import (
 from services.inference import registry, serving
 from services.inference.context import InferenceContext
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, context_dependency
-from services.kit.errors import Action, ApiError
+from services.kit.errors import validation_failed
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 
@@ -54,21 +54,7 @@ def _parse_metadata(raw: str) -> ModelVersionRegister:
     try:
         return ModelVersionRegister.model_validate_json(raw)
     except ValidationError as exc:
-        problems = [
-            {
-                "field": ".".join(str(part) for part in err["loc"]) or "metadata",
-                "problem": err["msg"],
-            }
-            for err in exc.errors()
-        ]
-        fields = ", ".join(p["field"] for p in problems)
-        raise ApiError(
-            422,
-            "VALIDATION_FAILED",
-            f"invalid metadata: {fields}",
-            action=Action.FIX_INPUT,
-            details={"fields": problems},
-        ) from exc
+        raise validation_failed(exc.errors(), "metadata", "metadata") from exc
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:

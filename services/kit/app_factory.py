@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from services.kit.errors import install_error_handlers
+from services.kit.error_responses import error_response, install_error_handlers
 from services.kit.health import build_health_router, default_checks
 from services.kit.http_client import DownstreamUnavailable
 from services.kit.middleware import (
@@ -82,7 +82,7 @@ def create_service_app(
 
     async def _downstream_unavailable(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DownstreamUnavailable)
-        return exc.to_api_error().response()
+        return error_response(exc.to_api_error())
 
     app.add_exception_handler(DownstreamUnavailable, _downstream_unavailable)
     app.include_router(build_health_router())

@@ -1,20 +1,15 @@
-"""The mobile error body and the exception handlers that always answer with it."""
+"""The mobile error, as domain code raises it: code, messages, what the app should do.
+
+Nothing here knows a web framework: `error_responses` turns these into HTTP answers, and
+installs the handlers that make every error of an app answer in this shape.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
-
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
-
-from services.kit.structured_logging import get_logger
-
-_log = get_logger(__name__)
 
 
 class Action(StrEnum):
@@ -76,18 +71,6 @@ class ApiError(Exception):
             error["details"] = self.details
         return {"error": error}
 
-    def response(self) -> Response:
-        """This error as an HTTP response with its status and headers."""
-        headers = dict(self.headers)
-        if self.retry_after_s is not None and "retry-after" not in {k.lower() for k in headers}:
-            headers["Retry-After"] = str(math.ceil(self.retry_after_s))
-        return Response(
-            orjson.dumps(self.body()),
-            status_code=self.status,
-            media_type="application/json",
-            headers=headers,
-        )
-
 
 def _default_user_message(status: int) -> str:
     if status == 401:
@@ -132,60 +115,23 @@ def service_unavailable(service: str, reason: str, retry_after_s: float = 5) -> 
     )
 
 
-_STATUS_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    409: "CONFLICT",
-    411: "LENGTH_REQUIRED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "RATE_LIMITED",
-}
-
-
-async def _handle_api_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return exc.response()
-
-
-async def _handle_http_exception(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
-    message = exc.detail if isinstance(exc.detail, str) else code.lower().replace("_", " ")
-    return ApiError(exc.status_code, code, message, headers=dict(exc.headers or {})).response()
-
-
-async def _handle_validation_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    problems = [
+def validation_failed(
+    problems: Iterable[Mapping[str, Any]], what: str = "input", whole: str = "body"
+) -> ApiError:
+    """422 VALIDATION_FAILED naming each field wrong, from pydantic's (or FastAPI's) list of
+    errors; `what` names the input in the message, `whole` a problem with all of it."""
+    fields = [
         {
-            "field": ".".join(str(part) for part in err.get("loc", ()) if part != "body"),
-            "problem": err.get("msg", "invalid"),
+            "field": ".".join(str(part) for part in problem.get("loc", ()) if part != "body"),
+            "problem": problem.get("msg", "invalid"),
         }
-        for err in exc.errors()
+        for problem in problems
     ]
-    fields = ", ".join(p["field"] or "body" for p in problems)
+    named = ", ".join(field["field"] or whole for field in fields)
     return ApiError(
         422,
         "VALIDATION_FAILED",
-        f"invalid input: {fields}",
+        f"invalid {what}: {named}",
         action=Action.FIX_INPUT,
-        details={"fields": problems},
-    ).response()
-
-
-async def _handle_unexpected(_request: Request, exc: Exception) -> Response:
-    _log.exception("unhandled_error", error_type=type(exc).__name__)
-    return ApiError(500, "INTERNAL_ERROR", "internal error", action=Action.RETRY).response()
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Every error this app answers uses the mobile error body."""
-    app.add_exception_handler(ApiError, _handle_api_error)
-    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    app.add_exception_handler(RequestValidationError, _handle_validation_error)
-    app.add_exception_handler(Exception, _handle_unexpected)
+        details={"fields": fields},
+    )

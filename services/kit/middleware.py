@@ -9,6 +9,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit import change_versions, request_context
+from services.kit.error_responses import error_response
 from services.kit.errors import ApiError
 from services.kit.metrics import HttpMetrics
 from services.kit.structured_logging import get_logger
@@ -131,7 +132,7 @@ class BodySizeLimitMiddleware:
         limit = self._limit_for(scope["path"])
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(limit).response()(scope, receive, send)
+            await error_response(_too_large(limit))(scope, receive, send)
             return
         streaming = _StreamingLimit(limit, scope, receive, send)
         try:
@@ -181,7 +182,7 @@ class _StreamingLimit:
             error = _too_large(self.limit)
             if message.get("more_body", False) and not await self._drain_keeps_connection():
                 error.headers["connection"] = "close"
-            await error.response()(self.scope, _disconnected, self.send)
+            await error_response(error)(self.scope, _disconnected, self.send)
         return {"type": "http.disconnect"}
 
     async def guarded_send(self, message: Message) -> None:

@@ -28,7 +28,7 @@ from bff.compact.representation import (
 )
 from proto.common import Page
 from proto.training import TrainingJob
-from services.kit.errors import install_error_handlers
+from services.kit.error_responses import install_error_handlers
 from tests.bff.compact import strategies
 from tests.support.apps import running_app
 

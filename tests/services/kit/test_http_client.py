@@ -6,7 +6,8 @@ import pytest
 from fastapi import FastAPI, Request
 
 from services.kit.circuit_breaker import BreakerState, CircuitBreaker
-from services.kit.errors import ApiError, install_error_handlers
+from services.kit.error_responses import install_error_handlers
+from services.kit.errors import ApiError
 from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
 from services.kit.request_context import bind, parse_traceparent
 from services.kit.service_auth import ServiceTokenIssuer, ServiceTokenVerifier
