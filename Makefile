@@ -39,7 +39,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 
 contracts: $(STAMP)  ## regenerate the OpenAPI and GraphQL documents in proto/
-	$(BIN)/python -m proto.generate
+	$(BIN)/python -m infra.contracts
 
 certs:  ## a self-signed certificate for trying the BFF over TLS (HTTP/2 by ALPN)
 	mkdir -p var/tls

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Scope
 
 from services.kit import request_context
@@ -51,35 +51,53 @@ _ANSWERED_HEADERS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SubRequest:
-    id: str
-    method: str
-    path: str
+HARD_MAX_ITEMS = 100
+
+
+class BatchItem(BaseModel):
+    """One request of a batch: an API path, its method, body and extra headers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    path: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     body: Any = None
-    headers: dict[str, str] | None = None
+    headers: dict[str, str] | None = Field(default=None, max_length=20)
 
 
-@dataclass(frozen=True, slots=True)
-class SubResponse:
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[BatchItem] = Field(min_length=1, max_length=HARD_MAX_ITEMS)
+    sequential: bool = False
+
+
+class BatchAnswer(BaseModel):
+    """What one item answered: its own status, headers and body."""
+
     id: str
     status: int
     headers: dict[str, str]
-    body: Any
+    body: Any = None
     body_encoding: str | None = None
+
+
+class BatchResponse(BaseModel):
+    responses: list[BatchAnswer]
 
 
 async def dispatch_batch(
     app: ASGIApp,
     parent: Scope,
-    requests: list[SubRequest],
+    requests: list[BatchItem],
     *,
     sequential: bool,
     timeout_s: float,
-) -> list[SubResponse]:
+) -> list[BatchAnswer]:
     """Run each sub-request through `app`: all at once, or one after another in order."""
 
-    def run(item: SubRequest) -> asyncio.Task[SubResponse]:
+    def run(item: BatchItem) -> asyncio.Task[BatchAnswer]:
         # A task of its own keeps each sub-request's context (request id, trace) apart.
         return asyncio.ensure_future(_dispatch_one(app, parent, item, timeout_s))
 
@@ -89,8 +107,8 @@ async def dispatch_batch(
 
 
 async def _dispatch_one(
-    app: ASGIApp, parent: Scope, item: SubRequest, timeout_s: float
-) -> SubResponse:
+    app: ASGIApp, parent: Scope, item: BatchItem, timeout_s: float
+) -> BatchAnswer:
     refused = _refusal(item)
     if refused is not None:
         return _error_answer(item.id, refused)
@@ -126,7 +144,15 @@ async def _dispatch_one(
     return _answer(item.id, start, b"".join(chunks))
 
 
-def _refusal(item: SubRequest) -> ApiError | None:
+def _refusal(item: BatchItem) -> ApiError | None:
+    for name, value in (item.headers or {}).items():
+        if not (name.isascii() and value.isascii()):  # HTTP/1 and HTTP/2 headers are bytes
+            return ApiError(
+                400,
+                "BATCH_HEADER_INVALID",
+                f"header {name!r} of a batch item is not plain ASCII",
+                action=Action.FIX_INPUT,
+            )
     path = urlsplit(item.path).path
     if not path.startswith(_API_PREFIX):
         return ApiError(
@@ -142,7 +168,7 @@ def _refusal(item: SubRequest) -> ApiError | None:
     return None
 
 
-def _sub_scope(parent: Scope, item: SubRequest) -> tuple[Scope, bytes]:
+def _sub_scope(parent: Scope, item: BatchItem) -> tuple[Scope, bytes]:
     split = urlsplit(item.path)
     headers = {
         name: value for name, value in parent["headers"] if name.lower() not in _NOT_INHERITED
@@ -176,25 +202,30 @@ def _sub_scope(parent: Scope, item: SubRequest) -> tuple[Scope, bytes]:
     return scope, body
 
 
-def _answer(item_id: str, start: Message, body: bytes) -> SubResponse:
+def _answer(item_id: str, start: Message, body: bytes) -> BatchAnswer:
     headers = {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in start.get("headers", [])
         if name.decode("latin-1").lower() in _ANSWERED_HEADERS
     }
     media_type = headers.get("content-type", "").split(";")[0]
+    status: int = start["status"]
     if not body:
-        return SubResponse(item_id, start["status"], headers, None)
+        return BatchAnswer(id=item_id, status=status, headers=headers)
     if media_type.endswith("json"):
-        return SubResponse(item_id, start["status"], headers, orjson.loads(body))
+        return BatchAnswer(id=item_id, status=status, headers=headers, body=orjson.loads(body))
     if media_type.startswith("text/"):
-        return SubResponse(item_id, start["status"], headers, body.decode("utf-8", "replace"))
+        text = body.decode("utf-8", "replace")
+        return BatchAnswer(id=item_id, status=status, headers=headers, body=text)
     encoded = base64.b64encode(body).decode()
-    return SubResponse(item_id, start["status"], headers, encoded, "base64")
+    return BatchAnswer(
+        id=item_id, status=status, headers=headers, body=encoded, body_encoding="base64"
+    )
 
 
-def _error_answer(item_id: str, error: ApiError) -> SubResponse:
-    return SubResponse(item_id, error.status, {"content-type": "application/json"}, error.body())
+def _error_answer(item_id: str, error: ApiError) -> BatchAnswer:
+    headers = {"content-type": "application/json"}
+    return BatchAnswer(id=item_id, status=error.status, headers=headers, body=error.body())
 
 
 def _timed_out(timeout_s: float) -> ApiError:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import DEV_PLACEHOLDER, ServiceSettings
 
 _MIB = 1024 * 1024
-# HS256 keys shorter than the hash output weaken it (RFC 7518 3.2).
-_MIN_JWT_SECRET_BYTES = 32
 
 
 class BffSettings(ServiceSettings):
@@ -83,17 +81,6 @@ class BffSettings(ServiceSettings):
     # How long a session found live is trusted without reading it again (a revocation is
     # heard at once on every replica; this bounds what a lost message could cost).
     session_check_ttl_s: float = 60.0
-
-    @model_validator(mode="after")
-    def _refuse_short_jwt_secret(self) -> BffSettings:
-        if self.environment == "development":
-            return self
-        if len(self.jwt_secret.get_secret_value().encode()) < _MIN_JWT_SECRET_BYTES:
-            raise ValueError(
-                f"TERN_BFF_JWT_SECRET must be at least {_MIN_JWT_SECRET_BYTES} bytes "
-                f"when environment is {self.environment!r}"
-            )
-        return self
 
     def downstream_urls(self) -> dict[str, str]:
         """Base URL of each service the BFF calls, by service name."""

@@ -14,6 +14,9 @@ ServerName = Literal["granian", "hypercorn"]
 
 # Values that mean "nobody set this": accepted in development only.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret"})
+# HS256 keys shorter than the hash output weaken it (RFC 7518 3.2): service tokens and the
+# BFF's access tokens are both signed with one.
+MIN_SECRET_BYTES = 32
 DEV_PLACEHOLDER = "change-me"
 
 
@@ -59,10 +62,10 @@ class ServiceSettings(BaseSettings):
         for field in self.secret_fields:
             value = getattr(self, field)
             raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
-            if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw) < 32:
+            if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw.encode()) < MIN_SECRET_BYTES:
                 env_name = f"{prefix}{field}".upper()
                 raise ValueError(
-                    f"{env_name} must be set to a real secret (32+ characters) "
+                    f"{env_name} must be set to a real secret ({MIN_SECRET_BYTES}+ bytes) "
                     f"when environment is {self.environment!r}"
                 )
         return self

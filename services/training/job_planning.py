@@ -18,7 +18,7 @@ from services.training.sklearn_models import (
     HyperparameterError,
     check_hyperparameters,
 )
-from services.training.trainer import FeatureType
+from services.training.training_run import FeatureType
 
 NUMERIC_TYPES = frozenset({"integer", "number"})
 _FEATURE_TYPES: dict[str, FeatureType] = {

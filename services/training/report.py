@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from sklearn import metrics as skm
 
 if TYPE_CHECKING:
-    from services.training.trainer import FittedModel, TrainingSpec
+    from services.training.training_run import FittedModel, TrainingSpec
 
 MAX_ROC_POINTS = 101
 # Permutation importance costs one prediction per feature; beyond this many it is skipped.

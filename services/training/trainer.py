@@ -9,10 +9,9 @@ import functools
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -35,11 +34,15 @@ from services.training.sklearn_models import (
     build_pipeline,
 )
 from services.training.sklearn_progress import STAGED_MODELS, fit_in_stages, single_fit_step
+from services.training.training_run import (
+    FittedModel,
+    TrainingResult,
+    TrainingSpec,
+)
 
 if TYPE_CHECKING:
-    from services.training.torch_models import TorchModel
+    pass
 
-FeatureType = Literal["number", "string"]
 _LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "numpy", "pyarrow")
 _TORCH_LIBRARIES = ("torch", "safetensors", "numpy", "pyarrow")
 
@@ -50,57 +53,6 @@ class TrainingError(Exception):
 
 class TrainingCancelled(Exception):
     """The owner cancelled the job while it trained."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureColumn:
-    name: str
-    type: FeatureType
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingSpec:
-    """What to train; built from a job row by the worker."""
-
-    task: Literal["classification", "regression"]
-    model: str
-    target: str
-    features: tuple[FeatureColumn, ...]
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    validation_split: float = 0.2
-    seed: int = 0
-    threads: int = 1
-    # When this file exists, the owner asked to stop: checked between stages.
-    cancel_flag_path: str | None = None
-    # Where each epoch's figures are appended as JSON lines, for the worker to stream.
-    progress_path: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingResult:
-    metrics: dict[str, float]
-    classes: list[str] | None
-    features: list[FeatureColumn]
-    library_versions: dict[str, str]
-    train_rows: int
-    validation_rows: int
-    artifact_format: ArtifactFormat = "onnx"
-    # confusion_matrix, roc_curve, feature_importance, history (plain JSON-able data).
-    report: dict[str, Any] = field(default_factory=dict)
-    # Milliseconds each step took in the training process (logged by the worker).
-    step_ms: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class FittedModel:
-    """A fitted pipeline and the held-out rows it was not fitted on (stays in this process)."""
-
-    pipeline: Pipeline | TorchModel
-    classes: list[str] | None
-    x_validation: NDArray[Any]
-    y_validation: NDArray[Any]
-    train_rows: int
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> TrainingResult:

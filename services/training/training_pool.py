@@ -15,7 +15,8 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from services.training.trainer import TrainingResult, TrainingSpec, train
+from services.training.trainer import train
+from services.training.training_run import TrainingResult, TrainingSpec
 
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS",

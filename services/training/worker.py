@@ -38,14 +38,9 @@ from services.training.notifications_client import NotificationsClient
 from services.training.progress import ProgressReader
 from services.training.settings import TrainingSettings
 from services.training.tables import Job
-from services.training.trainer import (
-    FeatureColumn,
-    TrainingCancelled,
-    TrainingError,
-    TrainingResult,
-    TrainingSpec,
-)
+from services.training.trainer import TrainingCancelled, TrainingError
 from services.training.training_pool import TrainingPool
+from services.training.training_run import FeatureColumn, TrainingResult, TrainingSpec
 
 _log = get_logger(__name__)
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from proto.generate import expected_files
+from infra.contracts import expected_files
 
 
 def test_checked_in_contracts_match_the_code() -> None:
@@ -31,7 +31,7 @@ def test_every_internal_route_needs_a_service_token() -> None:
 
     from fastapi.routing import APIRoute
 
-    from proto.generate import DEPLOYABLES
+    from infra.contracts import DEPLOYABLES
     from services.kit.dependencies import service_principal
 
     for name, app_module, settings_module, settings_class in DEPLOYABLES:

@@ -137,3 +137,24 @@ async def test_sub_requests_are_child_spans_of_the_batch_request(
     assert batch["trace_id"] == sub["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert batch["parent_span_id"] == "00f067aa0ba902b7"
     assert sub["parent_span_id"] == batch["span_id"]
+
+
+async def test_a_header_that_is_not_ascii_refuses_its_item_only(client: httpx.AsyncClient) -> None:
+    tokens = await sign_up(client)
+
+    response = await client.post(
+        "/api/v1/batch",
+        json={
+            "requests": [
+                {"id": "euro", "path": "/api/v1/me", "headers": {"x-a": "€"}},
+                {"id": "me", "path": "/api/v1/me"},
+            ]
+        },
+        headers=bearer(tokens),
+    )
+
+    assert response.status_code == 200
+    answers = {a["id"]: a for a in response.json()["responses"]}
+    assert answers["euro"]["status"] == 400
+    assert answers["euro"]["body"]["error"]["code"] == "BATCH_HEADER_INVALID"
+    assert answers["me"]["status"] == 200

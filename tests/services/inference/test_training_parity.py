@@ -13,7 +13,8 @@ import pytest
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from services.training.trainer import FittedModel, TrainingResult, TrainingSpec, fit_model, train
+from services.training.trainer import fit_model, train
+from services.training.training_run import FittedModel, TrainingResult, TrainingSpec
 from tests.services.inference.conftest import ALICE, InferenceApi
 from tests.services.training.test_trainer import FEATURES, write_dataset
 from tests.support.apps import service_headers

@@ -11,7 +11,8 @@ import pytest
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-from services.training.trainer import TrainingSpec, export_onnx, fit_model, load_rows
+from services.training.trainer import export_onnx, fit_model, load_rows
+from services.training.training_run import TrainingSpec
 from tests.services.training.test_trainer import FEATURES, onnx_feeds, spec, write_dataset
 
 CASES = [

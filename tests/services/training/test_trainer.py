@@ -16,15 +16,14 @@ import pytest
 from numpy.typing import NDArray
 
 from services.training.trainer import (
-    FeatureColumn,
     TrainingCancelled,
     TrainingError,
-    TrainingSpec,
     export_onnx,
     fit_model,
     load_rows,
     train,
 )
+from services.training.training_run import FeatureColumn, TrainingSpec
 
 FEATURES = (
     FeatureColumn("size", "number"),

@@ -1,7 +1,8 @@
 """`make contracts`: write the OpenAPI documents and the GraphQL SDL that proto/ checks in.
 
 The documents are generated from the apps themselves, so they cannot drift from the code;
-tests/contract compares the checked-in files with a fresh generation.
+tests/contract compares the checked-in files with a fresh generation. This lives with the
+tooling, not in proto/: the contracts are imported by the apps, never the other way round.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PROTO_DIR = Path(__file__).parent
+PROTO_DIR = Path(__file__).parent.parent / "proto"
 OPENAPI_DIR = PROTO_DIR / "openapi"
 SDL_PATH = PROTO_DIR / "graphql" / "schema.graphql"
 
