@@ -5,8 +5,8 @@ from pathlib import Path
 import httpx
 
 from bff.app import create_app
-from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support.apps import running_app
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 
 
 async def test_ready_names_every_service_that_is_down(client: httpx.AsyncClient) -> None:

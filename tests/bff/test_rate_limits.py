@@ -11,9 +11,9 @@ import pytest
 from bff.app import create_app
 from bff.rate_limits import Limit, route_class
 from bff.settings import BffSettings
-from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support import backends
 from tests.support.apps import running_app
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 
 _LIMITS = {"auth": "4/60", "read": "3/60", "write": "10/60", "batch": "2/60"}
 

@@ -4,7 +4,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from bff.settings import BffSettings
-from tests.bff.conftest import JWT_SECRET
+from tests.support.bff_accounts import JWT_SECRET
 from tests.support.settings import make_settings
 
 

@@ -12,8 +12,8 @@ from bff.app import create_app
 from bff.app_config.service import AppConfigService, Flag
 from bff.settings import BffSettings
 from services.kit.database import Database
-from tests.bff.conftest import bff_settings, sign_up
 from tests.support.apps import running_app
+from tests.support.bff_accounts import bff_settings, sign_up
 
 _IOS_OLD = {"X-Platform": "ios", "X-App-Version": "1.4.0", "X-Device-ID": "phone-1"}
 _IOS_NEW = {"X-Platform": "ios", "X-App-Version": "2.1.0", "X-Device-ID": "phone-1"}

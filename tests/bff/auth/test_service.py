@@ -9,7 +9,7 @@ from bff.auth.service import AuthService
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError
 from services.kit.migrations import upgrade_to_head
-from tests.bff.conftest import JWT_SECRET, PASSWORD, bff_settings
+from tests.support.bff_accounts import JWT_SECRET, PASSWORD, bff_settings
 
 
 @pytest.fixture

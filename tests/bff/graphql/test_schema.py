@@ -5,8 +5,8 @@ from pathlib import Path
 import httpx
 
 from bff.app import create_app
-from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support.apps import running_app
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 
 VIEWER = """
 query {

@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.bff.conftest import PASSWORD, bearer, sign_up
+from tests.support.bff_accounts import PASSWORD, bearer, sign_up
 
 
 async def test_register_answers_tokens_and_the_user(client: httpx.AsyncClient) -> None:

@@ -13,8 +13,8 @@ from services.datasets.app import create_app as create_datasets
 from services.datasets.settings import DatasetsSettings
 from services.notifications.app import create_app as create_notifications
 from services.notifications.settings import NotificationsSettings
-from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support.apps import service_headers
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 from tests.support.servers import free_port, serve_app
 from tests.support.settings import make_settings
 

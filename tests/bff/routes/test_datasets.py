@@ -21,8 +21,8 @@ import pytest
 from bff.app import create_app as create_bff
 from services.datasets.app import create_app as create_datasets
 from services.datasets.settings import DatasetsSettings
-from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support.apps import running_app
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 from tests.support.servers import free_port, serve_app
 from tests.support.settings import make_settings
 

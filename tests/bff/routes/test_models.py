@@ -15,8 +15,8 @@ import pytest
 from bff.app import create_app as create_bff
 from services.inference.app import create_app as create_inference
 from services.inference.settings import InferenceSettings
-from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support.apps import running_app
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 from tests.support.onnx_models import TrainedModel, train_classifier
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings

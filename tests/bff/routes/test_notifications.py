@@ -13,8 +13,8 @@ import pytest
 from bff.app import create_app as create_bff
 from services.notifications.app import create_app as create_notifications
 from services.notifications.settings import NotificationsSettings
-from tests.bff.conftest import bearer, bff_settings, sign_up
 from tests.support.apps import running_app, service_headers
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings
 

@@ -6,7 +6,7 @@ import httpx
 
 from bff.compact.codec import decode
 from bff.compact.representation import COMPACT_MEDIA_TYPE
-from tests.bff.conftest import bearer, sign_up
+from tests.support.bff_accounts import bearer, sign_up
 
 
 async def test_key_maps_are_published_and_cacheable(client: httpx.AsyncClient) -> None:

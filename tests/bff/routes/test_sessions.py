@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.bff.conftest import PASSWORD, bearer, sign_up
+from tests.support.bff_accounts import PASSWORD, bearer, sign_up
 
 
 async def _login(client: httpx.AsyncClient, device_id: str) -> dict[str, str]:

@@ -20,9 +20,9 @@ from services.training import job_queue
 from services.training.app import create_app as create_training_app
 from services.training.job_queue import utcnow
 from services.training.tables import JobEvent
-from tests.bff.conftest import bearer, bff_settings, sign_up
-from tests.services.training.conftest import new_job, training_settings
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 from tests.support.servers import serve_app
+from tests.support.training_setup import new_job, training_settings
 
 WORKER = "worker-under-test"
 STEP = {"epoch": 1.0, "loss": 0.7, "val_loss": 0.8, "metric": 0.5, "val_metric": 0.4}

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 
 from bff.app import create_app
-from tests.bff.conftest import bearer, bff_settings, sign_up
+from tests.support.bff_accounts import bearer, bff_settings, sign_up
 from tests.support.servers import serve_app
 
 UPLOAD = "/api/v1/uploads/0b3c0e7a-6f1e-4f7e-9a43-5c1a1c1a1c1a"

@@ -3,18 +3,13 @@ HTTP/2 clients for it."""
 
 from __future__ import annotations
 
-import functools
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from services.fake_push.app import create_app
-from services.fake_push.fcm import FCM_SCOPE, JWT_BEARER_GRANT
 from services.fake_push.settings import FakePushSettings
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings
@@ -32,41 +27,3 @@ async def h2(fake_push_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP/2 with prior knowledge (h2c), the way the notifications service talks to it."""
     async with httpx.AsyncClient(base_url=fake_push_url, http1=False, http2=True) as client:
         yield client
-
-
-@functools.cache
-def _ec_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@functools.cache
-def _rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def apns_provider_token(iat: int | None = None) -> str:
-    key = _ec_key()
-    claims = {"iss": "TEAM123456", "iat": int(time.time()) if iat is None else iat}
-    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "KEY1234567"})
-
-
-async def fcm_access_token(client: httpx.AsyncClient) -> str:
-    key = _rsa_key()
-    now = int(time.time())
-    assertion = jwt.encode(
-        {
-            "iss": "tern@tern-dev.iam.gserviceaccount.com",
-            "scope": FCM_SCOPE,
-            "aud": "http://fake/token",
-            "iat": now,
-            "exp": now + 3600,
-        },
-        key,
-        algorithm="RS256",
-    )
-    response = await client.post(
-        "/token", data={"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token

@@ -13,7 +13,7 @@ import h2.events
 import httpx
 import orjson
 
-from tests.services.fake_push.conftest import apns_provider_token
+from tests.support.provider_tokens import apns_provider_token
 
 TOKEN = "a1b2c3d4" * 8
 PAYLOAD = {"aps": {"alert": {"title": "Model ready", "body": "Churn v3"}}, "model_id": "m-1"}

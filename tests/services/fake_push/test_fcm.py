@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from services.fake_push.fcm import JWT_BEARER_GRANT
-from tests.services.fake_push.conftest import fcm_access_token
+from tests.support.provider_tokens import fcm_access_token
 
 SEND = "/v1/projects/tern-dev/messages:send"
 

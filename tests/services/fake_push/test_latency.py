@@ -8,7 +8,7 @@ import time
 import httpx
 import orjson
 
-from tests.services.fake_push.conftest import apns_provider_token, fcm_access_token
+from tests.support.provider_tokens import apns_provider_token, fcm_access_token
 
 PAYLOAD = {"aps": {"alert": {"title": "Model ready"}}}
 LATENCY_S = 0.5

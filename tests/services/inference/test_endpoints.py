@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from services.inference.app import create_app
-from tests.services.inference.conftest import ALICE, BOB, InferenceApi, inference_settings
 from tests.support.apps import running_app, service_headers
+from tests.support.inference_api import ALICE, BOB, InferenceApi, inference_settings
 from tests.support.onnx_models import TrainedModel, export_onnx, to_matrix
 
 

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from services.inference.app import create_app
 from services.inference.context import InferenceContext
-from tests.services.inference.conftest import ALICE, BOB, InferenceApi, inference_settings
 from tests.support import backends
 from tests.support.apps import running_app
+from tests.support.inference_api import ALICE, BOB, InferenceApi, inference_settings
 from tests.support.onnx_models import TrainedModel, to_matrix
 
 

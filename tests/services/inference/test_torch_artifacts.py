@@ -15,9 +15,9 @@ import torch
 from safetensors.torch import save as save_safetensors
 
 from proto.torch_artifact import ARCHITECTURE_FILE, WEIGHTS_FILE, pack_artifact
-from tests.services.inference.conftest import ALICE, InferenceApi
 from tests.services.inference.torch_models import TorchModel, train_torch_mlp
 from tests.support.apps import service_headers
+from tests.support.inference_api import ALICE, InferenceApi
 from tests.support.onnx_models import SAMPLE_FEATURES, only_features, sample_rows, to_matrix
 
 

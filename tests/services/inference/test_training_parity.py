@@ -15,9 +15,9 @@ from threadpoolctl import threadpool_limits
 
 from services.training.trainer import fit_model, train
 from services.training.training_run import FittedModel, TrainingResult, TrainingSpec
-from tests.services.inference.conftest import ALICE, InferenceApi
 from tests.services.training.test_trainer import FEATURES, write_dataset
 from tests.support.apps import service_headers
+from tests.support.inference_api import ALICE, InferenceApi
 
 MODELS = {
     "classification": ["logistic_regression", "random_forest", "gradient_boosting"],

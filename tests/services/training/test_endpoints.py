@@ -15,10 +15,10 @@ from services.datasets.app import create_app as create_datasets_app
 from services.datasets.settings import DatasetsSettings
 from services.training import job_queue
 from services.training.app import create_app
-from tests.services.training.conftest import ALICE, BOB, DatasetsApi, people_csv, training_settings
 from tests.support.apps import running_app, service_headers
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings
+from tests.support.training_setup import ALICE, BOB, DatasetsApi, people_csv, training_settings
 
 
 @dataclass

@@ -9,7 +9,7 @@ from datetime import timedelta
 from services.kit.database import Database
 from services.training import job_queue
 from services.training.tables import Job
-from tests.services.training.conftest import new_job
+from tests.support.training_setup import new_job
 
 LEASE_S = 30.0
 

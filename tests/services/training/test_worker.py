@@ -23,10 +23,10 @@ from services.inference.settings import InferenceSettings
 from services.notifications.app import create_app as create_notifications_app
 from services.notifications.settings import NotificationsSettings
 from services.training.app import create_app
-from tests.services.training.conftest import ALICE, DatasetsApi, people_csv, training_settings
 from tests.support.apps import running_app, service_headers
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings
+from tests.support.training_setup import ALICE, DatasetsApi, people_csv, training_settings
 
 
 @dataclass

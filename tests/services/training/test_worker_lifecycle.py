@@ -31,10 +31,10 @@ from services.training.app import create_app
 from services.training.settings import TrainingSettings
 from services.training.tables import Job
 from services.training.worker import JobWorker
-from tests.services.training.conftest import ALICE, BOB, DatasetsApi, people_csv, training_settings
 from tests.support.apps import running_app, service_headers
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings
+from tests.support.training_setup import ALICE, BOB, DatasetsApi, people_csv, training_settings
 
 
 def alice() -> dict[str, str]:
