@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict
 
 T = TypeVar("T")
 
+# Where every service's internal API lives (a service token is required under it).
+INTERNAL_PREFIX = "/internal/v1"
+
 
 class Contract(BaseModel):
     """Base of every contract model: unknown fields are refused, so drift shows up at once."""

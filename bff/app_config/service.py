@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -12,6 +11,7 @@ from bff.app_config.rollout import in_rollout
 from bff.app_config.schemas import AppConfig, MaintenanceOut
 from bff.app_config.tables import FeatureFlag, Maintenance, PlatformRelease
 from bff.app_config.versions import is_below, parse_version
+from services.kit.clock import utc_now
 from services.kit.database import Database
 
 _MAINTENANCE_ROW = 1
@@ -122,7 +122,7 @@ class AppConfigService:
         async with self._db.transaction() as db:
             row = await db.get(PlatformRelease, platform) or PlatformRelease(platform=platform)
             row.min_version, row.latest_version = min_version, latest_version
-            row.update_url, row.updated_at = update_url, _now()
+            row.update_url, row.updated_at = update_url, utc_now()
             db.add(row)
         self.invalidate()
 
@@ -130,7 +130,7 @@ class AppConfigService:
         """Turn maintenance mode on or off."""
         async with self._db.transaction() as db:
             row = await db.get(Maintenance, _MAINTENANCE_ROW) or Maintenance(id=_MAINTENANCE_ROW)
-            row.enabled, row.message, row.updated_at = enabled, message, _now()
+            row.enabled, row.message, row.updated_at = enabled, message, utc_now()
             db.add(row)
         self.invalidate()
 
@@ -143,7 +143,7 @@ class AppConfigService:
             row.enabled, row.rollout_percent = flag.enabled, flag.rollout_percent
             row.platforms = list(flag.platforms) if flag.platforms is not None else None
             row.min_app_version, row.max_app_version = flag.min_app_version, flag.max_app_version
-            row.description, row.updated_at = description, _now()
+            row.description, row.updated_at = description, utc_now()
             db.add(row)
         self.invalidate()
 
@@ -171,7 +171,3 @@ class AppConfigService:
                 for row in flags
             ),
         )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import cachetools
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +18,7 @@ from bff.auth.repository import AuthRepository, as_utc
 from bff.auth.session_checks import SessionChecks
 from bff.auth.tables import Session, User, session_versions
 from services.kit import change_versions
+from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
@@ -82,7 +83,7 @@ class AuthService:
         email = normalize_email(email)
         self._check_password(password)
         password_hash = await self._passwords.hash(password)
-        now = _now()
+        now = utc_now()
         try:
             async with self._db.transaction() as db:
                 repo = AuthRepository(db)
@@ -110,7 +111,7 @@ class AuthService:
         new_hash = None
         if self._passwords.needs_rehash(user.password_hash):
             new_hash = await self._passwords.hash(password)
-        now = _now()
+        now = utc_now()
         async with self._db.transaction() as db:
             repo = AuthRepository(db)
             user = await repo.user(user.id) or user
@@ -125,7 +126,7 @@ class AuthService:
 
     async def refresh(self, refresh_token: str, device_id: str | None) -> TokenPair:
         """Trade a refresh token for a new pair; a reused one revokes its whole family."""
-        now = _now()
+        now = utc_now()
         async with self._db.transaction() as db:
             outcome = await self._rotate(AuthRepository(db), refresh_token, device_id, now)
             revoked = db.info.get(_REVOKED_FOR)
@@ -142,7 +143,7 @@ class AuthService:
             session = await AuthRepository(db).session(session_id)
             if session is None or session.revoked_at is not None:
                 return
-            session.revoked_at = _now()
+            session.revoked_at = utc_now()
             await self._sessions_changed(db, session.user_id)
         self.session_checks.forget_user(session.user_id)
 
@@ -162,14 +163,14 @@ class AuthService:
                 raise not_found("session", session_id)
             if session.revoked_at is not None:
                 return
-            session.revoked_at = _now()
+            session.revoked_at = utc_now()
             await self._sessions_changed(db, user_id)
         self.session_checks.forget_user(user_id)
 
     async def logout_all(self, user_id: uuid.UUID) -> int:
         """End every session of the user, this one included; how many there were."""
         async with self._db.transaction() as db:
-            ended = await AuthRepository(db).revoke_user_sessions(user_id, _now())
+            ended = await AuthRepository(db).revoke_user_sessions(user_id, utc_now())
             await self._sessions_changed(db, user_id)
         self.session_checks.forget_user(user_id)
         return ended
@@ -314,7 +315,3 @@ def _email_taken() -> ApiError:
 
 def _authenticated(claims: AccessClaims) -> AuthenticatedUser:
     return AuthenticatedUser(claims.user_id, claims.session_id, claims.device_id)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

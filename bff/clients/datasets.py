@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from uuid import UUID
 
 from bff.clients.paging import DownstreamPage, page_params
-from proto.common import Page
+from proto.common import INTERNAL_PREFIX, Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
     ChangeFeed,
@@ -23,7 +23,7 @@ from proto.datasets import (
 )
 from services.kit.http_client import ServiceClient
 
-_PREFIX = "/internal/v1"
+_PREFIX = INTERNAL_PREFIX
 
 
 class DatasetsClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from bff.clients.paging import DownstreamPage, page_params
-from proto.common import Page
+from proto.common import INTERNAL_PREFIX, Page
 from proto.inference import (
     AliasUpdate,
     Model,
@@ -16,7 +16,7 @@ from proto.inference import (
 )
 from services.kit.http_client import ServiceClient
 
-_PREFIX = "/internal/v1"
+_PREFIX = INTERNAL_PREFIX
 # Registration checks the whole artifact (loads it, runs a row) before it answers.
 _REGISTER_TIMEOUT_S = 60.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from bff.clients.paging import DownstreamPage, page_params
-from proto.common import Page
+from proto.common import INTERNAL_PREFIX, Page
 from proto.notifications import (
     UNREAD_COUNT_HEADER,
     Device,
@@ -19,7 +19,7 @@ from proto.notifications import (
 )
 from services.kit.http_client import ServiceClient
 
-_PREFIX = "/internal/v1"
+_PREFIX = INTERNAL_PREFIX
 
 
 def unread_count_of(page: DownstreamPage) -> int | None:

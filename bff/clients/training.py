@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 from uuid import UUID
 
 from bff.clients.paging import DownstreamPage, page_params
+from proto.common import INTERNAL_PREFIX
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.http_client import ServiceClient
 
-_PREFIX = "/internal/v1"
+_PREFIX = INTERNAL_PREFIX
 
 
 class TrainingClient:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from proto.common import INTERNAL_PREFIX
 from services.inference.context import InferenceContext
 from services.inference.endpoints import internal_router
 from services.inference.model_cache import ModelCache
@@ -41,8 +42,9 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         startup=startup,
         # First match wins: registration takes artifacts, every other model route small JSON.
         body_limit_overrides={
-            "/internal/v1/models/versions": settings.max_artifact_bytes + _MULTIPART_OVERHEAD_BYTES,
-            "/internal/v1/models/": settings.max_predict_body_bytes,
+            f"{INTERNAL_PREFIX}/models/versions": settings.max_artifact_bytes
+            + _MULTIPART_OVERHEAD_BYTES,
+            f"{INTERNAL_PREFIX}/models/": settings.max_predict_body_bytes,
         },
         context=build_context,
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, File, Form, Path, Query, Response, UploadFile
 from pydantic import ValidationError
 
-from proto.common import Page
+from proto.common import INTERNAL_PREFIX, Page
 from proto.inference import (
     ALIAS_PATTERN,
     AliasUpdate,
@@ -32,7 +32,7 @@ _UPLOAD_CHUNK = 1024 * 1024
 Context = Annotated[InferenceContext, Depends(context_dependency(InferenceContext))]
 AliasName = Annotated[str, Path(min_length=1, max_length=64, pattern=ALIAS_PATTERN)]
 
-internal_router = PrefixedRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
+internal_router = PrefixedRouter(prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES)
 
 
 @internal_router.post("/models/versions", status_code=201, response_model=ModelVersion)

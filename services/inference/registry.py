@@ -30,11 +30,11 @@ from services.inference.tables import (
     ModelRow,
     ModelVersionRow,
     change_counters,
-    utc_now,
 )
 from services.inference.torch_artifacts import check_torch_artifact
 from services.kit import change_versions
 from services.kit.change_versions import row_data
+from services.kit.clock import utc_now
 from services.kit.errors import ApiError, invalid_input, not_found
 from services.kit.keyset import cursor_position, split_page
 from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.change_versions import OwnerVersions, counter_table
+from services.kit.clock import utc_now
 from services.kit.database import UtcDateTime
 
 metadata = sa.MetaData()
 # The owners' change versions: registering a version or moving an alias moves its owner's on.
 change_counters = counter_table(metadata)
 VERSIONS = OwnerVersions.of(change_counters.c.last_seq, change_counters.c.owner_id)
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

@@ -25,11 +25,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from proto.common import INTERNAL_PREFIX
 from services.kit.database import Database
 from services.kit.structured_logging import get_logger
 
 VERSION_HEADER = "x-tern-version"
-WATCH_PATH = "/internal/v1/versions/watch"
+WATCH_PATH = f"{INTERNAL_PREFIX}/versions/watch"
 _PENDING = "tern.change_versions"
 _QUEUE_SIZE = 10_000  # a watcher this far behind is cut off; it reconnects and starts afresh
 

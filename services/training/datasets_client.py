@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from proto.common import INTERNAL_PREFIX
 from proto.datasets import Dataset, DatasetVersion
 from services.kit.http_client import ServiceClient
 
-_PREFIX = "/internal/v1/datasets"
+_PREFIX = f"{INTERNAL_PREFIX}/datasets"
 
 
 class DatasetTooLarge(Exception):

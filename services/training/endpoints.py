@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from proto.common import Page
+from proto.common import INTERNAL_PREFIX, Page
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.errors import ApiError
@@ -19,7 +19,7 @@ from services.kit.routing import PrefixedRouter
 from services.training import event_stream, service
 from services.training.context import TrainingDep
 
-router = PrefixedRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["jobs"])
+router = PrefixedRouter(prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES, tags=["jobs"])
 
 
 @router.post("/jobs", status_code=201, response_model=TrainingJob)

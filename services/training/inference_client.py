@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proto.common import INTERNAL_PREFIX
 from proto.inference import ModelVersion, ModelVersionRegister
 from services.kit.http_client import FilePart, ServiceClient
 
@@ -20,7 +21,7 @@ class InferenceClient:
         }
         response = await self._client.request(
             "POST",
-            "/internal/v1/models/versions",
+            f"{INTERNAL_PREFIX}/models/versions",
             user_id=owner_id,
             files=files,
             timeout_s=60.0,

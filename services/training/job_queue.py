@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,15 +19,12 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import change_versions
+from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.training.tables import Job, JobEvent, change_counters
 
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 _CLAIM_TRIES = 5
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +53,7 @@ async def claim_next(
     An expired job that already used `max_attempts` is failed instead, and one whose owner asked
     to cancel is cancelled; then the next candidate is tried.
     """
-    now = now or utcnow()
+    now = now or utc_now()
     for _ in range(_CLAIM_TRIES * 4):
         outcome = await _claim_once(db, worker_id, lease_s, max_attempts, now)
         if outcome is None:
@@ -154,7 +151,7 @@ async def renew_lease(
     db: Database, job_id: uuid.UUID, worker_id: str, *, lease_s: float, now: datetime | None = None
 ) -> LeaseState:
     """Extend our lease on a running job; tells whether we still hold it and if cancel was asked."""
-    now = now or utcnow()
+    now = now or utc_now()
     async with db.transaction() as session:
         held = await _update(
             session,
@@ -199,7 +196,7 @@ async def finish(
             session,
             _held_by(job_id, worker_id),
             status=status,
-            finished_at=now or utcnow(),
+            finished_at=now or utc_now(),
             **_NO_LEASE,
             **values,
         )
@@ -215,7 +212,7 @@ async def append_events(
     now: datetime | None = None,
 ) -> bool:
     """Store progress steps of a job we hold, numbered after the last; False if we lost it."""
-    now = now or utcnow()
+    now = now or utc_now()
     async with db.transaction() as session:
         held = await _update(session, _held_by(job_id, worker_id), lease_owner=worker_id)
         if not held:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proto.common import INTERNAL_PREFIX
 from proto.notifications import SendResult, SendToUser
 from services.kit.http_client import ServiceClient
 
@@ -13,6 +14,6 @@ class NotificationsClient:
     async def send(self, owner_id: str, message: SendToUser) -> SendResult:
         """Push to the owner's devices; the idempotency key makes a retry send nothing twice."""
         response = await self._client.request(
-            "POST", "/internal/v1/send", user_id=owner_id, json=message, idempotent=True
+            "POST", f"{INTERNAL_PREFIX}/send", user_id=owner_id, json=message, idempotent=True
         )
         return SendResult.model_validate_json(response.content)

@@ -7,6 +7,7 @@ import uuid
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit import change_versions
 from services.kit.change_versions import row_data
+from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, not_found
 from services.kit.keyset import cursor_position, split_page
@@ -15,7 +16,7 @@ from services.kit.responses import JsonPage
 from services.training import repository
 from services.training.context import TrainingContext
 from services.training.job_planning import plan_job
-from services.training.job_queue import FINISHED_STATUSES, utcnow
+from services.training.job_queue import FINISHED_STATUSES
 from services.training.tables import VERSIONS, Job, change_counters
 
 
@@ -53,7 +54,7 @@ async def create_job(
             hyperparameters=plan.hyperparameters,
             validation_split=request.validation_split,
             seed=request.seed,
-            created_at=utcnow(),
+            created_at=utc_now(),
             attempts=0,
             cancel_requested=False,
         )
@@ -99,7 +100,7 @@ async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> Training
                     user_message="This training has already finished.",
                 )
             if job.status == "queued":
-                changed = await repository.cancel_if_queued(session, owner_id, job_id, utcnow())
+                changed = await repository.cancel_if_queued(session, owner_id, job_id, utc_now())
             else:
                 changed = await repository.request_cancel(session, job_id)
         if changed:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.training.job_queue import utcnow
+from services.kit.clock import utc_now
 from services.training.settings import TrainingSettings
 from services.training.tables import Job
 from tests.support.apps import service_headers
@@ -43,7 +43,7 @@ def new_job(**overrides: Any) -> Job:
         "hyperparameters": {},
         "validation_split": 0.2,
         "seed": 0,
-        "created_at": utcnow(),
+        "created_at": utc_now(),
         "attempts": 0,
         "cancel_requested": False,
     }

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from bff.app import create_app
+from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.training import job_queue
 from services.training.app import create_app as create_training_app
-from services.training.job_queue import utcnow
 from services.training.tables import JobEvent
 from tests.support.bff_accounts import bearer, bff_settings, sign_up
 from tests.support.servers import serve_app
@@ -49,9 +49,9 @@ async def add_running_job(db: Database, owner: str) -> uuid.UUID:
         owner_id=owner,
         status="running",
         attempts=1,
-        started_at=utcnow(),
+        started_at=utc_now(),
         lease_owner=WORKER,
-        lease_expires_at=utcnow() + timedelta(minutes=5),
+        lease_expires_at=utc_now() + timedelta(minutes=5),
     )
     async with db.transaction() as session:
         session.add(job)
@@ -78,12 +78,14 @@ async def add_finished_job(db: Database, owner: str) -> uuid.UUID:
         "history": [{**step, "epoch": float(i)} for i in (1, 2, 3)],
         "confusion_matrix": {"labels": ["no", "yes"], "matrix": [[3, 1], [0, 4]]},
     }
-    job = new_job(owner_id=owner, status="succeeded", finished_at=utcnow(), result=result)
+    job = new_job(owner_id=owner, status="succeeded", finished_at=utc_now(), result=result)
     async with db.transaction() as session:
         session.add(job)
         await session.flush()
         for seq in (1, 2, 3):
-            session.add(JobEvent(job_id=job.id, seq=seq, attempt=1, data=step, created_at=utcnow()))
+            session.add(
+                JobEvent(job_id=job.id, seq=seq, attempt=1, data=step, created_at=utc_now())
+            )
     return job.id
 
 

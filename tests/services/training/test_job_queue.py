@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.training import job_queue
 from services.training.tables import Job
@@ -37,7 +38,7 @@ async def claim(db: Database, worker: str, max_attempts: int = 2, **kwargs: obje
 
 
 async def test_claims_the_oldest_queued_job_and_leases_it(db: Database) -> None:
-    now = job_queue.utcnow()
+    now = utc_now()
     older = new_job(created_at=now - timedelta(minutes=5))
     newer = new_job(created_at=now)
     await add(db, newer, older)
@@ -50,7 +51,7 @@ async def test_claims_the_oldest_queued_job_and_leases_it(db: Database) -> None:
     assert claimed.attempts == 1
     assert claimed.started_at is not None
     assert claimed.lease_expires_at is not None
-    assert claimed.lease_expires_at > job_queue.utcnow() + timedelta(seconds=LEASE_S - 5)
+    assert claimed.lease_expires_at > utc_now() + timedelta(seconds=LEASE_S - 5)
 
 
 async def test_nothing_to_claim_when_every_job_is_leased_or_finished(db: Database) -> None:
@@ -89,7 +90,7 @@ async def test_a_job_whose_lease_expired_is_reclaimed_and_the_old_holder_loses_i
     job = new_job()
     await add(db, job)
     assert await claim(db, "worker-a") is not None
-    later = job_queue.utcnow() + timedelta(seconds=LEASE_S + 1)
+    later = utc_now() + timedelta(seconds=LEASE_S + 1)
 
     reclaimed = await claim(db, "worker-b", now=later)
 
@@ -110,7 +111,7 @@ async def test_a_live_lease_is_not_taken_and_heartbeats_keep_it(db: Database) ->
     job = new_job()
     await add(db, job)
     assert await claim(db, "worker-a") is not None
-    soon = job_queue.utcnow() + timedelta(seconds=LEASE_S - 1)
+    soon = utc_now() + timedelta(seconds=LEASE_S - 1)
 
     assert await claim(db, "worker-b", now=soon) is None
     state = await job_queue.renew_lease(db, job.id, "worker-a", lease_s=LEASE_S, now=soon)
@@ -122,7 +123,7 @@ async def test_a_live_lease_is_not_taken_and_heartbeats_keep_it(db: Database) ->
 async def test_a_job_past_its_attempts_is_failed_with_a_clear_error(db: Database) -> None:
     job = new_job()
     await add(db, job)
-    now = job_queue.utcnow()
+    now = utc_now()
     step = timedelta(seconds=LEASE_S + 1)
     assert (await claim(db, "worker-a", now=now)) is not None
     second = await claim(db, "worker-b", now=now + step)
@@ -149,7 +150,7 @@ async def test_cancel_requests_reach_the_heartbeat_and_orphans_are_cancelled(
     assert state.held and state.cancel_requested
 
     # The worker died before it could stop: the next claimer settles the job as cancelled.
-    later = job_queue.utcnow() + timedelta(seconds=LEASE_S + 1)
+    later = utc_now() + timedelta(seconds=LEASE_S + 1)
     assert await claim(db, "worker-b", now=later) is None
     assert (await load(db, job.id)).status == "cancelled"
 
@@ -157,7 +158,7 @@ async def test_cancel_requests_reach_the_heartbeat_and_orphans_are_cancelled(
 async def test_the_cancel_poll_names_only_our_running_jobs_that_were_cancelled(
     db: Database,
 ) -> None:
-    now = job_queue.utcnow()
+    now = utc_now()
     ours, untouched, theirs = (new_job(created_at=now + timedelta(seconds=i)) for i in range(3))
     await add(db, ours, untouched, theirs)
     for worker in ("worker-a", "worker-a", "worker-b"):
