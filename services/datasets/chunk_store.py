@@ -3,7 +3,8 @@
 Each upload has a folder ``<root>/<upload_id>``; a kept chunk is named by its index and sha256,
 so two different bodies for one index never overwrite each other (the database row decides
 which one counts). A chunk arriving is written to ``.incoming-<random>`` first, and completing
-works in ``complete-<random>/``; a crash can leave either behind, for the sweeper to find.
+reads the chunks in place and works in ``complete-<random>/``; a crash can leave either behind,
+for the sweeper to find.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from services.datasets.sources import ChunkedFile
+
 _COPY_BLOCK = 1024 * 1024
 _INCOMING_PREFIX = ".incoming-"
 _WORK_DIR_PREFIX = "complete-"
@@ -28,13 +31,6 @@ class ReceivedChunk:
     """A chunk body written to a temp file; `size` stops counting just past the limit."""
 
     temp_path: Path
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class AssembledFile:
-    path: Path
     sha256: str
     size: int
 
@@ -85,12 +81,9 @@ class ChunkStore:
     async def discard(self, path: Path) -> None:
         await asyncio.to_thread(path.unlink, missing_ok=True)
 
-    async def assemble(
-        self, upload_id: uuid.UUID, chunks: Sequence[tuple[int, str]], target: Path
-    ) -> AssembledFile:
-        """Concatenate the chunks (index, sha256) in order into `target`, hashing the whole."""
-        paths = [self.chunk_path(upload_id, n, sha) for n, sha in sorted(chunks)]
-        return await asyncio.to_thread(_concatenate, paths, target)
+    def source(self, upload_id: uuid.UUID, chunks: Sequence[tuple[int, str]]) -> ChunkedFile:
+        """The file the chunks (index, sha256) make in order, read where they lie: no copy."""
+        return ChunkedFile(tuple(self.chunk_path(upload_id, n, sha) for n, sha in sorted(chunks)))
 
     async def make_work_dir(self, upload_id: uuid.UUID) -> Path:
         """A fresh folder in the upload's folder for one attempt at completing it."""
@@ -176,19 +169,6 @@ def _replace_durably(source: Path, target: Path) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _concatenate(paths: Sequence[Path], target: Path) -> AssembledFile:
-    digest = hashlib.sha256()
-    size = 0
-    with target.open("wb") as out:
-        for path in paths:
-            with path.open("rb") as chunk:
-                while block := chunk.read(_COPY_BLOCK):
-                    digest.update(block)
-                    size += len(block)
-                    out.write(block)
-    return AssembledFile(target, digest.hexdigest(), size)
 
 
 def file_sha256(path: Path) -> str:

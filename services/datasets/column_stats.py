@@ -1,16 +1,20 @@
 """Per-column profile and statistics of a version, in bounded memory.
 
-A column is read batch by batch, never whole: counts, moments (merged per batch), min and max
-are exact; quantiles come from an evenly spaced sample; the histogram counts every value in a
-second pass once min and max are known; top values are exact unless a column has very many
-distinct values (then a bounded heavy-hitters summary); the distinct count is exact below
-`SKETCH_SIZE` values and a k-minimum-values estimate above. Pure and synchronous.
+Columns are fed a table at a time, never whole: while a file is converted (so the stats cost no
+second read of the data), or batch by batch from a stored Parquet file. Counts, moments (merged
+per batch), min and max are exact; quantiles come from an evenly spaced sample; the histogram
+counts every value in a second pass over the numeric columns once min and max are known; top
+values are exact unless a column has very many distinct values (then a bounded heavy-hitters
+summary); the distinct count is exact below `SKETCH_SIZE` values and a k-minimum-values
+estimate above. Pure and synchronous.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +34,8 @@ SKETCH_SIZE = 4096
 BATCH_ROWS = 64 * 1024
 _TOP_KEPT = 10_000  # distinct values kept by the heavy-hitters summary
 _TOP_VALUE_CHARS = 200
+_HASH_SLICE_BYTES = 256 * 1024
+_HISTOGRAM_THREADS = min(4, os.cpu_count() or 1)
 _U64 = np.uint64
 _PRIME = _U64(0x100000001B3)
 
@@ -55,18 +61,41 @@ class _Moments:
 
 
 @dataclass
+class _Sample:
+    """Every `stride`-th value by position over all batches, evenly spaced without knowing the
+    count up front: past 2 * SAMPLE_SIZE values it keeps every other one and doubles `stride`.
+    Up to that size every value is kept, so small columns get exact quantiles."""
+
+    stride: int = 1
+    seen: int = 0
+    kept: list[np.ndarray] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, values: np.ndarray) -> None:
+        taken = values[(-self.seen) % self.stride :: self.stride].copy()
+        self.seen += values.size
+        self.kept.append(taken)
+        self.size += taken.size
+        while self.size > 2 * SAMPLE_SIZE:
+            thinned = np.concatenate(self.kept)[::2]
+            self.kept, self.size, self.stride = [thinned], thinned.size, self.stride * 2
+
+    def values(self) -> np.ndarray:
+        return np.concatenate(self.kept)
+
+
+@dataclass
 class _Column:
     """What one pass over a column accumulates."""
 
     name: str
     data_type: pa.DataType
-    stride: int
     count: int = 0
     nulls: int = 0
     moments: _Moments = field(default_factory=_Moments)
     low: float = math.inf
     high: float = -math.inf
-    sample: list[np.ndarray] = field(default_factory=list)
+    sample: _Sample = field(default_factory=_Sample)
     top: pa.Table | None = None
     pending: list[pa.Table] = field(default_factory=list)
     sketch: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=_U64))
@@ -75,9 +104,9 @@ class _Column:
     def numeric(self) -> bool:
         return column_type(self.data_type) in ("integer", "number")
 
-    def add(self, values: pa.Array) -> None:
+    def add(self, values: pa.Array | pa.ChunkedArray) -> None:
         self.nulls += values.null_count
-        present = values.drop_null()
+        present = values.drop_null() if values.null_count else values
         self.count += len(present)
         if not len(present) or pa.types.is_nested(values.type):
             return
@@ -96,7 +125,7 @@ class _Column:
         self.moments.add(finite)
         self.low = min(self.low, float(finite.min()))
         self.high = max(self.high, float(finite.max()))
-        self.sample.append(finite[:: self.stride].copy())
+        self.sample.add(finite)
 
     def _add_top_values(self, counted: pa.Table) -> None:
         self.pending.append(counted)
@@ -109,7 +138,12 @@ class _Column:
             return
         tables = self.pending if self.top is None else [self.top, *self.pending]
         self.pending = []
-        grouped = pa.concat_tables(tables).group_by("values").aggregate([("counts", "sum")])
+        # One thread: faster at these sizes, and it holds less memory while a conversion runs.
+        grouped = (
+            pa.concat_tables(tables)
+            .group_by("values", use_threads=False)
+            .aggregate([("counts", "sum")])
+        )
         merged = grouped.rename_columns(["values", "counts"])
         if merged.num_rows > _TOP_KEPT:
             merged = merged.take(_heaviest(merged, _TOP_KEPT))
@@ -130,28 +164,47 @@ class _Column:
         return min(self.count, round((SKETCH_SIZE - 1) / kth))
 
 
+class ColumnsSummary:
+    """Stats of every column of a schema, accumulated from the pieces of a table as they come.
+
+    `finish` needs the same rows as a Parquet file, for the histograms' second pass.
+    """
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self._columns = [_Column(column.name, column.type) for column in schema]
+
+    def add(self, table: pa.Table) -> None:
+        """Count one piece of the table (all columns, the same rows)."""
+        for index, values in enumerate(table.columns):
+            self.add_column(index, values)
+
+    def add_column(self, index: int, values: pa.Array | pa.ChunkedArray) -> None:
+        """Count one piece of one column (for reading a file a column at a time)."""
+        self._columns[index].add(values)
+
+    def finish(self, parquet: Path) -> tuple[list[ColumnProfile], list[ColumnStats]]:
+        """Profiles and stats; the histograms read the numeric columns of `parquet` again."""
+        histograms = _histograms(self._columns, parquet)
+        profiles = [
+            ColumnProfile(c.name, column_type(c.data_type), c.nulls, c.distinct_estimate())
+            for c in self._columns
+        ]
+        stats = [_finish(column, histograms.get(column.name)) for column in self._columns]
+        return profiles, stats
+
+
 def describe_columns(path: Path) -> tuple[list[ColumnProfile], list[ColumnStats]]:
     """Profile and stats of every column of a Parquet file, one column and batch at a time."""
     parquet = pq.ParquetFile(path)
-    stride = max(1, math.ceil(parquet.metadata.num_rows / SAMPLE_SIZE))
-    profiles: list[ColumnProfile] = []
-    stats: list[ColumnStats] = []
-    for column_field in parquet.schema_arrow:
-        column = _Column(column_field.name, column_field.type, stride)
-        for batch in _batches(parquet, column.name):
-            column.add(batch)
-        kind = column_type(column.data_type)
-        profiles.append(ColumnProfile(column.name, kind, column.nulls, column.distinct_estimate()))
-        stats.append(_finish(column, parquet))
-    return profiles, stats
+    summary = ColumnsSummary(parquet.schema_arrow)
+    for index, name in enumerate(parquet.schema_arrow.names):
+        batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=[name], use_threads=False)
+        for batch in batches:
+            summary.add_column(index, batch.column(0))
+    return summary.finish(path)
 
 
-def _batches(parquet: pq.ParquetFile, name: str) -> Iterator[pa.Array]:
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=[name], use_threads=False):
-        yield batch.column(0)
-
-
-def _finish(column: _Column, parquet: pq.ParquetFile) -> ColumnStats:
+def _finish(column: _Column, histogram: list[HistogramBin] | None) -> ColumnStats:
     stats = ColumnStats(
         name=column.name,
         type=column_type(column.data_type),
@@ -162,7 +215,7 @@ def _finish(column: _Column, parquet: pq.ParquetFile) -> ColumnStats:
         return stats.model_copy(update={"top_values": _top_values(column)})
     if column.moments.n == 0:
         return stats
-    sample = np.concatenate(column.sample)
+    sample = column.sample.values()
     n = column.moments.n
     return stats.model_copy(
         update={
@@ -176,17 +229,33 @@ def _finish(column: _Column, parquet: pq.ParquetFile) -> ColumnStats:
                     QUANTILES, np.quantile(sample, list(QUANTILES.values())), strict=True
                 )
             },
-            "histogram": _histogram(column, parquet),
+            "histogram": histogram,
         }
     )
 
 
-def _histogram(column: _Column, parquet: pq.ParquetFile) -> list[HistogramBin]:
-    """Exact counts in equal-width bins between min and max: a second pass over the column."""
-    edges = np.histogram_bin_edges([column.low, column.high], bins=HISTOGRAM_BINS)
+def _histograms(columns: list[_Column], path: Path) -> dict[str, list[HistogramBin]]:
+    """Exact counts in equal-width bins between each numeric column's min and max: a second
+    pass over the numeric columns, after the first found min and max; a column per thread, as
+    nothing else runs by then."""
+    edges = {
+        c.name: np.histogram_bin_edges([c.low, c.high], bins=HISTOGRAM_BINS)
+        for c in columns
+        if c.numeric and c.moments.n
+    }
+    workers = min(len(edges), _HISTOGRAM_THREADS)
+    if not workers:
+        return {}
+    with ThreadPoolExecutor(workers, thread_name_prefix="histogram") as pool:
+        counted = pool.map(lambda item: _histogram(path, *item), edges.items())
+        return dict(zip(edges, counted, strict=True))
+
+
+def _histogram(path: Path, name: str, edges: np.ndarray) -> list[HistogramBin]:
     counts = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
-    for values in _batches(parquet, column.name):
-        numbers = pc.cast(values.drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=[name], use_threads=False):
+        numbers = pc.cast(batch.column(0).drop_null(), pa.float64()).to_numpy(zero_copy_only=False)
         counts += np.histogram(numbers[np.isfinite(numbers)], bins=edges)[0]
     return [
         HistogramBin(lower=float(edges[i]), upper=float(edges[i + 1]), count=int(count))
@@ -212,7 +281,7 @@ def _heaviest(counted: pa.Table, n: int) -> pa.Array:
     return pc.select_k_unstable(counted, k=n, sort_keys=[("counts", "descending")])
 
 
-def _hashes(values: pa.Array) -> np.ndarray:
+def _hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """64-bit hashes of values (nulls dropped): splitmix64 of fixed-width bits, or of a
     polynomial hash of the bytes for text, all vectorized."""
     data_type = values.type
@@ -232,7 +301,9 @@ def _hashes(values: pa.Array) -> np.ndarray:
             or pa.types.is_large_string(data_type)
             or (pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type))
         ):
-            return _bytes_hashes(pc.cast(values, pa.large_binary()))
+            binary = pc.cast(values, pa.large_binary())
+            chunks = binary.chunks if isinstance(binary, pa.ChunkedArray) else [binary]
+            return np.concatenate([np.empty(0, dtype=_U64), *map(_bytes_hashes, chunks)])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     mask = (1 << 64) - 1
@@ -240,23 +311,45 @@ def _hashes(values: pa.Array) -> np.ndarray:
 
 
 def _bytes_hashes(values: pa.Array) -> np.ndarray:
+    """Polynomial hashes of the bytes, a slice of about `_HASH_SLICE_BYTES` at a time: the
+    arithmetic takes several 8-byte temporaries per byte hashed, so a row group of long
+    distinct texts hashed in one go would need gigabytes."""
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[
         values.offset : values.offset + len(values) + 1
     ]
-    first, last = int(offsets[0]), int(offsets[-1])
     data_buffer = values.buffers()[2]
     data = (
-        np.frombuffer(data_buffer, dtype=np.uint8)[first:last].astype(_U64)
-        if data_buffer is not None and last > first
-        else np.empty(0, dtype=_U64)
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.empty(0, dtype=np.uint8)
     )
     lengths = np.diff(offsets)
-    positions = np.arange(data.size) - np.repeat(offsets[:-1] - first, lengths)
+    sums = np.empty(len(values), dtype=_U64)
     with np.errstate(over="ignore"):
         powers = np.cumprod(np.full(max(int(lengths.max(initial=0)), 1), _PRIME, dtype=_U64))
-        sums = np.concatenate(([_U64(0)], np.cumsum(data * powers[positions], dtype=_U64)))
-        per_value = sums[offsets[1:] - first] - sums[offsets[:-1] - first]
-        return _splitmix64(per_value ^ _splitmix64(lengths.astype(_U64)))
+        bounds = _slice_bounds(offsets)
+        for start, stop in itertools.pairwise(bounds):
+            sums[start:stop] = _polynomial_sums(data, offsets[start : stop + 1], powers)
+        return _splitmix64(sums ^ _splitmix64(lengths.astype(_U64)))
+
+
+def _slice_bounds(offsets: np.ndarray) -> list[int]:
+    """Value indexes cutting the values into runs of about `_HASH_SLICE_BYTES` bytes."""
+    targets = np.arange(int(offsets[0]) + _HASH_SLICE_BYTES, int(offsets[-1]), _HASH_SLICE_BYTES)
+    cuts = np.searchsorted(offsets[:-1], targets).tolist()
+    return sorted({0, *cuts, len(offsets) - 1})
+
+
+def _polynomial_sums(data: np.ndarray, offsets: np.ndarray, powers: np.ndarray) -> np.ndarray:
+    """Sum of byte * prime ** (position in value + 1) per value, modulo 2 ** 64."""
+    first, last = int(offsets[0]), int(offsets[-1])
+    weighted = data[first:last].astype(_U64)
+    positions = np.arange(weighted.size)
+    positions -= np.repeat(offsets[:-1] - first, np.diff(offsets))
+    weighted *= powers[positions]
+    sums = np.concatenate(([_U64(0)], np.cumsum(weighted, dtype=_U64)))
+    result: np.ndarray = sums[offsets[1:] - first] - sums[offsets[:-1] - first]
+    return result
 
 
 def _splitmix64(bits: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Turn an uploaded CSV / JSON Lines / Parquet file into one Parquet file, checking it on the way.
 
-Pure and synchronous (no FastAPI, no database): the service runs it in a worker thread.
-Everything streams batch by batch, so memory stays bounded by pyarrow's block size.
+Pure and synchronous (no FastAPI, no database): the service runs it in a worker thread, which
+starts two more (see `pipeline`): one parses ahead, one writes row groups, while the calling one
+computes the column stats from the same batches. Everything streams batch by batch, so memory
+stays bounded by pyarrow's block size and one row group.
 """
 
 from __future__ import annotations
@@ -11,20 +13,28 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from proto.datasets import ColumnStats, DatasetFormat
 from services.datasets.column_profiles import ColumnProfile
-from services.datasets.column_stats import describe_columns
+from services.datasets.column_stats import ColumnsSummary, describe_columns
+from services.datasets.pipeline import Background, ReadAhead
+from services.datasets.sources import ByteSource, open_source
 from services.datasets.text_encoding import UTF8, UTF8_BOM, UndecodableText, detect_text_encoding
 
 CSV_DELIMITERS = ",;\t|"
 ROW_GROUP_ROWS = 128 * 1024
+READ_AHEAD_BATCHES = 4
+# A column is dictionary-encoded when its first row group repeats values this much or more:
+# for columns of mostly distinct values the dictionary only costs time (and often size).
+_DICTIONARY_MIN_REPEATS = 10
 _SNIFF_SAMPLE_BYTES = 64 * 1024
 _CONVERSION_ERROR_RE = re.compile(
     r"In CSV column #(\d+):(?: Row #\d+:)? CSV conversion error to (\w+)"
@@ -86,20 +96,25 @@ def detect_format(filename: str, content_type: str | None = None) -> DatasetForm
 
 
 def convert_to_parquet(
-    source: Path, file_format: DatasetFormat, target: Path, limits: ParseLimits
+    source: ByteSource, file_format: DatasetFormat, target: Path, limits: ParseLimits
 ) -> ParsedDataset:
     """Parse `source`, write it to `target` as Parquet, profile and describe its columns."""
     encoding: str | None = None
     if file_format == "csv":
         encoding = csv_encoding(source)
-        row_count = _convert_csv(source, encoding, target, limits)
+        written = _convert_csv(source, encoding, target, limits)
     elif file_format == "jsonl":
-        row_count = _write_batches(_open_jsonl(source, limits), target, limits)
+        with open_source(source) as stream:
+            written = _write_batches(_open_jsonl(stream, limits), target, limits)
     else:
-        row_count = _write_batches(_open_parquet(source), target, limits)
-    if row_count == 0:
+        with open_source(source) as stream:
+            written = _write_batches(_open_parquet(stream), target, limits)
+    if written.row_count == 0:
         raise FileRejected("EMPTY_FILE", "the file has a header but no rows")
-    return describe_parquet(target, row_count, encoding)
+    profiles, stats = written.summary.finish(target)
+    return ParsedDataset(
+        row_count=written.row_count, columns=profiles, stats=stats, encoding=encoding
+    )
 
 
 def describe_parquet(path: Path, row_count: int, encoding: str | None = None) -> ParsedDataset:
@@ -111,7 +126,7 @@ def describe_parquet(path: Path, row_count: int, encoding: str | None = None) ->
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def csv_encoding(source: Path) -> str:
+def csv_encoding(source: ByteSource) -> str:
     """The codec the CSV file decodes with; BAD_ENCODING naming the first byte that does not."""
     try:
         return detect_text_encoding(source)
@@ -141,13 +156,13 @@ def sniff_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
-def _read_sample(source: Path, encoding: str) -> str:
-    with source.open("rb") as handle:
+def _read_sample(source: ByteSource, encoding: str) -> str:
+    with open_source(source) as handle:
         raw = handle.read(_SNIFF_SAMPLE_BYTES)
     return raw.decode(encoding, errors="ignore")
 
 
-def _convert_csv(source: Path, encoding: str, target: Path, limits: ParseLimits) -> int:
+def _convert_csv(source: ByteSource, encoding: str, target: Path, limits: ParseLimits) -> _Written:
     sample = _read_sample(source, encoding)
     if not sample.strip():
         raise FileRejected("EMPTY_FILE", "the file is empty")
@@ -157,22 +172,29 @@ def _convert_csv(source: Path, encoding: str, target: Path, limits: ParseLimits)
     # widen that column (int -> float -> string) and convert again.
     while True:
         try:
-            return _write_batches(
-                _open_csv(source, encoding, delimiter, column_types, limits), target, limits
-            )
+            with open_source(source) as stream:
+                return _write_batches(
+                    _open_csv(stream, encoding, delimiter, column_types, limits), target, limits
+                )
         except pa.ArrowInvalid as exc:
             match = _CONVERSION_ERROR_RE.search(str(exc))
             if match is None:
                 raise _csv_rejection(exc) from exc
-            names = pa_csv.open_csv(
-                source,
-                read_options=pa_csv.ReadOptions(encoding=_arrow_encoding(encoding)),
-                parse_options=pa_csv.ParseOptions(delimiter=delimiter),
-            ).schema.names
-            name = names[int(match.group(1))]
+            name = _csv_column_names(source, encoding, delimiter)[int(match.group(1))]
             if column_types.get(name) == pa.string():
                 raise _csv_rejection(exc) from exc  # cannot widen further; never loop
             column_types[name] = pa.float64() if match.group(2) == "int64" else pa.string()
+
+
+def _csv_column_names(source: ByteSource, encoding: str, delimiter: str) -> list[str]:
+    with open_source(source) as stream:
+        reader = pa_csv.open_csv(
+            stream,
+            read_options=pa_csv.ReadOptions(encoding=_arrow_encoding(encoding)),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+        )
+    names: list[str] = reader.schema.names
+    return names
 
 
 def _arrow_encoding(codec: str) -> str:
@@ -181,7 +203,7 @@ def _arrow_encoding(codec: str) -> str:
 
 
 def _open_csv(
-    source: Path,
+    source: BinaryIO,
     encoding: str,
     delimiter: str,
     column_types: dict[str, pa.DataType],
@@ -225,7 +247,7 @@ def _csv_rejection(exc: pa.ArrowInvalid) -> FileRejected:
 # --- JSON Lines and Parquet ----------------------------------------------------------------
 
 
-def _open_jsonl(source: Path, limits: ParseLimits) -> pa.RecordBatchReader:
+def _open_jsonl(source: BinaryIO, limits: ParseLimits) -> pa.RecordBatchReader:
     try:
         return pa_json.open_json(
             source,
@@ -241,12 +263,14 @@ def _json_rejection(exc: pa.ArrowInvalid) -> FileRejected:
     return FileRejected("JSONL_INVALID", f"the JSON Lines file cannot be read: {exc}")
 
 
-def _open_parquet(source: Path) -> pa.RecordBatchReader:
+def _open_parquet(source: BinaryIO) -> pa.RecordBatchReader:
     try:
         parquet = pq.ParquetFile(source)
         return pa.RecordBatchReader.from_batches(
             parquet.schema_arrow, parquet.iter_batches(batch_size=64 * 1024)
         )
+    except FileNotFoundError:
+        raise  # a chunk removed meanwhile (another complete won): not the file's fault
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileRejected("PARQUET_INVALID", f"the Parquet file cannot be read: {exc}") from exc
 
@@ -254,28 +278,112 @@ def _open_parquet(source: Path) -> pa.RecordBatchReader:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _write_batches(reader: pa.RecordBatchReader, target: Path, limits: ParseLimits) -> int:
+@dataclass(frozen=True, slots=True)
+class _Written:
+    row_count: int
+    summary: ColumnsSummary
+
+
+def _write_batches(reader: pa.RecordBatchReader, target: Path, limits: ParseLimits) -> _Written:
+    """Write the reader's batches as Parquet row groups, counting column stats on the way."""
     schema = reader.schema
     _check_columns(schema, limits)
+    summary = ColumnsSummary(schema)
+    rows = 0
+    with (
+        ReadAhead(_batches(reader), READ_AHEAD_BATCHES) as batches,
+        _ParquetOutput(target, schema) as output,
+    ):
+        for table in _row_groups(batches, schema, limits):
+            output.write(table)
+            summary.add(table)
+            rows += table.num_rows
+    return _Written(rows, summary)
+
+
+def _row_groups(
+    batches: Iterator[pa.RecordBatch], schema: pa.Schema, limits: ParseLimits
+) -> Iterator[pa.Table]:
+    """Small parse blocks keep memory low; row groups of ROW_GROUP_ROWS keep reads cheap."""
     rows = 0
     pending: list[pa.RecordBatch] = []
-    with pq.ParquetWriter(target, schema, compression="zstd") as writer:
-        for batch in _batches(reader):
-            rows += batch.num_rows
-            if rows > limits.max_rows:
-                raise FileRejected(
-                    "TOO_MANY_ROWS",
-                    f"the file has more than {limits.max_rows} rows",
-                    max_rows=limits.max_rows,
-                )
-            pending.append(batch)
-            # Small parse blocks keep memory low; row groups of ROW_GROUP_ROWS keep reads cheap.
-            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
-                writer.write_table(pa.Table.from_batches(pending, schema))
-                pending = []
-        if pending:
-            writer.write_table(pa.Table.from_batches(pending, schema))
-    return rows
+    pending_rows = 0
+    for batch in batches:
+        rows += batch.num_rows
+        if rows > limits.max_rows:
+            raise FileRejected(
+                "TOO_MANY_ROWS",
+                f"the file has more than {limits.max_rows} rows",
+                max_rows=limits.max_rows,
+            )
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows >= ROW_GROUP_ROWS:
+            yield pa.Table.from_batches(pending, schema)
+            pending, pending_rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending, schema)
+
+
+class _ParquetOutput:
+    """A Parquet file written one row group at a time on a background thread.
+
+    The writer is opened with the first row group, which decides the columns to
+    dictionary-encode; a file with no rows still gets written, with its schema.
+    """
+
+    def __init__(self, target: Path, schema: pa.Schema) -> None:
+        self._target = target
+        self._schema = schema
+        self._writer: pq.ParquetWriter | None = None
+        self._background: Background[None] = Background("parquet-writer")
+
+    def __enter__(self) -> _ParquetOutput:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is None:
+                self._background.wait()
+        finally:
+            self._background.close()
+            self._open(None).close()
+
+    def write(self, table: pa.Table) -> None:
+        writer = self._open(table)
+        self._background.submit(lambda: writer.write_table(table))
+
+    def _open(self, first: pa.Table | None) -> pq.ParquetWriter:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(
+                self._target,
+                self._schema,
+                compression="zstd",
+                use_dictionary=[] if first is None else _dictionary_columns(first),
+            )
+        return self._writer
+
+
+def _dictionary_columns(table: pa.Table) -> list[str]:
+    """The flat columns whose values repeat enough in `table` to be worth a dictionary."""
+    return [
+        column.name
+        for column in table.schema
+        if not pa.types.is_nested(column.type) and _repeats_enough(table.column(column.name))
+    ]
+
+
+def _repeats_enough(values: pa.ChunkedArray) -> bool:
+    try:
+        distinct: int = pc.count_distinct(values).as_py()
+    except pa.ArrowNotImplementedError:
+        return True  # a type with no distinct count (null, dictionary): as pyarrow would
+    return distinct * _DICTIONARY_MIN_REPEATS <= len(values)
 
 
 def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

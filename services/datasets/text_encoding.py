@@ -13,9 +13,10 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from charset_normalizer import from_bytes
+
+from services.datasets.sources import ByteSource, open_source
 
 UTF8 = "utf-8"
 UTF8_BOM = "utf-8-sig"
@@ -74,9 +75,9 @@ class _Utf8Scan:
     first_non_ascii: int | None
 
 
-def detect_text_encoding(source: Path) -> str:
+def detect_text_encoding(source: ByteSource) -> str:
     """The Python codec that decodes all of `source`; UndecodableText when none does."""
-    with source.open("rb") as handle:
+    with open_source(source) as handle:
         head = handle.read(4)
     marked = next((codec for bom, codec in _BYTE_ORDER_MARKS if head.startswith(bom)), None)
     if marked is not None:
@@ -96,13 +97,13 @@ def detect_text_encoding(source: Path) -> str:
     return guessed
 
 
-def _ensure_decodes(source: Path, codec: str) -> None:
+def _ensure_decodes(source: ByteSource, codec: str) -> None:
     bad = first_undecodable_byte(source, codec)
     if bad is not None:
         raise UndecodableText(bad, codec)
 
 
-def first_undecodable_byte(source: Path, codec: str, start: int = 0) -> int | None:
+def first_undecodable_byte(source: ByteSource, codec: str, start: int = 0) -> int | None:
     """The offset of the first byte from `start` that `codec` cannot decode strictly, or None."""
     decoder = codecs.getincrementaldecoder(codec)()
     offset = start  # of the next block; bytes the decoder holds back come just before it
@@ -125,7 +126,7 @@ def _held_back(decoder: codecs.IncrementalDecoder) -> int:
     return len(decoder.getstate()[0])
 
 
-def _scan_utf8(source: Path) -> _Utf8Scan:
+def _scan_utf8(source: ByteSource) -> _Utf8Scan:
     first_non_ascii: int | None = None
     offset = 0
     for block in _blocks(source):
@@ -141,7 +142,7 @@ def _scan_utf8(source: Path) -> _Utf8Scan:
     return _Utf8Scan(first_undecodable_byte(source, UTF8, first_non_ascii), first_non_ascii)
 
 
-def _guess_code_page(source: Path, bad_offset: int) -> str | None:
+def _guess_code_page(source: ByteSource, bad_offset: int) -> str | None:
     """charset-normalizer's pick among the candidate code pages, on a bounded sample.
 
     On a short sample it cannot tell Latin code pages apart (it ranks "Genčve" in cp1250 with
@@ -176,14 +177,14 @@ def _symbol_inside_a_word(text: str) -> bool:
     )
 
 
-def _sample(source: Path, bad_offset: int) -> bytes:
+def _sample(source: ByteSource, bad_offset: int) -> bytes:
     """About _SAMPLE_BYTES of whole lines: the file's head, or from the first non-UTF-8 line.
 
     Everything before `bad_offset` is ASCII, so a newline byte there is a real line break, and
     cutting at line ends never splits a character of an ASCII-compatible encoding.
     """
     start = 0 if bad_offset < _SAMPLE_BYTES // 2 else bad_offset - _LINE_START_LOOKBACK
-    with source.open("rb") as handle:
+    with open_source(source) as handle:
         handle.seek(start)
         sample = handle.read(bad_offset - start + _SAMPLE_BYTES)
     if start:
@@ -192,8 +193,8 @@ def _sample(source: Path, bad_offset: int) -> bytes:
     return sample[: line_end + 1] if line_end > 0 else sample
 
 
-def _blocks(source: Path, start: int = 0) -> Iterator[bytes]:
-    with source.open("rb") as handle:
+def _blocks(source: ByteSource, start: int = 0) -> Iterator[bytes]:
+    with open_source(source) as handle:
         handle.seek(start)
         while block := handle.read(_READ_BYTES):
             yield block

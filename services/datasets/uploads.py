@@ -1,9 +1,9 @@
 """Resumable chunked uploads: open a session, receive chunks, complete into a dataset version.
 
 Chunks are recorded in the database as they arrive, so a restart loses none of them. Completing
-assembles and checks the file, converts it to Parquet, stores it and records the version in one
-transaction; a failure on the way leaves nothing visible, and completing twice answers the
-same version.
+checks the file (its chunks read in order, never copied into one), converts it to Parquet,
+stores it and records the version in one transaction; a failure on the way leaves nothing
+visible, and completing twice answers the same version.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from services.datasets.chunk_store import ReceivedChunk, file_sha256
 from services.datasets.column_profiles import ColumnProfile
 from services.datasets.context import DatasetsContext
 from services.datasets.parsing import FileRejected, ParsedDataset, convert_to_parquet, detect_format
+from services.datasets.sources import ChunkedFile, SourceDigest, source_digest
 from services.datasets.tables import (
     DatasetRow,
     DatasetVersionRow,
@@ -347,23 +348,9 @@ def _ensure_all_chunks(row: UploadRow, received: set[int]) -> None:
 async def _convert_and_record(
     ctx: DatasetsContext, row: UploadRow, chunks: list[tuple[int, str]], work_dir: Path
 ) -> DatasetVersion | None:
-    """Assemble, check, convert, store and record; None when another complete got there first."""
-    source = await ctx.chunks.assemble(row.id, chunks, work_dir / "source")
-    if source.sha256 != row.sha256 or source.size != row.size:
-        raise invalid_input(
-            "FILE_CHECKSUM_MISMATCH",
-            f"the assembled file hashes to {source.sha256}, the upload announced {row.sha256}",
-            expected_sha256=row.sha256,
-            actual_sha256=source.sha256,
-        )
+    """Check, convert, store and record; None when another complete got there first."""
     parquet = work_dir / "content.parquet"
-    file_format: DatasetFormat = row.format  # type: ignore[assignment]
-    try:
-        parsed = await asyncio.to_thread(
-            convert_to_parquet, source.path, file_format, parquet, ctx.parse_limits
-        )
-    except FileRejected as exc:
-        raise invalid_input(exc.code, exc.message, **exc.details) from exc
+    parsed = await _checked_conversion(ctx, row, ctx.chunks.source(row.id, chunks), parquet)
     content_sha256 = await asyncio.to_thread(file_sha256, parquet)
     dataset_id = row.dataset_id or uuid.uuid4()
     # A key of its own per attempt: a complete that loses a race deletes only its own file,
@@ -383,6 +370,41 @@ async def _convert_and_record(
     if version is None:
         await _discard_unrecorded_file(ctx, storage_key)
     return version
+
+
+async def _checked_conversion(
+    ctx: DatasetsContext, row: UploadRow, source: ChunkedFile, parquet: Path
+) -> ParsedDataset:
+    """Convert the chunks, read in order where they lie, to `parquet`.
+
+    The whole-file sha256 is computed on a thread beside the conversion rather than in a pass
+    before it, and decides first: a file that is not the one announced is refused as such,
+    whatever its conversion found.
+    """
+    digest = asyncio.ensure_future(asyncio.to_thread(source_digest, source))
+    file_format: DatasetFormat = row.format  # type: ignore[assignment]
+    try:
+        parsed = await asyncio.to_thread(
+            convert_to_parquet, source, file_format, parquet, ctx.parse_limits
+        )
+    except FileRejected as exc:
+        _ensure_announced_file(row, await digest)
+        raise invalid_input(exc.code, exc.message, **exc.details) from exc
+    except BaseException:
+        digest.cancel()  # the thread finishes on its own; nobody waits for its answer
+        raise
+    _ensure_announced_file(row, await digest)
+    return parsed
+
+
+def _ensure_announced_file(row: UploadRow, digest: SourceDigest) -> None:
+    if digest.sha256 != row.sha256 or digest.size != row.size:
+        raise invalid_input(
+            "FILE_CHECKSUM_MISMATCH",
+            f"the assembled file hashes to {digest.sha256}, the upload announced {row.sha256}",
+            expected_sha256=row.sha256,
+            actual_sha256=digest.sha256,
+        )
 
 
 async def _discard_unrecorded_file(ctx: DatasetsContext, storage_key: str) -> None:

@@ -170,6 +170,21 @@ async def test_file_checksum_mismatch_leaves_nothing(api: DatasetsApi) -> None:
     assert (await api.get(f"/uploads/{upload_id}")).json()["status"] == "open"
 
 
+async def test_a_wrong_checksum_is_reported_before_what_parsing_finds(api: DatasetsApi) -> None:
+    # The checksum is computed beside the conversion now, yet it still decides first.
+    data = b"a,b\n1,2\n3\n"  # ragged as well
+    created = await api.create_upload(data, sha256=sha256(b"something else"))
+    upload_id = created.json()["upload_id"]
+    for n, chunk in enumerate(chunks_of(data)):
+        await api.put_chunk(upload_id, n, chunk)
+
+    response = await api.complete(upload_id)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "FILE_CHECKSUM_MISMATCH"
+    assert (await api.get(f"/uploads/{upload_id}")).json()["status"] == "open"
+
+
 async def test_unparseable_file_leaves_nothing(api: DatasetsApi) -> None:
     data = b"a,b\n1,2\n3\n"
     created = (await api.create_upload(data)).json()

@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from services.datasets.column_stats import describe_columns
 from services.datasets.parsing import (
+    ROW_GROUP_ROWS,
     FileRejected,
     ParsedDataset,
     ParseLimits,
@@ -19,6 +21,7 @@ from services.datasets.parsing import (
     detect_format,
     sniff_delimiter,
 )
+from services.datasets.sources import ChunkedFile
 from services.datasets.text_encoding import detect_text_encoding
 
 
@@ -285,6 +288,100 @@ def test_parquet_is_validated_and_kept(tmp_path: Path) -> None:
 
 def test_not_parquet_is_refused(tmp_path: Path) -> None:
     assert rejected(tmp_path, b"PAR1 but not really", "parquet").code == "PARQUET_INVALID"
+
+
+def test_a_chunked_source_converts_like_the_whole_file(tmp_path: Path) -> None:
+    # Completing reads the chunk files in order as one stream; cuts fall mid-row, mid-char.
+    data = b"nom;ville;n\n" + b"".join(f"Élise {i};Zürich;{i}\n".encode() for i in range(2_000))
+    parts = []
+    for n, start in enumerate(range(0, len(data), 1_000)):
+        part = tmp_path / f"{n:06d}.chunk"
+        part.write_bytes(data[start : start + 1_000])
+        parts.append(part)
+
+    from_chunks = convert_to_parquet(
+        ChunkedFile(tuple(parts)), "csv", tmp_path / "a.parquet", ParseLimits(block_size=4096)
+    )
+    whole, table = convert(tmp_path, data, block_size=4096)
+
+    assert from_chunks == whole
+    assert pq.read_table(tmp_path / "a.parquet").equals(table)
+    assert table.num_rows == 2_000
+
+
+def test_a_ragged_row_is_named_across_chunks(tmp_path: Path) -> None:
+    data = b"a,b\n" + b"1,2\n" * 5_000 + b"3\n"
+    parts = []
+    for n, start in enumerate(range(0, len(data), 777)):
+        part = tmp_path / f"{n:06d}.chunk"
+        part.write_bytes(data[start : start + 777])
+        parts.append(part)
+
+    with pytest.raises(FileRejected) as caught:
+        convert_to_parquet(
+            ChunkedFile(tuple(parts)), "csv", tmp_path / "a.parquet", ParseLimits(block_size=512)
+        )
+
+    assert caught.value.code == "CSV_RAGGED"
+    assert caught.value.details["row"] == 5_002
+
+
+def test_an_all_empty_column_and_odd_parquet_types_convert(tmp_path: Path) -> None:
+    parsed, table = convert(tmp_path, b"a,empty\n1,\n2,\n")
+
+    assert table.schema.field("empty").type == pa.null()
+    assert [(c.name, c.type, c.nulls) for c in parsed.columns][1] == ("empty", "string", 2)
+
+    original = pa.table(
+        {
+            "kind": pa.array(["x", "y", "x"]).dictionary_encode(),
+            "tags": pa.array([[1], [2, 3], None]),
+            "point": pa.array([{"x": 1}, {"x": 2}, None]),
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(original, buffer)
+    _, table = convert(tmp_path, buffer.getvalue(), "parquet")
+
+    assert table.equals(original)
+
+
+def test_only_columns_with_repeated_values_are_dictionary_encoded(tmp_path: Path) -> None:
+    rows = b"".join(b"%d,%s\n" % (i, b"abc"[i % 3 : i % 3 + 1]) for i in range(1_000))
+
+    convert(tmp_path, b"id,kind\n" + rows)
+
+    column_encodings = pq.ParquetFile(tmp_path / "out.parquet").metadata.row_group(0)
+    encodings = {
+        column_encodings.column(i).path_in_schema: column_encodings.column(i).encodings
+        for i in range(2)
+    }
+    assert "RLE_DICTIONARY" in encodings["kind"]
+    assert "RLE_DICTIONARY" not in encodings["id"]
+
+
+def test_stats_from_the_conversion_match_a_later_read_of_the_file(tmp_path: Path) -> None:
+    # Stats are counted while converting, over several row groups; reading the stored file
+    # again (as a version stored before stats existed is) must describe it the same way.
+    rows = ROW_GROUP_ROWS + 5_000
+    data = b"n,x,kind,text,flag\n" + b"".join(
+        b"%d,%s,%s,%s,%s\n"
+        % (
+            i,
+            b"" if i % 7 == 0 else b"%.3f" % (i * 0.37 % 101),
+            b"abcd"[i % 4 : i % 4 + 1],
+            b"t%d" % (i % 3000),
+            b"true" if i % 5 else b"false",
+        )
+        for i in range(rows)
+    )
+
+    parsed, _ = convert(tmp_path, data)
+    profiles, stats = describe_columns(tmp_path / "out.parquet")
+
+    assert parsed.row_count == rows
+    assert parsed.columns == profiles
+    assert parsed.stats == stats
 
 
 @pytest.mark.parametrize(
