@@ -198,7 +198,7 @@ async def test_replicas_share_answers_through_redis(
             app_b,
         ):
             second = await replica_b.predict(ALICE, model_id, rows)
-            context: InferenceContext = app_b.state.inference
+            context: InferenceContext = app_b.state.context
             assert context.predictions.hits == 1
             assert len(context.cache) == 0  # answered without loading the model
     finally:
