@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -351,7 +352,7 @@ async def test_a_job_over_the_run_time_limit_fails_and_a_concurrent_job_finishes
 ) -> None:
     version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
     async with replica(
-        downstream, tmp_path / "training", concurrency=2, max_run_time_s=6
+        downstream, tmp_path / "training", concurrency=2, max_run_time_s=3
     ) as training:
         await training.worker.pool.warm()  # both processes loaded, so only training is timed
         endless = await create_job(
@@ -364,9 +365,10 @@ async def test_a_job_over_the_run_time_limit_fails_and_a_concurrent_job_finishes
         )
         await _training_pids(training.worker, endless["id"])
         # A job's limit is the one in force when it starts: the next job gets ten minutes, so
-        # it is still training when the first one's 6 s run out, and can only end by finishing.
+        # it is still training when the first one's 3 s run out (its epochs take about three
+        # times that here), and can only end by finishing.
         training.worker.settings.max_run_time_s = 600
-        epochs = 100
+        epochs = 200
         other = await create_job(
             training.http,
             dataset_id=version["dataset_id"],
@@ -386,7 +388,7 @@ async def test_a_job_over_the_run_time_limit_fails_and_a_concurrent_job_finishes
             )
 
     assert failed["status"] == "failed"
-    assert failed["error"].startswith("training took longer than the limit of 6 seconds")
+    assert failed["error"].startswith("training took longer than the limit of 3 seconds")
     assert "fewer epochs" in failed["error"]
     # The other job was training when the limit stopped the first, and was left to finish.
     assert alongside["status"] == "running"
@@ -394,3 +396,53 @@ async def test_a_job_over_the_run_time_limit_fails_and_a_concurrent_job_finishes
     assert [seq for seq, _ in other_events] == list(range(1, epochs + 1))
     assert {attempt for _, attempt in other_events} == {1}
     assert attempts == 1  # never interrupted and retried
+
+
+_POOL_SCRIPT = """
+import asyncio, pathlib, sys
+from services.training.training_pool import TrainingPool
+
+async def main():
+    pool = TrainingPool(slots=1, threads=1)
+    await pool.warm()
+    pathlib.Path(sys.argv[1]).write_text(" ".join(map(str, pool.pids())))
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process state in /proc")
+async def test_training_processes_die_with_a_service_killed_by_sigkill(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    # No pipes: a process left behind would hold them open, and the wait below with them.
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _POOL_SCRIPT, str(pids_file), stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+        async with asyncio.timeout(90):
+            while not pids_file.exists() or not pids_file.read_text():
+                await asyncio.sleep(0.05)
+        (pid,) = [int(word) for word in pids_file.read_text().split()]
+        assert _alive(pid)
+    finally:
+        service.kill()
+        await service.wait()
+
+    # No one may be left waiting on a queue whose service is gone, holding its memory.
+    try:
+        async with asyncio.timeout(10):
+            while _alive(pid):
+                await asyncio.sleep(0.05)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)  # the test failed: leave no process behind either way
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its reaper does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
