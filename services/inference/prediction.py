@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
 from proto.inference import FeatureSpec, FeatureValue, Prediction
@@ -15,6 +16,9 @@ from services.inference.onnx_artifacts import feature_columns
 
 Row = Mapping[str, FeatureValue]
 _MAX_PROBLEMS = 100
+# Models compute in 32-bit floats: a number past this becomes infinity inside the graph, and
+# the answer NaN.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +63,23 @@ def _value_problem(value: FeatureValue, kind: str, max_string_chars: int) -> str
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"must be a number, got {_json_type(value)}"
-        if isinstance(value, float) and math.isinf(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return "must be a finite number"
+        if not _fits_float32(value):
+            return f"must be between {-FLOAT32_MAX:.7g} and {FLOAT32_MAX:.7g}"
         return None
     if not isinstance(value, str):
         return f"must be a string, got {_json_type(value)}"
     if len(value) > max_string_chars:
         return f"is longer than {max_string_chars} characters"
     return None
+
+
+def _fits_float32(value: int | float) -> bool:
+    try:
+        return abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:  # an int past float64's range
+        return False
 
 
 def _json_type(value: object) -> str:
@@ -97,3 +110,17 @@ def run_model(model: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:
             Prediction(label=str(label), probabilities=by_class, confidence=max(row_probabilities))
         )
     return predictions
+
+
+def rows_without_an_answer(predictions: Sequence[Prediction]) -> list[int]:
+    """The rows whose prediction is not a finite number (values in range can still overflow
+    inside a model: 1e38 times a weight of 10); such a row has no answer to give."""
+    bad = []
+    for index, prediction in enumerate(predictions):
+        numbers = [prediction.label] if isinstance(prediction.label, float) else []
+        numbers += (prediction.probabilities or {}).values()
+        if prediction.confidence is not None:
+            numbers.append(prediction.confidence)
+        if not all(math.isfinite(number) for number in numbers):
+            bad.append(index)
+    return bad

@@ -11,7 +11,12 @@ from services.inference.batching import MicroBatcher
 from services.inference.context import Batcher, InferenceContext
 from services.inference.model_cache import CacheKey, LoadedModel, ModelRunner
 from services.inference.onnx_artifacts import onnx_runner
-from services.inference.prediction import Row, find_row_problems, run_model
+from services.inference.prediction import (
+    Row,
+    find_row_problems,
+    rows_without_an_answer,
+    run_model,
+)
 from services.inference.prediction_cache import prediction_key
 from services.inference.registry import PRODUCTION_ALIAS, alias_not_found, version_not_found
 from services.inference.repository import ModelRepository, serving_target
@@ -45,6 +50,7 @@ async def predict(
     loaded = await ctx.cache.get((model_id, version), lambda: load_model(ctx, model_id, version))
     _check_rows(ctx, loaded, request.rows)
     predictions = await _run(ctx, loaded, request.rows)
+    _check_answers(predictions)
     if use_cache:
         await ctx.predictions.put(key, predictions)
     return PredictResponse(model_id=model_id, version=version, predictions=predictions)
@@ -112,6 +118,20 @@ def _check_rows(ctx: InferenceContext, loaded: LoadedModel, rows: Sequence[Row])
         + (f" (and {more} more)" if more > 0 else ""),
         problems=[{"row": p.row, "feature": p.feature, "problem": p.problem} for p in problems],
     )
+
+
+def _check_answers(predictions: Sequence[Prediction]) -> None:
+    """Refuse (422) rows the model had no finite answer for: this request's own rows only, so
+    one caller's extreme values never fail the others batched with them."""
+    bad = rows_without_an_answer(predictions)
+    if bad:
+        shown = ", ".join(map(str, bad[:_PROBLEMS_IN_MESSAGE]))
+        raise invalid_input(
+            "NO_FINITE_PREDICTION",
+            f"the model has no finite answer for row(s) {shown}: their values are too large "
+            "for it; scale them to the range the model was trained on",
+            rows=bad[:100],
+        )
 
 
 async def _run(ctx: InferenceContext, loaded: LoadedModel, rows: Sequence[Row]) -> list[Prediction]:

@@ -157,6 +157,23 @@ async def test_bad_rows_are_422_naming_each_feature_and_row(
         assert fragment in error["message"]
 
 
+async def test_numbers_no_model_can_take_are_422_and_the_next_caller_is_served(
+    api: InferenceApi, classifier: TrainedModel
+) -> None:
+    version = await _register_ok(api, classifier, "churn")
+    huge = [{"age": 1e308, "income": -1e308, "city": "paris"}]
+
+    refused = await api.predict(ALICE, version["model_id"], huge)
+    served = await api.predict(ALICE, version["model_id"], classifier.held_out[:1])
+
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "INVALID_ROWS"
+    assert "feature 'age' must be between" in refused.json()["error"]["message"]
+    assert served.status_code == 200
+    (prediction,) = served.json()["predictions"]
+    assert all(isinstance(p, float) for p in prediction["probabilities"].values())
+
+
 async def test_empty_rows_are_refused(api: InferenceApi, classifier: TrainedModel) -> None:
     version = await _register_ok(api, classifier, "churn")
 
