@@ -73,7 +73,9 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         title=title,
         lifespan=lifespan,
+        # The documents are in proto/ for whoever builds a client; production serves none.
         docs_url="/docs" if settings.environment != "production" else None,
+        openapi_url="/openapi.json" if settings.environment != "production" else None,
         redoc_url=None,
     )
     app.state.runtime = runtime

@@ -59,7 +59,9 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"{prefix}TLS_CERTFILE and {prefix}TLS_KEYFILE go together")
         if self.environment == "development":
             return self
-        for field in self.secret_fields:
+        # In production /metrics (every route's traffic) answers only with its own token.
+        production = ("metrics_token",) if self.environment == "production" else ()
+        for field in (*self.secret_fields, *production):
             value = getattr(self, field)
             raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
             if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw.encode()) < MIN_SECRET_BYTES:

@@ -23,7 +23,11 @@ def test_development_runs_on_defaults(tmp_path: Path) -> None:
 
 def test_a_real_secret_is_accepted(tmp_path: Path) -> None:
     settings = make_settings(
-        BffSettings, tmp_path, environment="production", jwt_secret=SecretStr(JWT_SECRET)
+        BffSettings,
+        tmp_path,
+        environment="production",
+        jwt_secret=SecretStr(JWT_SECRET),
+        metrics_token=SecretStr("m" * 32),
     )
 
     assert settings.access_token_ttl_s == 900

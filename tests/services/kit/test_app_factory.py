@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 from fastapi import APIRouter, FastAPI, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from services.datasets.settings import DatasetsSettings
 from services.kit.app_factory import create_service_app
@@ -354,6 +354,21 @@ async def test_metrics_can_require_a_token(tmp_path: Path) -> None:
         assert (await c.get("/metrics")).status_code == 401
         ok = await c.get("/metrics", headers={"authorization": "Bearer " + "m" * 20})
         assert ok.status_code == 200
+
+
+async def test_production_serves_no_api_documents_and_metrics_only_with_the_token(
+    tmp_path: Path,
+) -> None:
+    production = {"environment": "production", "metrics_token": SecretStr("m" * 32)}
+    async with running_app(_app(tmp_path, **production)) as c:
+        documents = [(await c.get(path)).status_code for path in ("/openapi.json", "/docs")]
+        metrics = await c.get("/metrics")
+    async with running_app(_app(tmp_path / "test")) as c:
+        in_test = (await c.get("/openapi.json")).status_code
+
+    assert documents == [404, 404]
+    assert metrics.status_code == 401
+    assert in_test == 200
 
 
 async def test_a_taken_port_is_refused_not_shared(tmp_path: Path) -> None:

@@ -20,6 +20,16 @@ def test_production_refuses_placeholder_secrets_naming_the_variable(secret: str)
         DatasetsSettings(environment="production", service_token_secret=SecretStr(secret))
 
 
+@pytest.mark.parametrize("token", [None, "change-me", "short-token"])
+def test_production_refuses_to_serve_metrics_without_a_real_token(token: str | None) -> None:
+    with pytest.raises(ValidationError, match="TERN_DATASETS_METRICS_TOKEN"):
+        DatasetsSettings(
+            environment="production",
+            service_token_secret=SecretStr("s" * 32),
+            metrics_token=None if token is None else SecretStr(token),
+        )
+
+
 def test_env_prefix_is_per_service(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TERN_DATASETS_PORT", "9999")
     monkeypatch.setenv("TERN_TRAINING_PORT", "1111")
