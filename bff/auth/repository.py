@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bff.auth.tables import RefreshToken, Session, User
-from services.kit.keyset import Position, newest_first
+from services.kit.paging import Position, newest_first
 
 
 def as_utc(moment: datetime) -> datetime:

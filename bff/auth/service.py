@@ -21,7 +21,7 @@ from services.kit import change_versions
 from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
-from services.kit.keyset import cursor_position, split_page
+from services.kit.paging import cursor_position, split_page
 
 _REVOKED_FOR = "tern.sessions_revoked_for"
 _KEPT_USERS = 100_000

@@ -24,7 +24,7 @@ from proto.datasets import (
     RowsPage,
     VersionStats,
 )
-from services.kit.pagination import MAX_PAGE_SIZE
+from services.kit.paging import MAX_PAGE_SIZE
 from services.kit.routing import PrefixedRouter
 
 router = PrefixedRouter(prefix="/datasets", tags=["datasets"])

@@ -6,11 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends
 
-from services.kit.pagination import MAX_PAGE_SIZE
-
-_MAX_CURSOR_LENGTH = 1024
+from services.kit.paging import CursorParam, LimitParam
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +17,7 @@ class PageQuery:
     limit: int | None
 
 
-async def _page_query(
-    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
-    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
-) -> PageQuery:
+async def _page_query(cursor: CursorParam = None, limit: LimitParam = None) -> PageQuery:
     return PageQuery(cursor, limit)
 
 

@@ -13,7 +13,7 @@ from bff.auth.tables import Session
 from bff.dependencies import AuthServiceDep, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
-from services.kit.pagination import clamp_limit
+from services.kit.paging import clamp_limit
 from services.kit.routing import PrefixedRouter
 
 router = PrefixedRouter(prefix="/sessions", tags=["auth"])

@@ -25,8 +25,14 @@ from services.datasets.version_files import local_copy
 from services.kit.change_versions import row_data
 from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
-from services.kit.keyset import cursor_position, split_page
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.paging import (
+    clamp_limit,
+    cursor_position,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+    split_page,
+)
 from services.kit.responses import JsonPage
 
 

@@ -25,12 +25,11 @@ from proto.datasets import (
 from services.datasets import catalog, changes, labels, previews, uploads
 from services.datasets.context import DatasetsDep
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
-from services.kit.pagination import clamp_limit
+from services.kit.paging import CursorParam, LimitParam, clamp_limit
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
-_MAX_CURSOR_LENGTH = 1024
 _MAX_COLUMNS_PARAM = 20_000
 
 router = PrefixedRouter(
@@ -75,8 +74,8 @@ async def complete_upload(
 async def list_datasets(
     ctx: DatasetsDep,
     user: ActingUser,
-    cursor: str | None = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
 ) -> Response:
     """The caller's datasets, most recently updated first."""
     return json_response(await catalog.list_datasets(ctx, user, cursor, limit))
@@ -92,8 +91,8 @@ async def list_versions(
     dataset_id: uuid.UUID,
     ctx: DatasetsDep,
     user: ActingUser,
-    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
 ) -> Page[DatasetVersion]:
     """The dataset's versions, newest first."""
     return await catalog.list_versions(ctx, user, dataset_id, cursor, limit)
@@ -140,8 +139,8 @@ async def get_rows(
     version: int,
     ctx: DatasetsDep,
     user: ActingUser,
-    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
     columns: Annotated[str | None, Query(max_length=_MAX_COLUMNS_PARAM)] = None,
 ) -> RowsPage:
     """A page of rows; `columns` is a comma-separated selection (all columns by default)."""
@@ -165,8 +164,8 @@ async def list_labels(
     version: int,
     ctx: DatasetsDep,
     user: ActingUser,
-    cursor: Annotated[str | None, Query(max_length=_MAX_CURSOR_LENGTH)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
 ) -> Page[Label]:
     """The version's labels by row id."""
     return await labels.list_labels(ctx, user, dataset_id, version, cursor, limit)

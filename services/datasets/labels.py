@@ -19,7 +19,7 @@ from services.datasets.changes import ChangeWriter, change_writer, label_key
 from services.datasets.context import DatasetsContext
 from services.datasets.tables import LabelRow
 from services.kit.errors import Action, ApiError, invalid_input, not_found
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.paging import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
 
 _ROWS_NAMED = 20  # how many bad row ids an error names
 

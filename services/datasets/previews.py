@@ -19,7 +19,7 @@ from services.datasets.context import DatasetsContext
 from services.datasets.tables import DatasetVersionRow
 from services.datasets.version_files import local_copy
 from services.kit.errors import invalid_input
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.paging import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
 
 
 async def read_rows(

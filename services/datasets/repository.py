@@ -18,7 +18,7 @@ from services.datasets.tables import (
     UploadChunkRow,
     UploadRow,
 )
-from services.kit.keyset import NewestFirst
+from services.kit.paging import NewestFirst
 
 DatasetWithLatest = tuple[DatasetRow, DatasetVersionRow]
 

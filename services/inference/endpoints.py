@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, File, Form, Path, Query, Response, UploadFile
+from fastapi import Depends, File, Form, Path, Response, UploadFile
 from pydantic import ValidationError
 
 from proto.common import INTERNAL_PREFIX, Page
@@ -23,6 +23,7 @@ from services.inference import registry, serving
 from services.inference.context import InferenceContext
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, context_dependency
 from services.kit.errors import validation_failed
+from services.kit.paging import CursorParam, LimitParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 
@@ -66,8 +67,8 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 async def list_models(
     ctx: Context,
     user: ActingUser,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
 ) -> Response:
     """The acting user's models, newest first."""
     return json_response(await registry.list_models(ctx, user, cursor, limit))
@@ -84,8 +85,8 @@ async def list_model_versions(
     ctx: Context,
     user: ActingUser,
     model_id: uuid.UUID,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
 ) -> Page[ModelVersion]:
     """The model's versions, newest first."""
     return await registry.list_versions(ctx, user, model_id, cursor, limit)

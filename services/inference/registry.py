@@ -36,8 +36,14 @@ from services.kit import change_versions
 from services.kit.change_versions import row_data
 from services.kit.clock import utc_now
 from services.kit.errors import ApiError, invalid_input, not_found
-from services.kit.keyset import cursor_position, split_page
-from services.kit.pagination import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.paging import (
+    clamp_limit,
+    cursor_position,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+    split_page,
+)
 from services.kit.responses import JsonPage
 from services.kit.structured_logging import get_logger
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.inference.tables import VERSIONS, ModelAliasRow, ModelRow, ModelVersionRow
-from services.kit.keyset import NewestFirst
+from services.kit.paging import NewestFirst
 
 # The owner's models for a list (plain rows), and the aliases of a page of them.
 MODEL_LIST = NewestFirst.of(

@@ -27,6 +27,7 @@ from proto.notifications import (
     UnreadCount,
 )
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession
+from services.kit.paging import CursorParam, LimitParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 from services.notifications import changes, service, topics
@@ -35,8 +36,6 @@ from services.notifications.context import NotificationsDep
 router = PrefixedRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
 
 DeviceId = Annotated[str, Path(min_length=1, max_length=200)]
-Cursor = Annotated[str | None, Query(max_length=512)]
-Limit = Annotated[int | None, Query(ge=1, le=200)]
 UnreadOnly = Annotated[bool, Query(description="only notifications not read yet")]
 CountUnread = Annotated[bool, Query(description="the unread count in X-Unread-Count")]
 
@@ -68,7 +67,7 @@ async def unregister_device(
 
 @router.get("/devices", response_model=Page[Device])
 async def list_devices(
-    user: ActingUser, session: DbSession, cursor: Cursor = None, limit: Limit = None
+    user: ActingUser, session: DbSession, cursor: CursorParam = None, limit: LimitParam = None
 ) -> Page[Device]:
     """The acting user's devices, newest first."""
     return await service.list_devices(session, user, cursor, limit)
@@ -84,8 +83,8 @@ async def send(request: SendToUser, user: ActingUser, ctx: NotificationsDep) -> 
 async def list_notifications(
     user: ActingUser,
     ctx: NotificationsDep,
-    cursor: Cursor = None,
-    limit: Limit = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
     unread: UnreadOnly = False,
     count_unread: CountUnread = False,
 ) -> Response:
@@ -160,7 +159,7 @@ async def unsubscribe(
 
 @router.get("/subscriptions", response_model=Page[TopicSubscription])
 async def list_subscriptions(
-    user: ActingUser, session: DbSession, cursor: Cursor = None, limit: Limit = None
+    user: ActingUser, session: DbSession, cursor: CursorParam = None, limit: LimitParam = None
 ) -> Page[TopicSubscription]:
     """The acting user's topic subscriptions, newest first."""
     return await topics.list_subscriptions(session, user, cursor, limit)

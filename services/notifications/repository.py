@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit.keyset import NewestFirst, Position, newest_first
+from services.kit.paging import NewestFirst, Position, newest_first
 from services.notifications.tables import (
     VERSIONS,
     BroadcastRow,

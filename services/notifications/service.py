@@ -25,8 +25,7 @@ from proto.notifications import (
 from services.kit.change_versions import row_data
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
-from services.kit.keyset import cursor_position, split_page
-from services.kit.pagination import clamp_limit
+from services.kit.paging import clamp_limit, cursor_position, split_page
 from services.kit.responses import JsonPage
 from services.notifications import changes, policy, repository
 from services.notifications.payloads import (

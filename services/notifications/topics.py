@@ -13,8 +13,7 @@ from proto.common import Page
 from proto.notifications import Broadcast, BroadcastResult, TopicSubscription
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
-from services.kit.keyset import cursor_position, split_page
-from services.kit.pagination import clamp_limit
+from services.kit.paging import clamp_limit, cursor_position, split_page
 from services.notifications import changes, repository
 from services.notifications.push_types import PushContent
 from services.notifications.service import check_payload

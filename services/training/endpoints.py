@@ -13,7 +13,7 @@ from proto.common import INTERNAL_PREFIX, Page
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.errors import ApiError
-from services.kit.pagination import MAX_PAGE_SIZE
+from services.kit.paging import CursorParam, LimitParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 from services.training import event_stream, service
@@ -31,8 +31,8 @@ async def create_job(body: TrainingJobCreate, ctx: TrainingDep, user: ActingUser
 async def list_jobs(
     ctx: TrainingDep,
     user: ActingUser,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
 ) -> Response:
     return json_response(await service.list_jobs(ctx.db, user, cursor, limit))
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import change_versions
-from services.kit.keyset import NewestFirst
+from services.kit.paging import NewestFirst
 from services.training.tables import VERSIONS, Job, change_counters
 
 ACTIVE_STATUSES = ("queued", "running")

@@ -10,8 +10,7 @@ from services.kit.change_versions import row_data
 from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, not_found
-from services.kit.keyset import cursor_position, split_page
-from services.kit.pagination import clamp_limit
+from services.kit.paging import clamp_limit, cursor_position, split_page
 from services.kit.responses import JsonPage
 from services.training import repository
 from services.training.context import TrainingContext

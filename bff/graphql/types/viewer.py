@@ -24,7 +24,7 @@ from bff.graphql.types.model import Model
 from bff.graphql.types.notification import Notification
 from bff.graphql.types.page import Page, page_of
 from bff.graphql.types.training_job import TrainingJob
-from services.kit.pagination import clamp_limit
+from services.kit.paging import clamp_limit
 
 
 @strawberry.type

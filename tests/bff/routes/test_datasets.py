@@ -469,5 +469,6 @@ async def test_a_datasets_versions_come_newest_first_a_page_at_a_time(stack: Sta
     assert page_2["items"] == [first]
     assert page_2["next_cursor"] is None
     _mobile_error(await owner.get(path, cursor="not-ours"), 400, "INVALID_CURSOR")
+    _mobile_error(await owner.get(path, cursor="x" * 1025), 422, "VALIDATION_FAILED")
     assert theirs.status_code == 404
     assert theirs.json()["error"]["code"] == "DATASET_NOT_FOUND"

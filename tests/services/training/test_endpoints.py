@@ -219,6 +219,8 @@ async def test_jobs_list_newest_first_page_by_page_and_only_the_owners(
     assert (await api.get(f"/jobs/{created[0]}", BOB)).status_code == 404
     assert (await api.cancel(created[0], BOB)).status_code == 404
     assert (await api.get("/jobs", cursor="not-a-cursor")).status_code == 400
+    too_long = await api.get("/jobs", cursor="x" * 1025)
+    assert (too_long.status_code, too_long.json()["error"]["code"]) == (422, "VALIDATION_FAILED")
 
 
 async def test_cancel_a_queued_job_at_once_and_a_finished_one_is_a_conflict(

@@ -1,20 +1,70 @@
-"""Keyset pagination, newest first by (timestamp, id), with one opaque cursor shape for all."""
+"""Paging for every list: opaque cursors, keyset pages newest first by (timestamp, id), page
+sizes, and the `cursor` and `limit` query parameters every list route takes."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, TypeVarTuple
+from typing import Annotated, Any, TypeVar, TypeVarTuple
 
+import orjson
 import sqlalchemy as sa
+from fastapi import Query
 
-from services.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
+from services.kit.errors import Action, ApiError
+
+MAX_PAGE_SIZE = 200
+DEFAULT_PAGE_SIZE = 50
+# The longest cursor any list emits is a keyset one (ISO timestamp + uuid, ~110 characters,
+# 142 with an absurd UTC offset); the BFF passes cursors through unwrapped. Longer is not
+# ours: 422 before anything decodes it.
+MAX_CURSOR_LENGTH = 1024
+
+CursorParam = Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)]
+"""The `cursor` query parameter: what the previous page's `next_cursor` said."""
+LimitParam = Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)]
+"""The `limit` query parameter: None leaves the page size to the list (`clamp_limit`)."""
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 AnySelect = sa.Select[*tuple[Any, ...]]
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    """Turn a position (e.g. the last row's sort key and id) into an opaque string."""
+    raw = orjson.dumps({"v": 1, "p": position})
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    """The position a cursor stands for; 400 INVALID_CURSOR when it was not ours."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = orjson.loads(raw)
+        if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("p"), dict):
+            raise ValueError("unknown cursor version")
+    except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise invalid_cursor() from exc
+    position: dict[str, Any] = data["p"]
+    return position
+
+
+def invalid_cursor() -> ApiError:
+    """The 400 INVALID_CURSOR answered for a cursor that was not ours."""
+    return ApiError(400, "INVALID_CURSOR", "the cursor is not valid", action=Action.FIX_INPUT)
+
+
+def clamp_limit(limit: int | None) -> int:
+    """A page size within [1, MAX_PAGE_SIZE]."""
+    if limit is None:
+        return DEFAULT_PAGE_SIZE
+    return max(1, min(MAX_PAGE_SIZE, limit))
 
 
 @dataclass(frozen=True, slots=True)

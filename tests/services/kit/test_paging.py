@@ -11,14 +11,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.database import Database, UtcDateTime
 from services.kit.errors import ApiError
-from services.kit.keyset import (
+from services.kit.paging import (
+    MAX_CURSOR_LENGTH,
     Position,
+    clamp_limit,
     cursor_position,
+    decode_cursor,
+    encode_cursor,
     newest_first,
     position_cursor,
     split_page,
 )
-from services.kit.pagination import encode_cursor
 
 
 class _Base(DeclarativeBase):
@@ -123,3 +126,31 @@ async def test_paging_with_equal_timestamps_skips_and_repeats_nothing(
     expected = [item.id for item in sorted(mine, key=lambda i: (i.at, i.id), reverse=True)]
     assert seen == expected
     assert pages == max(1, -(-len(mine) // limit))
+
+
+def test_cursor_round_trips_and_is_opaque() -> None:
+    position = {"updated_at": "2026-01-01T00:00:00+00:00", "id": "abc"}
+    cursor = encode_cursor(position)
+    assert "abc" not in cursor and "=" not in cursor
+    assert decode_cursor(cursor) == position
+    assert decode_cursor(None) is None
+
+
+@pytest.mark.parametrize("bad", ["%%%", "bm90LWpzb24", "eyJ2IjoyLCJwIjp7fX0"])
+def test_foreign_cursors_are_a_400(bad: str) -> None:
+    with pytest.raises(ApiError) as err:
+        decode_cursor(bad)
+    assert (err.value.status, err.value.code) == (400, "INVALID_CURSOR")
+
+
+def test_limits_are_clamped() -> None:
+    assert clamp_limit(None) == 50
+    assert clamp_limit(0) == 1
+    assert clamp_limit(10_000) == 200
+
+
+def test_the_longest_keyset_cursor_fits_the_cursor_parameter() -> None:
+    # The furthest timestamp and widest UTC offset a cursor can hold.
+    offset = timezone(-timedelta(hours=23, minutes=59, seconds=59, microseconds=999_999))
+    at = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=offset)
+    assert len(position_cursor(at, uuid.uuid4())) <= MAX_CURSOR_LENGTH
