@@ -6,8 +6,11 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
+
+# Re-exported: apns.py and fcm.py stamp received pushes with it.
+from services.kit.clock import utc_now as utc_now
 
 ProviderName = Literal["apns", "fcm"]
 
@@ -105,7 +108,3 @@ class ProviderRecorder:
     def access_token_valid(self, token: str) -> bool:
         expires = self._access_tokens.get(token)
         return expires is not None and expires > time.monotonic()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -7,19 +7,20 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.clock import Clock, utc_now
 from services.kit.database import Database
 from services.kit.structured_logging import get_logger
 from services.notifications import changes, repository
 from services.notifications.metrics import PushMetrics
+from services.notifications.payloads import content_of
 from services.notifications.push_types import (
     Outcome,
-    PushContent,
     PushMessage,
     PushResult,
     PushSender,
@@ -29,13 +30,8 @@ from services.notifications.tables import BroadcastRow, NotificationRow
 
 _log = get_logger(__name__)
 
-Clock = Callable[[], datetime]
 # The reason of a claimed delivery held back because its provider paused us (never sent).
 PAUSED = "PROVIDER_PAUSED"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +180,7 @@ class Dispatcher:
                 )
             )
             devices = await repository.device_tokens(session, {row.device_pk for row in rows})
-        contents = {content_id: _content(row) for content_id, row in notifications.items()}
+        contents = {content_id: content_of(row) for content_id, row in notifications.items()}
         claimed = []
         for row in rows:
             notification = notifications.get(row.notification_id)
@@ -316,18 +312,3 @@ class Dispatcher:
         ceiling = min(self._settings.retry_max_s, self._settings.retry_base_s * 2 ** (attempts - 1))
         backoff = random.uniform(ceiling / 2, ceiling)
         return max(backoff, retry_after_s or 0.0)
-
-
-def _content(notification: NotificationRow | BroadcastRow) -> PushContent:
-    return PushContent(
-        notification_id=notification.id,
-        kind=notification.kind,
-        category=notification.category,
-        title=notification.title,
-        body=notification.body,
-        data={str(k): str(v) for k, v in notification.data.items()},
-        collapse_key=notification.collapse_key,
-        priority=notification.priority,
-        ttl_s=notification.ttl_s,
-        expires_at=notification.expires_at,
-    )

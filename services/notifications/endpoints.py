@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import Path, Query
 from starlette.responses import Response
 
-from proto.common import Page
+from proto.common import INTERNAL_PREFIX, Page
 from proto.notifications import (
     UNREAD_COUNT_HEADER,
     Broadcast,
@@ -33,7 +33,7 @@ from services.kit.routing import PrefixedRouter
 from services.notifications import changes, service, topics
 from services.notifications.context import NotificationsDep
 
-router = PrefixedRouter(prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES)
+router = PrefixedRouter(prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES)
 
 DeviceId = Annotated[str, Path(min_length=1, max_length=200)]
 UnreadOnly = Annotated[bool, Query(description="only notifications not read yet")]

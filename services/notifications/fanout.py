@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.clock import Clock, utc_now
 from services.kit.database import Database
 from services.kit.structured_logging import get_logger
 from services.notifications import policy, repository
-from services.notifications.dispatcher import Clock, utc_now
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import BroadcastRow, DeliveryRow
 

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from services.notifications.push_types import PushContent
+from services.notifications.tables import BroadcastRow, NotificationRow
 
 # Keys the providers or our own payload already use; callers may not put them in `data`.
 RESERVED_DATA_KEYS = frozenset(
@@ -15,6 +16,22 @@ RESERVED_DATA_KEYS = frozenset(
 RESERVED_DATA_PREFIXES = ("google.", "gcm.")
 # APNs refuses a longer apns-collapse-id (BadCollapseId); the contract counts characters.
 MAX_COLLAPSE_KEY_BYTES = 64
+
+
+def content_of(row: NotificationRow | BroadcastRow) -> PushContent:
+    """What a saved notification or broadcast says to every device it goes to."""
+    return PushContent(
+        notification_id=row.id,
+        kind=row.kind,
+        category=row.category,
+        title=row.title,
+        body=row.body,
+        data={str(k): str(v) for k, v in row.data.items()},
+        collapse_key=row.collapse_key,
+        priority=row.priority,
+        ttl_s=row.ttl_s,
+        expires_at=row.expires_at,
+    )
 
 
 def push_data(content: PushContent) -> dict[str, str]:

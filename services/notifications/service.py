@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.common import Page
 from proto.notifications import (
+    Broadcast,
     Device,
     DeviceRegister,
     MarkRead,
@@ -23,6 +25,7 @@ from proto.notifications import (
     SendToUser,
 )
 from services.kit.change_versions import row_data
+from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.paging import clamp_limit, cursor_position, split_page
@@ -32,6 +35,7 @@ from services.notifications.payloads import (
     MAX_COLLAPSE_KEY_BYTES,
     RESERVED_DATA_KEYS,
     RESERVED_DATA_PREFIXES,
+    content_of,
     payload_sizes,
 )
 from services.notifications.push_types import PushContent
@@ -45,9 +49,8 @@ from services.notifications.tables import (
     PreferencesRow,
 )
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+RowT = TypeVar("RowT")
+ResultT = TypeVar("ResultT")
 
 
 async def register_device(
@@ -64,7 +67,7 @@ async def register_device(
 async def _register_device(
     db: Database, owner_id: str, device_id: str, register: DeviceRegister, max_devices: int
 ) -> Device:
-    now = _now()
+    now = utc_now()
     digest = repository.token_hash(register.token)
     async with db.transaction() as session:
         device = await repository.get_device(session, owner_id, device_id)
@@ -107,7 +110,7 @@ async def unregister_device(db: Database, owner_id: str, device_id: str) -> None
             raise not_found("device", device_id)
         await repository.delete_subscriptions_of(session, device.id)
         await session.delete(device)
-        await changes.record(session, owner_id, "device", [device_id], "delete", _now())
+        await changes.record(session, owner_id, "device", [device_id], "delete", utc_now())
 
 
 async def list_devices(
@@ -132,61 +135,39 @@ async def send_to_user(
 
     With `device_ids`, only those devices of the user are pushed to (404 for one not theirs).
     """
-    _check_data_keys(request.data)
-    _check_collapse_key(request.collapse_key)
-    if request.kind == "display" and not (request.title or request.body):
-        raise invalid_input("TITLE_OR_BODY_REQUIRED", "a display push needs a title or a body")
-    now = _now()
+    now = utc_now()
     notification = NotificationRow(
         id=uuid.uuid4(),
         owner_id=owner_id,
         idempotency_key=request.idempotency_key,
-        kind=request.kind,
-        category=request.category,
-        title=request.title if request.kind == "display" else None,
-        body=request.body if request.kind == "display" else None,
-        data=dict(request.data),
-        collapse_key=request.collapse_key,
-        priority=request.priority,
-        ttl_s=request.ttl_s,
-        created_at=now,
-        expires_at=now + timedelta(seconds=request.ttl_s),
+        **push_columns(request, now),
     )
-    _check_payload_size(notification, settings.max_payload_bytes)
-    try:
-        async with db.transaction() as session:
-            existing = await repository.find_notification(
-                session, owner_id, request.idempotency_key
+    check_payload(request.kind, request.data, content_of(notification), settings.max_payload_bytes)
+
+    async def find(session: AsyncSession) -> NotificationRow | None:
+        return await repository.find_notification(session, owner_id, request.idempotency_key)
+
+    async def insert(session: AsyncSession) -> SendResult:
+        devices = await _target_devices(session, owner_id, device_ids)
+        session.add(notification)
+        decision = await _decide(session, owner_id, notification, now)
+        if decision.suppressed is None:
+            due = decision.not_before or now
+            session.add_all(
+                pending_delivery(notification.id, "user", device, owner_id, due, now)
+                for device in devices
             )
-            if existing is not None:
-                return await _duplicate(session, existing)
-            devices = await _target_devices(session, owner_id, device_ids)
-            session.add(notification)
-            decision = await _decide(session, owner_id, notification, now)
-            if decision.suppressed is None:
-                due = decision.not_before or now
-                session.add_all(
-                    pending_delivery(notification.id, "user", device, owner_id, due, now)
-                    for device in devices
-                )
-            await changes.record(
-                session, owner_id, "notification", [str(notification.id)], "upsert", now
-            )
-    except IntegrityError:
-        # The same key was sent concurrently and the other request won.
-        async with db.session() as session:
-            existing = await repository.find_notification(
-                session, owner_id, request.idempotency_key
-            )
-            if existing is None:
-                raise
-            return await _duplicate(session, existing)
-    return SendResult(
-        notification_id=notification.id,
-        deliveries=0 if decision.suppressed else len(devices),
-        suppressed=decision.suppressed,
-        deferred_until=decision.not_before,
-    )
+        await changes.record(
+            session, owner_id, "notification", [str(notification.id)], "upsert", now
+        )
+        return SendResult(
+            notification_id=notification.id,
+            deliveries=0 if decision.suppressed else len(devices),
+            suppressed=decision.suppressed,
+            deferred_until=decision.not_before,
+        )
+
+    return await insert_once(db, find, insert, _duplicate)
 
 
 async def send_to_devices(
@@ -195,6 +176,46 @@ async def send_to_devices(
     """Push to the named devices of the acting user (and keep it in their inbox)."""
     content = SendToUser.model_validate(request.model_dump(exclude={"device_ids"}))
     return await send_to_user(db, owner_id, content, settings, list(request.device_ids))
+
+
+async def insert_once(
+    db: Database,
+    find: Callable[[AsyncSession], Awaitable[RowT | None]],
+    insert: Callable[[AsyncSession], Awaitable[ResultT]],
+    duplicate: Callable[[AsyncSession, RowT], Awaitable[ResultT]],
+) -> ResultT:
+    """`insert` in one transaction unless `find` sees the row saved already: then, as when a
+    concurrent insert of the same idempotency key wins the race, what `duplicate` answers."""
+    try:
+        async with db.transaction() as session:
+            existing = await find(session)
+            if existing is not None:
+                return await duplicate(session, existing)
+            return await insert(session)
+    except IntegrityError:
+        # The same key was sent concurrently and the other request won.
+        async with db.session() as session:
+            existing = await find(session)
+            if existing is None:
+                raise
+            return await duplicate(session, existing)
+
+
+def push_columns(request: SendToUser | Broadcast, now: datetime) -> dict[str, Any]:
+    """The `PushColumns` of a notification or broadcast of `request`, sent at `now`."""
+    display = request.kind == "display"
+    return {
+        "kind": request.kind,
+        "category": request.category,
+        "title": request.title if display else None,
+        "body": request.body if display else None,
+        "data": dict(request.data),
+        "collapse_key": request.collapse_key,
+        "priority": request.priority,
+        "ttl_s": request.ttl_s,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=request.ttl_s),
+    }
 
 
 async def _duplicate(session: AsyncSession, existing: NotificationRow) -> SendResult:
@@ -238,7 +259,7 @@ async def put_preferences(db: Database, owner_id: str, prefs: Preferences) -> Pr
     for category in muted:
         if not 1 <= len(category) <= 64:
             raise invalid_input("INVALID_CATEGORY", "categories are 1 to 64 characters")
-    now = _now()
+    now = utc_now()
     async with db.transaction() as session:
         row = await repository.get_preferences(session, owner_id)
         if row is None:
@@ -256,7 +277,7 @@ async def put_preferences(db: Database, owner_id: str, prefs: Preferences) -> Pr
 
 async def mark_one_read(db: Database, owner_id: str, notification_id: uuid.UUID) -> Notification:
     """Mark one of the user's notifications read (404 when it is not theirs)."""
-    now = _now()
+    now = utc_now()
     async with db.transaction() as session:
         row = await session.get(NotificationRow, notification_id)
         if row is None or row.owner_id != owner_id:
@@ -271,7 +292,7 @@ async def mark_read(db: Database, owner_id: str, request: MarkRead) -> ReadResul
     """Mark many (`ids`) or all of the user's notifications read; ids not theirs are ignored."""
     if request.all == bool(request.ids):
         raise invalid_input("IDS_OR_ALL_REQUIRED", "give either ids or all=true, not both")
-    now = _now()
+    now = utc_now()
     async with db.transaction() as session:
         changed = await repository.mark_read(
             session, owner_id, None if request.all else request.ids, now
@@ -344,24 +365,6 @@ def check_payload(kind: str, data: dict[str, str], content: PushContent, limit: 
     if kind == "display" and not (content.title or content.body):
         raise invalid_input("TITLE_OR_BODY_REQUIRED", "a display push needs a title or a body")
     _check_sizes(content, limit)
-
-
-def _check_payload_size(notification: NotificationRow, limit: int) -> None:
-    _check_sizes(
-        PushContent(
-            notification_id=notification.id,
-            kind=notification.kind,
-            category=notification.category,
-            title=notification.title,
-            body=notification.body,
-            data=notification.data,
-            collapse_key=notification.collapse_key,
-            priority=notification.priority,
-            ttl_s=notification.ttl_s,
-            expires_at=notification.expires_at,
-        ),
-        limit,
-    )
 
 
 def _check_sizes(content: PushContent, limit: int) -> None:

@@ -21,6 +21,26 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 
 
+# A mixin's columns come after the table's own: the columns the migrations put after the push
+# columns say so (`sort_order=_AFTER_PUSH`), and `create_all` keeps the migrations' order.
+_AFTER_PUSH = 1
+
+
+class PushColumns:
+    """What a push says: the same columns on an inbox entry and on a broadcast."""
+
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    category: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str | None] = mapped_column(sa.String(200))
+    body: Mapped[str | None] = mapped_column(sa.String(1000))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    collapse_key: Mapped[str | None] = mapped_column(sa.String(64))
+    priority: Mapped[str] = mapped_column(sa.String(8))
+    ttl_s: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class DeviceRow(Base):
     """A user's device and its current push token (one device, one token)."""
 
@@ -45,7 +65,7 @@ class DeviceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class NotificationRow(Base):
+class NotificationRow(PushColumns, Base):
     """One inbox entry; what was sent to every device of its owner."""
 
     __tablename__ = "notifications"
@@ -58,17 +78,7 @@ class NotificationRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
     owner_id: Mapped[str] = mapped_column(sa.String(200))
     idempotency_key: Mapped[str] = mapped_column(sa.String(200))
-    kind: Mapped[str] = mapped_column(sa.String(16))
-    category: Mapped[str] = mapped_column(sa.String(64))
-    title: Mapped[str | None] = mapped_column(sa.String(200))
-    body: Mapped[str | None] = mapped_column(sa.String(1000))
-    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    collapse_key: Mapped[str | None] = mapped_column(sa.String(64))
-    priority: Mapped[str] = mapped_column(sa.String(8))
-    ttl_s: Mapped[int] = mapped_column(sa.Integer)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime, sort_order=_AFTER_PUSH)
 
 
 class DeliveryRow(Base):
@@ -118,7 +128,7 @@ class TopicSubscriptionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class BroadcastRow(Base):
+class BroadcastRow(PushColumns, Base):
     """A push to a topic, fanned out into deliveries a page at a time (resumable)."""
 
     __tablename__ = "broadcasts"
@@ -130,21 +140,11 @@ class BroadcastRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
     topic: Mapped[str] = mapped_column(sa.String(100))
     idempotency_key: Mapped[str] = mapped_column(sa.String(200))
-    kind: Mapped[str] = mapped_column(sa.String(16))
-    category: Mapped[str] = mapped_column(sa.String(64))
-    title: Mapped[str | None] = mapped_column(sa.String(200))
-    body: Mapped[str | None] = mapped_column(sa.String(1000))
-    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    collapse_key: Mapped[str | None] = mapped_column(sa.String(64))
-    priority: Mapped[str] = mapped_column(sa.String(8))
-    ttl_s: Mapped[int] = mapped_column(sa.Integer)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), sort_order=_AFTER_PUSH)
     # The last subscription device_pk already turned into deliveries (None: none yet).
-    fanned_out_to: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
-    deliveries: Mapped[int] = mapped_column(sa.Integer, default=0)
-    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    fanned_out_to: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sort_order=_AFTER_PUSH)
+    deliveries: Mapped[int] = mapped_column(sa.Integer, default=0, sort_order=_AFTER_PUSH)
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime, sort_order=_AFTER_PUSH)
 
 
 class PreferencesRow(Base):

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.common import Page
 from proto.notifications import Broadcast, BroadcastResult, TopicSubscription
+from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.paging import clamp_limit, cursor_position, split_page
 from services.notifications import changes, repository
-from services.notifications.push_types import PushContent
-from services.notifications.service import check_payload
+from services.notifications.payloads import content_of
+from services.notifications.service import check_payload, insert_once, push_columns
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import BroadcastRow, TopicSubscriptionRow
 
 # The characters FCM allows in topic names.
 _TOPIC = re.compile(r"^[A-Za-z0-9_.~%-]{1,100}$")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def valid_topic(topic: str) -> str:
@@ -42,7 +38,7 @@ async def subscribe(
 ) -> TopicSubscription:
     """Subscribe one of the user's devices to a topic (idempotent)."""
     valid_topic(topic)
-    now = _now()
+    now = utc_now()
     try:
         async with db.transaction() as session:
             device = await repository.get_device(session, owner_id, device_id)
@@ -91,7 +87,7 @@ async def unsubscribe(db: Database, owner_id: str, device_id: str, topic: str) -
             raise not_found("subscription", topic)
         await session.delete(row)
         await changes.record(
-            session, owner_id, "subscription", [f"{device_id}/{topic}"], "delete", _now()
+            session, owner_id, "subscription", [f"{device_id}/{topic}"], "delete", utc_now()
         )
 
 
@@ -118,40 +114,30 @@ async def broadcast(
 ) -> BroadcastResult:
     """Record a broadcast; the fan-out worker turns it into deliveries a page at a time."""
     valid_topic(topic)
-    now = _now()
+    now = utc_now()
     row = BroadcastRow(
         id=uuid.uuid4(),
         topic=topic,
         idempotency_key=request.idempotency_key,
-        kind=request.kind,
-        category=request.category,
-        title=request.title if request.kind == "display" else None,
-        body=request.body if request.kind == "display" else None,
-        data=dict(request.data),
-        collapse_key=request.collapse_key,
-        priority=request.priority,
-        ttl_s=request.ttl_s,
-        created_at=now,
-        expires_at=now + timedelta(seconds=request.ttl_s),
+        **push_columns(request, now),
         status="fanning_out",
         fanned_out_to=None,
         deliveries=0,
         lease_until=now,
     )
     check_payload(request.kind, request.data, content_of(row), settings.max_payload_bytes)
-    try:
-        async with db.transaction() as session:
-            existing = await repository.find_broadcast(session, topic, request.idempotency_key)
-            if existing is not None:
-                return broadcast_result(existing, duplicate=True)
-            session.add(row)
-    except IntegrityError:
-        async with db.session() as session:
-            existing = await repository.find_broadcast(session, topic, request.idempotency_key)
-            if existing is None:
-                raise
-            return broadcast_result(existing, duplicate=True)
-    return broadcast_result(row)
+
+    async def find(session: AsyncSession) -> BroadcastRow | None:
+        return await repository.find_broadcast(session, topic, request.idempotency_key)
+
+    async def insert(session: AsyncSession) -> BroadcastResult:
+        session.add(row)
+        return broadcast_result(row)
+
+    async def duplicate(_session: AsyncSession, existing: BroadcastRow) -> BroadcastResult:
+        return broadcast_result(existing, duplicate=True)
+
+    return await insert_once(db, find, insert, duplicate)
 
 
 async def get_broadcast(session: AsyncSession, broadcast_id: uuid.UUID) -> BroadcastResult:
@@ -169,21 +155,6 @@ def broadcast_result(row: BroadcastRow, duplicate: bool = False) -> BroadcastRes
         status=row.status,
         deliveries=row.deliveries,
         duplicate=duplicate,
-    )
-
-
-def content_of(row: BroadcastRow) -> PushContent:
-    return PushContent(
-        notification_id=row.id,
-        kind=row.kind,
-        category=row.category,
-        title=row.title,
-        body=row.body,
-        data={str(k): str(v) for k, v in row.data.items()},
-        collapse_key=row.collapse_key,
-        priority=row.priority,
-        ttl_s=row.ttl_s,
-        expires_at=row.expires_at,
     )
 
 

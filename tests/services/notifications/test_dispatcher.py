@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import event
 
 from proto.notifications import SendToUser
+from services.kit.clock import utc_now
 from services.notifications import service
 from services.notifications.app import build_senders, create_app
 from services.notifications.dispatcher import Dispatcher
@@ -44,24 +46,29 @@ async def test_a_crash_mid_batch_resends_only_the_unacknowledged(slow_harness: H
     h = slow_harness
     await h.register("iphone", "aa11" * 16, "ios")
     await h.register("pixel", "fcm-token-crash", "android")
-    settings = h.app.state.runtime.settings
-    await service.send_to_user(
-        h.app.state.runtime.db, USER_A, SendToUser(title="x", idempotency_key="k"), settings
-    )
+    db, settings = h.app.state.runtime.db, h.app.state.runtime.settings
+    await service.send_to_user(db, USER_A, SendToUser(title="x", idempotency_key="k"), settings)
+    # Both processes read one clock, moved past the lease instead of sleeping through it.
+    now = utc_now()
     senders = build_senders(settings)
-    crashed = Dispatcher(
-        h.app.state.runtime.db, senders, settings, PushMetrics(CollectorRegistry())
-    )
+    crashed = Dispatcher(db, senders, settings, PushMetrics(CollectorRegistry()), clock=lambda: now)
     claim_id, claimed = await crashed._claim()
     assert len(claimed) == 2
     await crashed._deliver(claim_id, claimed[0])  # acknowledged, then the process "dies"
     for sender in senders.values():
         await sender.aclose()
 
-    survivor: Dispatcher = h.app.state.context.dispatcher
-    assert await survivor.dispatch_due() == 0  # still leased to the dead process
-    await asyncio.sleep(0.35)
-    assert await survivor.dispatch_due() == 1
+    senders = build_senders(settings)
+    survivor = Dispatcher(
+        db, senders, settings, PushMetrics(CollectorRegistry()), clock=lambda: now
+    )
+    try:
+        assert await survivor.dispatch_due() == 0  # still leased to the dead process
+        now += timedelta(seconds=settings.dispatch_lease_s)  # the lease runs out
+        assert await survivor.dispatch_due() == 1
+    finally:
+        for sender in senders.values():
+            await sender.aclose()
 
     received = await h.received()
     assert sorted(p["token"] for p in received) == sorted(["aa11" * 16, "fcm-token-crash"])
