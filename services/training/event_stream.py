@@ -11,15 +11,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-import sqlalchemy as sa
-
 from proto.training import TrainingProgress
 from services.kit.database import Database
 from services.kit.errors import not_found
 from services.training import repository
-from services.training.job_queue import FINISHED_STATUSES
+from services.training.repository import FINISHED_STATUSES
 from services.training.service import to_contract
-from services.training.tables import JobEvent
 
 _BATCH = 500
 KEEPALIVE_S = 5.0
@@ -57,13 +54,7 @@ async def stream_events(
             job = await repository.get_owned(session, owner_id, job_id)
             if job is None:
                 return
-            query = (
-                sa.select(JobEvent)
-                .where(JobEvent.job_id == job_id, JobEvent.seq > after)
-                .order_by(JobEvent.seq)
-                .limit(_BATCH)
-            )
-            events = list((await session.execute(query)).scalars())
+            events = await repository.events_after(session, job_id, after, _BATCH)
         for event in events:
             progress = TrainingProgress(
                 seq=event.seq, attempt=event.attempt, created_at=event.created_at, **event.data

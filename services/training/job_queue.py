@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit import change_versions
 from services.kit.clock import utc_now
 from services.kit.database import Database
-from services.training.tables import Job, JobEvent, change_counters
+from services.training import repository
+from services.training.repository import FINISHED_STATUSES, held_by, settle, update_lease
+from services.training.tables import Job
 
-FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 _CLAIM_TRIES = 5
 
 
@@ -33,11 +31,6 @@ class LeaseState:
 
     held: bool
     cancel_requested: bool
-
-
-def _claimable(now: datetime) -> sa.ColumnElement[bool]:
-    expired = sa.and_(Job.status == "running", Job.lease_expires_at < now)
-    return sa.or_(Job.status == "queued", expired)
 
 
 async def claim_next(
@@ -67,17 +60,15 @@ async def _claim_once(
     db: Database, worker_id: str, lease_s: float, max_attempts: int, now: datetime
 ) -> Job | bool | None:
     """A claimed job; True when the candidate was settled or lost to a race; None when empty."""
-    query = sa.select(Job).where(_claimable(now)).order_by(Job.created_at, Job.id).limit(1)
     if db.is_sqlite:
         async with db.session() as session:
-            candidate = (await session.execute(query)).scalar_one_or_none()
+            candidate = await repository.oldest_claimable(session, now, lock=False)
         if candidate is None:
             return None
         async with db.transaction() as session:
             return await _take(session, candidate, worker_id, lease_s, max_attempts, now)
     async with db.transaction() as session:
-        locked = query.with_for_update(skip_locked=True)
-        candidate = (await session.execute(locked)).scalar_one_or_none()
+        candidate = await repository.oldest_claimable(session, now, lock=True)
         if candidate is None:
             return None
         return await _take(session, candidate, worker_id, lease_s, max_attempts, now)
@@ -91,22 +82,18 @@ async def _take(
     max_attempts: int,
     now: datetime,
 ) -> Job | bool:
-    as_read = sa.and_(
-        Job.id == candidate.id,
-        Job.status == candidate.status,
-        Job.attempts == candidate.attempts,
-    )
+    as_read = repository.as_read(candidate)
     if candidate.status == "running" and candidate.cancel_requested:
-        await _settle(session, as_read, status="cancelled", finished_at=now, **_NO_LEASE)
+        await settle(session, as_read, status="cancelled", finished_at=now, **_NO_LEASE)
         return True
     if candidate.attempts >= max_attempts:
         error = (
             f"training stopped unexpectedly {candidate.attempts} times "
             f"(the limit is {max_attempts}); not trying again"
         )
-        await _settle(session, as_read, status="failed", finished_at=now, error=error, **_NO_LEASE)
+        await settle(session, as_read, status="failed", finished_at=now, error=error, **_NO_LEASE)
         return True
-    claimed = await _settle(
+    claimed = await settle(
         session,
         as_read,
         status="running",
@@ -117,34 +104,12 @@ async def _take(
     )
     if not claimed:
         return True
-    job = await session.get(Job, candidate.id, populate_existing=True)
+    job = await repository.reload(session, candidate.id)
     assert job is not None
     return job
 
 
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
-
-
-async def _update(session: AsyncSession, where: sa.ColumnElement[bool], **values: Any) -> bool:
-    """An update the job's owner does not see (its lease); whether it applied."""
-    statement = sa.update(Job).where(where).values(**values)
-    result = await session.execute(statement, execution_options={"synchronize_session": False})
-    assert isinstance(result, CursorResult)
-    return bool(result.rowcount == 1)
-
-
-async def _settle(session: AsyncSession, where: sa.ColumnElement[bool], **values: Any) -> bool:
-    """An update the job's owner sees (status, result): it moves their change version on."""
-    statement = sa.update(Job).where(where).values(**values).returning(Job.owner_id)
-    result = await session.execute(statement, execution_options={"synchronize_session": False})
-    owners = result.scalars().all()
-    for owner in set(owners):
-        await change_versions.bump(session, change_counters, owner)
-    return len(owners) == 1
-
-
-def _held_by(job_id: uuid.UUID, worker_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(Job.id == job_id, Job.status == "running", Job.lease_owner == worker_id)
 
 
 async def renew_lease(
@@ -153,13 +118,13 @@ async def renew_lease(
     """Extend our lease on a running job; tells whether we still hold it and if cancel was asked."""
     now = now or utc_now()
     async with db.transaction() as session:
-        held = await _update(
+        held = await update_lease(
             session,
-            _held_by(job_id, worker_id),
+            held_by(job_id, worker_id),
             lease_expires_at=now + timedelta(seconds=lease_s),
         )
-        cancel = await session.scalar(sa.select(Job.cancel_requested).where(Job.id == job_id))
-    return LeaseState(held=held, cancel_requested=bool(cancel))
+        cancel = await repository.is_cancel_requested(session, job_id)
+    return LeaseState(held=held, cancel_requested=cancel)
 
 
 async def cancel_requested(
@@ -169,14 +134,8 @@ async def cancel_requested(
     if not job_ids:
         return set()
     # By primary key, read-only: cheap enough to ask every second for all our running jobs.
-    query = sa.select(Job.id).where(
-        Job.id.in_(list(job_ids)),
-        Job.status == "running",
-        Job.lease_owner == worker_id,
-        Job.cancel_requested.is_(True),
-    )
     async with db.session() as session:
-        return set((await session.execute(query)).scalars())
+        return await repository.cancel_requested_among(session, worker_id, job_ids)
 
 
 async def finish(
@@ -192,9 +151,9 @@ async def finish(
     if status not in FINISHED_STATUSES:
         raise ValueError(f"not a finished status: {status}")
     async with db.transaction() as session:
-        return await _settle(
+        return await settle(
             session,
-            _held_by(job_id, worker_id),
+            held_by(job_id, worker_id),
             status=status,
             finished_at=now or utc_now(),
             **_NO_LEASE,
@@ -214,15 +173,9 @@ async def append_events(
     """Store progress steps of a job we hold, numbered after the last; False if we lost it."""
     now = now or utc_now()
     async with db.transaction() as session:
-        held = await _update(session, _held_by(job_id, worker_id), lease_owner=worker_id)
+        held = await update_lease(session, held_by(job_id, worker_id), lease_owner=worker_id)
         if not held:
             return False
-        last = await session.scalar(
-            sa.select(sa.func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)
-        )
-        first = int(last or 0) + 1
-        session.add_all(
-            JobEvent(job_id=job_id, seq=first + i, attempt=attempt, data=step, created_at=now)
-            for i, step in enumerate(steps)
-        )
+        first = await repository.last_event_seq(session, job_id) + 1
+        repository.add_events(session, job_id, attempt, first, steps, now)
     return True

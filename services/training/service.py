@@ -15,7 +15,6 @@ from services.kit.responses import JsonPage
 from services.training import repository
 from services.training.context import TrainingContext
 from services.training.job_planning import plan_job
-from services.training.job_queue import FINISHED_STATUSES
 from services.training.tables import VERSIONS, Job, change_counters
 
 
@@ -91,7 +90,7 @@ async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> Training
             job = await repository.get_owned(session, owner_id, job_id)
             if job is None:
                 raise not_found("job", job_id)
-            if job.status in FINISHED_STATUSES:
+            if job.status in repository.FINISHED_STATUSES:
                 raise ApiError(
                     409,
                     "JOB_FINISHED",
