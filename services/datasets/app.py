@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from proto.common import INTERNAL_PREFIX
 from services.datasets.context import DatasetsContext
 from services.datasets.endpoints import router
 from services.datasets.settings import DatasetsSettings
@@ -32,7 +33,7 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS_DIR,
         startup=startup,
         body_limit_overrides={
-            "/internal/v1/uploads": settings.upload_chunk_size_bytes + _CHUNK_BODY_SLACK
+            f"{INTERNAL_PREFIX}/uploads": settings.upload_chunk_size_bytes + _CHUNK_BODY_SLACK
         },
         context=DatasetsContext.build,
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Header, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from proto.common import Page
+from proto.common import INTERNAL_PREFIX, Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
     ChangeFeed,
@@ -33,7 +33,7 @@ PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 _MAX_COLUMNS_PARAM = 20_000
 
 router = PrefixedRouter(
-    prefix="/internal/v1", dependencies=INTERNAL_DEPENDENCIES, tags=["datasets"]
+    prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES, tags=["datasets"]
 )
 
 

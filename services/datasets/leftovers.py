@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 
 from services.datasets import repository
 from services.datasets.context import DatasetsContext
-from services.datasets.uploads import expire_abandoned_uploads, utc_now
+from services.datasets.uploads import expire_abandoned_uploads
+from services.kit.clock import utc_now
 
 _STATUS_BATCH = 500
 

@@ -15,7 +15,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -37,16 +37,13 @@ from services.datasets.tables import (
     UploadChunkRow,
     UploadRow,
 )
+from services.kit.clock import utc_now
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.structured_logging import get_logger
 
 _log = get_logger(__name__)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MISSING_LISTED = 50  # how many missing chunk indexes an error names
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- session -------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from services.datasets import uploads
 from services.datasets.app import create_app
 from services.datasets.context import DatasetsContext
 from services.datasets.leftovers import sweep
-from services.datasets.uploads import expire_abandoned_uploads, utc_now
+from services.datasets.uploads import expire_abandoned_uploads
+from services.kit.clock import utc_now
 from tests.services.datasets.conftest import (
     DatasetsApi,
     SettingsFactory,
