@@ -11,7 +11,8 @@ import jwt
 import orjson
 
 from services.fake_push.provider_answer import ProviderAnswer
-from services.fake_push.recorder import ProviderRecorder, ReceivedPush, utc_now
+from services.fake_push.recorder import ProviderRecorder, ReceivedPush
+from services.kit.clock import utc_now
 
 PUSH_PATH_PREFIX = "/3/device/"
 MAX_PAYLOAD_BYTES = 4096

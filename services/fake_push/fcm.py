@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from services.fake_push.provider_answer import ProviderAnswer
-from services.fake_push.recorder import ProviderRecorder, ReceivedPush, utc_now
+from services.fake_push.recorder import ProviderRecorder, ReceivedPush
+from services.kit.clock import utc_now
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"

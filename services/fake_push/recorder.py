@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 # Re-exported: apns.py and fcm.py stamp received pushes with it.
-from services.kit.clock import utc_now as utc_now
 
 ProviderName = Literal["apns", "fcm"]
 
