@@ -11,6 +11,10 @@ from pydantic import Field
 from proto.common import Contract
 
 CHUNK_CHECKSUM_HEADER = "X-Chunk-SHA256"
+# A version's content (GET .../versions/{version}/content) is a Parquet file.
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+# The longest `columns` query parameter (comma-separated names) a rows request takes.
+MAX_COLUMNS_PARAM_LENGTH = 20_000
 
 ColumnType = Literal["integer", "number", "boolean", "string", "datetime"]
 DatasetFormat = Literal["csv", "jsonl", "parquet"]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, page_params
+from bff.clients.paging import DownstreamPage, get_page, get_typed_page, page_params
 from proto.common import INTERNAL_PREFIX, Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
@@ -75,10 +75,7 @@ class DatasetsClient:
         self, user_id: str, cursor: str | None = None, limit: int | None = None
     ) -> DownstreamPage:
         """One page of the user's datasets (`Page[Dataset]`)."""
-        response = await self._http.request(
-            "GET", f"{_PREFIX}/datasets", user_id=user_id, params=page_params(cursor, limit)
-        )
-        return DownstreamPage.of(response)
+        return await get_page(self._http, f"{_PREFIX}/datasets", user_id, cursor, limit)
 
     async def get_dataset(self, user_id: str, dataset_id: UUID) -> Dataset:
         """One of the user's datasets."""
@@ -89,12 +86,8 @@ class DatasetsClient:
         self, user_id: str, dataset_id: UUID, cursor: str | None = None, limit: int | None = None
     ) -> Page[DatasetVersion]:
         """One page of a dataset's versions, newest first."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/datasets/{dataset_id}/versions",
-            user_id=user_id,
-            params=page_params(cursor, limit),
-        )
-        return Page[DatasetVersion].model_validate(data)
+        path = f"{_PREFIX}/datasets/{dataset_id}/versions"
+        return await get_typed_page(self._http, Page[DatasetVersion], path, user_id, cursor, limit)
 
     async def get_version(self, user_id: str, dataset_id: UUID, version: int) -> DatasetVersion:
         """One version of one of the user's datasets."""
@@ -143,12 +136,8 @@ class DatasetsClient:
         limit: int | None = None,
     ) -> Page[Label]:
         """One page of a version's labels, by row id."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/labels",
-            user_id=user_id,
-            params=page_params(cursor, limit),
-        )
-        return Page[Label].model_validate(data)
+        path = f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/labels"
+        return await get_typed_page(self._http, Page[Label], path, user_id, cursor, limit)
 
     async def upsert_labels(
         self, user_id: str, dataset_id: UUID, version: int, batch: LabelBatch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, page_params
+from bff.clients.paging import DownstreamPage, get_page, get_typed_page
 from proto.common import INTERNAL_PREFIX, Page
 from proto.inference import (
     AliasUpdate,
@@ -31,10 +31,7 @@ class InferenceClient:
         self, user_id: str, cursor: str | None = None, limit: int | None = None
     ) -> DownstreamPage:
         """One page of the user's models (`Page[Model]`)."""
-        response = await self._http.request(
-            "GET", f"{_PREFIX}/models", user_id=user_id, params=page_params(cursor, limit)
-        )
-        return DownstreamPage.of(response)
+        return await get_page(self._http, f"{_PREFIX}/models", user_id, cursor, limit)
 
     async def get_model(self, user_id: str, model_id: UUID) -> Model:
         """One of the user's models."""
@@ -45,12 +42,8 @@ class InferenceClient:
         self, user_id: str, model_id: UUID, cursor: str | None = None, limit: int | None = None
     ) -> Page[ModelVersion]:
         """One page of a model's versions, newest first."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/models/{model_id}/versions",
-            user_id=user_id,
-            params=page_params(cursor, limit),
-        )
-        return Page[ModelVersion].model_validate(data)
+        path = f"{_PREFIX}/models/{model_id}/versions"
+        return await get_typed_page(self._http, Page[ModelVersion], path, user_id, cursor, limit)
 
     async def get_version(self, user_id: str, model_id: UUID, version: int) -> ModelVersion:
         """One version of one of the user's models."""

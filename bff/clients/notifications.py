@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, page_params
+from bff.clients.paging import DownstreamPage, get_typed_page, page_params
 from proto.common import INTERNAL_PREFIX, Page
 from proto.notifications import (
     UNREAD_COUNT_HEADER,
@@ -49,10 +49,8 @@ class NotificationsClient:
         self, user_id: str, cursor: str | None = None, limit: int | None = None
     ) -> Page[Device]:
         """One page of the user's devices."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/devices", user_id=user_id, params=page_params(cursor, limit)
-        )
-        return Page[Device].model_validate(data)
+        path = f"{_PREFIX}/devices"
+        return await get_typed_page(self._http, Page[Device], path, user_id, cursor, limit)
 
     async def list_notifications(
         self,
@@ -110,10 +108,10 @@ class NotificationsClient:
         self, user_id: str, cursor: str | None = None, limit: int | None = None
     ) -> Page[TopicSubscription]:
         """One page of the user's topic subscriptions."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/subscriptions", user_id=user_id, params=page_params(cursor, limit)
+        path = f"{_PREFIX}/subscriptions"
+        return await get_typed_page(
+            self._http, Page[TopicSubscription], path, user_id, cursor, limit
         )
-        return Page[TopicSubscription].model_validate(data)
 
     async def get_preferences(self, user_id: str) -> Preferences:
         """The user's push preferences."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from services.kit.http_client import ServiceResponse
+from proto.common import Page
+from services.kit.http_client import ServiceClient, ServiceResponse
+
+P = TypeVar("P", bound=Page[Any])
 
 
 def page_params(cursor: str | None, limit: int | None) -> dict[str, str | int]:
@@ -37,3 +40,24 @@ class DownstreamPage:
     def as_json(self) -> dict[str, Any]:
         """The page as the `Page` contract writes it."""
         return {"items": self.items, "next_cursor": self.next_cursor}
+
+
+async def get_page(
+    http: ServiceClient, path: str, user_id: str, cursor: str | None, limit: int | None
+) -> DownstreamPage:
+    """GET one page of a list, its items kept as the service wrote them."""
+    response = await http.request("GET", path, user_id=user_id, params=page_params(cursor, limit))
+    return DownstreamPage.of(response)
+
+
+async def get_typed_page(
+    http: ServiceClient,
+    page_type: type[P],
+    path: str,
+    user_id: str,
+    cursor: str | None,
+    limit: int | None,
+) -> P:
+    """GET one page of a list, validated as `page_type` (a `Page[...]` of the contract)."""
+    data = await http.get_json(path, user_id=user_id, params=page_params(cursor, limit))
+    return page_type.model_validate(data)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, page_params
+from bff.clients.paging import DownstreamPage, get_page
 from proto.common import INTERNAL_PREFIX
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.http_client import ServiceClient
@@ -29,10 +29,7 @@ class TrainingClient:
         self, user_id: str, cursor: str | None = None, limit: int | None = None
     ) -> DownstreamPage:
         """One page of the user's training jobs (`Page[TrainingJob]`)."""
-        response = await self._http.request(
-            "GET", f"{_PREFIX}/jobs", user_id=user_id, params=page_params(cursor, limit)
-        )
-        return DownstreamPage.of(response)
+        return await get_page(self._http, f"{_PREFIX}/jobs", user_id, cursor, limit)
 
     async def get_job(self, user_id: str, job_id: UUID) -> TrainingJob:
         """One of the user's training jobs."""

@@ -15,6 +15,8 @@ from bff.dependencies import Clients, CurrentUser
 from bff.routes.pagination import PageParams
 from proto.common import Page
 from proto.datasets import (
+    MAX_COLUMNS_PARAM_LENGTH,
+    PARQUET_MEDIA_TYPE,
     ChangeFeed,
     Dataset,
     DatasetVersion,
@@ -29,8 +31,6 @@ from services.kit.routing import PrefixedRouter
 
 router = PrefixedRouter(prefix="/datasets", tags=["datasets"])
 
-PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
-_MAX_COLUMNS_PARAM = 20_000
 _MAX_VERSION = 1_000_000
 VersionNumber = Annotated[int, Path(ge=1, le=_MAX_VERSION)]
 
@@ -115,7 +115,7 @@ async def get_rows(
     page: PageParams,
     user: CurrentUser,
     clients: Clients,
-    columns: Annotated[str | None, Query(max_length=_MAX_COLUMNS_PARAM)] = None,
+    columns: Annotated[str | None, Query(max_length=MAX_COLUMNS_PARAM_LENGTH)] = None,
 ) -> RowsPage:
     """A page of rows; `columns=a,b` selects columns."""
     return await clients.datasets.get_rows(

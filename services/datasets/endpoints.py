@@ -11,6 +11,8 @@ from starlette.responses import Response, StreamingResponse
 from proto.common import INTERNAL_PREFIX, Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
+    MAX_COLUMNS_PARAM_LENGTH,
+    PARQUET_MEDIA_TYPE,
     ChangeFeed,
     Dataset,
     DatasetVersion,
@@ -28,9 +30,6 @@ from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.paging import CursorParam, LimitParam, clamp_limit
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
-
-PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
-_MAX_COLUMNS_PARAM = 20_000
 
 router = PrefixedRouter(
     prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES, tags=["datasets"]
@@ -141,7 +140,7 @@ async def get_rows(
     user: ActingUser,
     cursor: CursorParam = None,
     limit: LimitParam = None,
-    columns: Annotated[str | None, Query(max_length=_MAX_COLUMNS_PARAM)] = None,
+    columns: Annotated[str | None, Query(max_length=MAX_COLUMNS_PARAM_LENGTH)] = None,
 ) -> RowsPage:
     """A page of rows; `columns` is a comma-separated selection (all columns by default)."""
     selected = [name.strip() for name in columns.split(",") if name.strip()] if columns else None
