@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -27,11 +27,16 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm.exc import StaleDataError
 
 # A reader on the event loop waits at most this long for a lock (only WAL recovery takes
 # one), then the read goes through the engine's own thread instead.
 _READER_BUSY_TIMEOUT_MS = 50
 CommitHook = Callable[[Session], None]
+T = TypeVar("T")
+# SQLSTATEs of a transaction the database aborted to let a concurrent one through.
+_SERIALIZATION_FAILURE = "40001"
+_DEADLOCK_DETECTED = "40P01"
 
 
 class Base(DeclarativeBase):
@@ -184,3 +189,29 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether a write transaction failed only because a concurrent one won: a unique key
+    taken meanwhile, a row changed or gone under it, a deadlock or serialization failure the
+    database broke. Run again, it sees the winner's commit."""
+    if isinstance(exc, sa.exc.IntegrityError | StaleDataError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        origin = exc.orig
+        code = getattr(origin, "sqlstate", None) or getattr(origin, "pgcode", None)
+        if code is None and origin is not None:
+            code = getattr(origin.__cause__, "sqlstate", None)  # asyncpg's own exception
+        return code in (_SERIALIZATION_FAILURE, _DEADLOCK_DETECTED)
+    return False
+
+
+async def again_if_raced(write: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+    """Run `write` (one whole transaction) again when it lost a race, up to `attempts` times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await write()
+        except Exception as exc:
+            if attempt == attempts or not lost_a_race(exc):
+                raise
+    raise AssertionError("unreachable")

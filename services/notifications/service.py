@@ -26,7 +26,7 @@ from proto.notifications import (
 )
 from services.kit.change_versions import row_data
 from services.kit.clock import utc_now
-from services.kit.database import Database
+from services.kit.database import Database, again_if_raced
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.paging import clamp_limit, cursor_position, split_page
 from services.kit.responses import JsonPage
@@ -57,11 +57,9 @@ async def register_device(
     db: Database, owner_id: str, device_id: str, register: DeviceRegister, max_devices: int
 ) -> Device:
     """Create or update a device; its token leaves any device that held it before."""
-    try:
-        return await _register_device(db, owner_id, device_id, register, max_devices)
-    except IntegrityError:
-        # Another request registered the same device or token at the same moment: go again.
-        return await _register_device(db, owner_id, device_id, register, max_devices)
+    return await again_if_raced(
+        lambda: _register_device(db, owner_id, device_id, register, max_devices)
+    )
 
 
 async def _register_device(
@@ -70,6 +68,9 @@ async def _register_device(
     now = utc_now()
     digest = repository.token_hash(register.token)
     async with db.transaction() as session:
+        # The owner's change counter first: it holds their device writes in line (a row lock
+        # on PostgreSQL, the write lock on SQLite), so what is read next stays true to commit.
+        await changes.record(session, owner_id, "device", [device_id], "upsert", now)
         device = await repository.get_device(session, owner_id, device_id)
         moved = await repository.delete_other_holders_of_token(
             session, digest, device.id if device else None
@@ -98,19 +99,23 @@ async def _register_device(
         device.locale = register.locale
         device.timezone = register.timezone
         device.updated_at = now
-        await changes.record(session, owner_id, "device", [device_id], "upsert", now)
     return _device(device)
 
 
 async def unregister_device(db: Database, owner_id: str, device_id: str) -> None:
     """Forget a device of this user and its topic subscriptions (404 when it is not theirs)."""
+    await again_if_raced(lambda: _unregister_device(db, owner_id, device_id))
+
+
+async def _unregister_device(db: Database, owner_id: str, device_id: str) -> None:
     async with db.transaction() as session:
+        # First, as in registering: the owner's device writes go one at a time.
+        await changes.record(session, owner_id, "device", [device_id], "delete", utc_now())
         device = await repository.get_device(session, owner_id, device_id)
         if device is None:
             raise not_found("device", device_id)
         await repository.delete_subscriptions_of(session, device.id)
         await session.delete(device)
-        await changes.record(session, owner_id, "device", [device_id], "delete", utc_now())
 
 
 async def list_devices(
