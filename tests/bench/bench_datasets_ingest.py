@@ -1,7 +1,7 @@
 """Ingest of a generated ~190 MB CSV through the datasets service's full upload path (open,
 5 MiB chunks with checksums, complete: read the chunks in order, verify, convert to Parquet,
-profile, stats), against `pyarrow.csv.read_csv` on the same file in the same run; plus the service's peak RSS
-growth, read from /proc (VmHWM after the ingest minus VmRSS before it)."""
+profile, stats), against `pyarrow.csv.read_csv` on the same file in the same run; plus the
+service's peak RSS growth, read from /proc (VmHWM after the ingest minus VmRSS before it)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import hashlib
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from tests.bench import subprocess_server
 from tests.bench.reporting import BenchResult
 from tests.support.servers import free_port
 
@@ -89,21 +89,8 @@ def _start_service(data_dir: Path, secret: str) -> tuple[subprocess.Popen[bytes]
         "TERN_DATASETS_SERVICE_TOKEN_SECRET": secret,
         "TERN_DATASETS_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.datasets"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the datasets service did not start")
+    return subprocess_server.start("services.datasets", [], f"{url}/health", env, 300), url
 
 
 def _ingest(url: str, secret: str, path: Path) -> tuple[float, float, dict[str, object]]:

@@ -14,7 +14,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from tests.bench import subprocess_server
 from tests.bench.h2load import h2load_path
 from tests.bench.reporting import BenchResult
 from tests.support.servers import free_port
@@ -51,21 +51,9 @@ def _server_env(data_dir: Path, port: int, batching: bool) -> dict[str, str]:
 def _start_server(batching: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-inference-"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.inference"],
-        env=_server_env(data_dir, port, batching),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("inference server did not start")
+    env = _server_env(data_dir, port, batching)
+    return subprocess_server.start("services.inference", [], f"{url}/health", env, 600), url
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -9,8 +9,6 @@ import os
 import secrets
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from infra.local.stack import Stack, StackConfig
 from services.fake_push.fcm import FCM_SCOPE, JWT_BEARER_GRANT
-from services.notifications.repository import token_hash
-from services.notifications.tables import DeviceRow, TopicSubscriptionRow
+from services.notifications.tables import DeviceRow
 from tests.bench.h2load import run_h2load
 from tests.bench.reporting import BenchResult
 from tests.support.apps import service_headers
 from tests.support.servers import free_port
+from tests.support.topic_subscribers import seed_topic_subscribers
 
 DEVICES = 10_000
 INVALID_EVERY = 100  # 1% of tokens are dead
@@ -57,7 +55,9 @@ def run() -> BenchResult:
     stack.start(timeout_s=60)
     try:
         provider = _measure_fake_provider(config.url("fake_push"), data_dir)
-        tokens = _seed(data_dir / "notifications.db")
+        tokens = seed_topic_subscribers(
+            data_dir / "notifications.db", TOPIC, DEVICES, "fcm-bench", dead_every=INVALID_EVERY
+        )
         fanout = _broadcast_and_wait(stack, tokens)
     finally:
         stack.stop()
@@ -161,48 +161,6 @@ def _fcm_access_token(url: str) -> str:
     )
     token: str = response.json()["access_token"]
     return token
-
-
-def _seed(db_path: Path) -> list[str]:
-    """10k devices subscribed to the topic, written straight into the service's database."""
-    engine = sa.create_engine(f"sqlite:///{db_path}")
-    now = datetime.now(UTC)
-    devices: list[dict[str, Any]] = []
-    subscriptions: list[dict[str, Any]] = []
-    tokens: list[str] = []
-    for i in range(DEVICES):
-        pk = uuid.uuid4()
-        ios = i % 2 == 0
-        dead = i % INVALID_EVERY == 0
-        token = f"{i:064x}" if ios else f"fcm-bench-{i}"
-        token = f"invalid-{token}" if dead else token
-        tokens.append(token)
-        devices.append(
-            {
-                "id": pk,
-                "owner_id": f"user-{i}",
-                "device_id": "phone",
-                "platform": "ios" if ios else "android",
-                "token": token,
-                "token_hash": token_hash(token),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        subscriptions.append(
-            {
-                "id": uuid.uuid4(),
-                "topic": TOPIC,
-                "device_pk": pk,
-                "owner_id": f"user-{i}",
-                "created_at": now,
-            }
-        )
-    with engine.begin() as conn:
-        conn.execute(sa.insert(DeviceRow), devices)
-        conn.execute(sa.insert(TopicSubscriptionRow), subscriptions)
-    engine.dispose()
-    return tokens
 
 
 def _broadcast_and_wait(stack: Stack, tokens: list[str]) -> dict[str, Any]:

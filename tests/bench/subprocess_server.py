@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -20,14 +21,22 @@ def serve_forever(app: Any, port: int, server: str = "granian") -> None:
     uvloop.run(serve(app, Listen("127.0.0.1", port), server, asyncio.Event()))  # type: ignore[arg-type]
 
 
-def start(module: str, args: list[str], url: str) -> subprocess.Popen[bytes]:
-    """Run `python -m module *args` and wait until `url` answers 200; the running process."""
+def start(
+    module: str,
+    args: list[str],
+    url: str,
+    env: Mapping[str, str] | None = None,
+    attempts: int = 200,
+) -> subprocess.Popen[bytes]:
+    """Run `python -m module *args` (in `env`, else this process's environment) and wait until
+    `url` answers 200, trying `attempts` times; the running process."""
     proc = subprocess.Popen(
         [sys.executable, "-m", module, *args],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(200):
+    for _ in range(attempts):
         try:
             if httpx.get(url, timeout=0.5).status_code == 200:
                 return proc

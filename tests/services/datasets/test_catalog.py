@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from services.datasets.app import create_app
 from services.datasets.tables import DatasetVersionRow
-from tests.services.datasets.conftest import BOB, DatasetsApi, SettingsFactory, sample_csv
 from tests.support.apps import running_app
+from tests.support.dataset_files import sample_csv
+from tests.support.datasets_api import BOB, DatasetsApi, SettingsFactory
 
 
 async def test_versions_are_listed_newest_first_by_cursor_page(

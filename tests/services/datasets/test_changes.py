@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 
 from services.datasets.app import create_app
-from tests.services.datasets.conftest import (
-    ALICE,
-    BOB,
-    DatasetsApi,
-    SettingsFactory,
-    sample_csv,
-)
 from tests.support.apps import running_app
+from tests.support.dataset_files import sample_csv
+from tests.support.datasets_api import ALICE, BOB, DatasetsApi, SettingsFactory
 
 
 @pytest.fixture

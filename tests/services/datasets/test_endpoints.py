@@ -6,7 +6,9 @@ import asyncio
 import uuid
 
 from services.datasets.app import create_app
-from tests.services.datasets.conftest import (
+from tests.support.apps import running_app, service_headers
+from tests.support.dataset_files import read_parquet, sample_csv
+from tests.support.datasets_api import (
     ALICE,
     BOB,
     CHUNK_SIZE,
@@ -14,11 +16,8 @@ from tests.services.datasets.conftest import (
     SettingsFactory,
     chunks_of,
     headers,
-    read_parquet,
-    sample_csv,
     sha256,
 )
-from tests.support.apps import running_app, service_headers
 
 PARQUET = "application/vnd.apache.parquet"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.datasets.app import create_app
-from tests.services.datasets.conftest import DatasetsApi, SettingsFactory, sample_csv
 from tests.support.apps import running_app
+from tests.support.dataset_files import sample_csv
+from tests.support.datasets_api import DatasetsApi, SettingsFactory
 
 
 async def _dataset(api: DatasetsApi, rows: int = 10) -> str:

@@ -17,14 +17,9 @@ from services.datasets.context import DatasetsContext
 from services.datasets.leftovers import sweep
 from services.datasets.uploads import expire_abandoned_uploads
 from services.kit.clock import utc_now
-from tests.services.datasets.conftest import (
-    DatasetsApi,
-    SettingsFactory,
-    chunks_of,
-    read_parquet,
-    sample_csv,
-)
 from tests.support.apps import running_app
+from tests.support.dataset_files import read_parquet, sample_csv
+from tests.support.datasets_api import DatasetsApi, SettingsFactory, chunks_of
 
 
 async def test_expired_uploads_are_marked_and_their_chunks_deleted(

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.services.notifications.conftest import Harness, eventually
+from tests.support.notifications_api import Harness
+from tests.support.polling import eventually
 
 IOS_TOKEN = "ab12" * 16
 ANDROID_TOKEN = "fcm-token-android-1"

@@ -22,8 +22,8 @@ from services.notifications.dispatcher import Dispatcher
 from services.notifications.metrics import PushMetrics
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import DeliveryRow
-from tests.services.notifications.conftest import USER_A, Harness
 from tests.support.apps import running_app
+from tests.support.notifications_api import USER_A, Harness
 
 
 @pytest.fixture

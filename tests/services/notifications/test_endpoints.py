@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.services.notifications.conftest import USER_A, USER_B, Harness
 from tests.support.apps import service_headers
+from tests.support.notifications_api import USER_A, USER_B, Harness
 
 TOKEN = "ef56" * 16
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from infra.local.stack import Stack, StackConfig
-from services.notifications.repository import token_hash
-from services.notifications.tables import DeliveryRow, DeviceRow, TopicSubscriptionRow
+from services.notifications.tables import DeliveryRow, DeviceRow
 from tests.support.apps import service_headers
 from tests.support.servers import free_port
+from tests.support.topic_subscribers import seed_topic_subscribers
 
 SUBSCRIBERS = 2000
 PAGE = 20
@@ -79,49 +77,12 @@ def sending_stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def _seed_subscribers(db_path: Path, topic: str, count: int = SUBSCRIBERS) -> list[str]:
-    """Devices and their subscriptions, written straight into the service's database."""
-    engine = sa.create_engine(f"sqlite:///{db_path}")
-    now = datetime.now(UTC)
-    devices, subscriptions, tokens = [], [], []
-    for i in range(count):
-        pk = uuid.uuid4()
-        ios = i % 2 == 0
-        token = f"{i:064x}" if ios else f"fcm-crash-{i}"
-        tokens.append(token)
-        devices.append(
-            {
-                "id": pk,
-                "owner_id": f"user-{i}",
-                "device_id": "phone",
-                "platform": "ios" if ios else "android",
-                "token": token,
-                "token_hash": token_hash(token),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        subscriptions.append(
-            {
-                "id": uuid.uuid4(),
-                "topic": topic,
-                "device_pk": pk,
-                "owner_id": f"user-{i}",
-                "created_at": now,
-            }
-        )
-    with engine.begin() as conn:
-        conn.execute(sa.insert(DeviceRow), devices)
-        conn.execute(sa.insert(TopicSubscriptionRow), subscriptions)
-    engine.dispose()
-    return tokens
-
-
 def test_kill_9_mid_fan_out_then_restart_loses_nothing_and_sends_nothing_twice(
     stack: Stack,
 ) -> None:
     config = stack.config
-    tokens = _seed_subscribers(config.data_dir / "notifications.db", "all-users")
+    db_path = config.data_dir / "notifications.db"
+    tokens = seed_topic_subscribers(db_path, "all-users", SUBSCRIBERS, "fcm-crash")
     headers = service_headers("notifications", None, secret=config.service_token_secret)
     service = httpx.Client(base_url=config.url("notifications"), headers=headers, timeout=10)
     fake = httpx.Client(base_url=config.url("fake_push"), timeout=30)
@@ -173,7 +134,7 @@ def test_kill_9_while_pushes_are_in_flight_then_restart_resends_only_the_unrecor
 ) -> None:
     stack, config = sending_stack, sending_stack.config
     db_path = config.data_dir / "notifications.db"
-    tokens = _seed_subscribers(db_path, "all-users", SENDING_SUBSCRIBERS)
+    tokens = seed_topic_subscribers(db_path, "all-users", SENDING_SUBSCRIBERS, "fcm-crash")
     headers = service_headers("notifications", None, secret=config.service_token_secret)
     service = httpx.Client(base_url=config.url("notifications"), headers=headers, timeout=10)
     fake = httpx.Client(base_url=config.url("fake_push"), timeout=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.services.notifications.conftest import USER_A, USER_B, Harness
+from tests.support.notifications_api import USER_A, USER_B, Harness
 
 
 async def _sent(h: Harness, n: int, user: str = USER_A) -> list[str]:

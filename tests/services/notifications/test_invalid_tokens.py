@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.services.notifications.conftest import Harness, eventually
+from tests.support.notifications_api import Harness
+from tests.support.polling import eventually
 
 IOS_TOKEN = "cd34" * 16
 ANDROID_TOKEN = "fcm-token-android-2"

@@ -13,7 +13,8 @@ from services.notifications.app import build_senders
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.metrics import PushMetrics
 from services.notifications.tables import DeliveryRow
-from tests.services.notifications.conftest import USER_A, USER_B, Harness, eventually
+from tests.support.notifications_api import USER_A, USER_B, Harness
+from tests.support.polling import eventually
 
 IOS_TOKEN = "cd34" * 16
 ANDROID_TOKEN = "fcm-token-prefs-b"

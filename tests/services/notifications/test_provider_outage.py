@@ -17,8 +17,9 @@ from services.fake_push.settings import FakePushSettings
 from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import DeliveryRow
-from tests.services.notifications.conftest import Harness, eventually
 from tests.support.apps import running_app
+from tests.support.notifications_api import Harness
+from tests.support.polling import eventually
 from tests.support.servers import free_port, serve_app
 from tests.support.settings import make_settings
 

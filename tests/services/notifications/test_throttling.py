@@ -7,15 +7,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import DeliveryRow
-from tests.services.notifications.conftest import Harness, eventually
-from tests.support.apps import running_app
+from tests.support.notifications_api import Harness, running_harness
+from tests.support.polling import eventually
 
 IOS_TOKEN = "ff66" * 16
 RETRY_AFTER_S = 2
@@ -71,12 +69,8 @@ async def one_at_a_time(
 ) -> AsyncIterator[Harness]:
     """One send at a time: the rest of a claimed round waits its turn."""
     settings = notifications_settings.model_copy(update={"dispatch_concurrency": 1})
-    app = create_app(settings)
-    async with (
-        running_app(app) as client,
-        httpx.AsyncClient(base_url=fake_push_url, http1=False, http2=True) as fake,
-    ):
-        yield Harness(app, client, fake)
+    async with running_harness(settings, fake_push_url) as harness:
+        yield harness
 
 
 async def test_claimed_pushes_not_yet_sent_wait_for_the_pause_without_using_a_try(

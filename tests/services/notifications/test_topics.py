@@ -7,18 +7,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from proto.notifications import Broadcast
 from services.notifications import repository, topics
-from services.notifications.app import create_app
 from services.notifications.fanout import FanOut
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import BroadcastRow, DeliveryRow
-from tests.services.notifications.conftest import USER_A, USER_B, Harness, eventually
-from tests.support.apps import running_app, service_headers
+from tests.support.apps import service_headers
+from tests.support.notifications_api import USER_A, USER_B, Harness, running_harness
+from tests.support.polling import eventually
 
 
 async def _subscribe(h: Harness, device_id: str, topic: str, user: str = USER_A) -> Any:
@@ -73,12 +72,8 @@ async def idle_fanout_harness(
 ) -> AsyncIterator[Harness]:
     """The app's own fan-out only looks at start-up and when the broadcast route wakes it."""
     settings = notifications_settings.model_copy(update={"fanout_poll_s": 600.0})
-    app = create_app(settings)
-    async with (
-        running_app(app) as client,
-        httpx.AsyncClient(base_url=fake_push_url, http1=False, http2=True) as fake,
-    ):
-        yield Harness(app, client, fake)
+    async with running_harness(settings, fake_push_url) as harness:
+        yield harness
 
 
 async def test_fan_out_works_a_page_at_a_time_and_resumes_from_its_cursor(
