@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from services.notifications.app import create_app
+from services.notifications.dispatcher import Dispatcher
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import DeliveryRow
 from tests.support.apps import running_app, service_headers
+from tests.support.polling import eventually
 
 USER_A = "user-a"
 USER_B = "user-b"
@@ -63,6 +65,24 @@ class Harness:
                 )
             )
             return [(status, error) for status, error in rows.all()]
+
+    async def drained(self) -> None:
+        """Return once the outbox has nothing left to send: no delivery is pending (each one's
+        answer is recorded), and a dispatch round of our own claims nothing. What the fake
+        provider has received by then is all it will receive: a second copy would have been
+        claimed by that round."""
+        await eventually(self._nothing_pending)
+        dispatcher: Dispatcher = self.app.state.context.dispatcher
+        assert await dispatcher.dispatch_due() == 0, "a settled delivery was due again"
+
+    async def _nothing_pending(self) -> bool:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(DeliveryRow)
+            .where(DeliveryRow.status == "pending")
+        )
+        async with self.app.state.runtime.db.session() as session:
+            return await session.scalar(query) == 0
 
     async def device_ids(self, user: str = USER_A) -> list[str]:
         response = await self.client.get("/internal/v1/devices", headers=self.headers(user))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 import pytest
@@ -24,7 +23,7 @@ async def test_ios_push_arrives_once_with_apns_headers_and_payload(harness: Harn
     assert (result["deliveries"], result["duplicate"]) == (1, False)
 
     await eventually(lambda: _count(harness, IOS_TOKEN, 1))
-    await asyncio.sleep(0.2)  # a second copy would show up by now
+    await harness.drained()  # nothing left to send: no second copy to come
     [push] = await harness.received(platform="ios")
     assert push["token"] == IOS_TOKEN
     assert push["http_version"] == "2"
@@ -47,7 +46,7 @@ async def test_android_push_arrives_once_as_fcm_v1_message(harness: Harness) -> 
     result = (await harness.send(data={"model_id": "m-1"}, ttl_s=600, priority="normal")).json()
 
     await eventually(lambda: _count(harness, ANDROID_TOKEN, 1))
-    await asyncio.sleep(0.2)
+    await harness.drained()
     [push] = await harness.received(platform="android")
     assert push["http_version"] == "2"
     assert push["headers"]["project_id"] == "tern-dev"
@@ -99,7 +98,7 @@ async def test_a_repeated_idempotency_key_sends_nothing_more(harness: Harness) -
         "deferred_until": None,
     }
     await eventually(lambda: _count(harness, IOS_TOKEN, 1))
-    await asyncio.sleep(0.2)
+    await harness.drained()
     assert len(await harness.received()) == 1
     inbox = await harness.client.get("/internal/v1/notifications", headers=harness.headers())
     assert [n["id"] for n in inbox.json()["items"]] == [first["notification_id"]]
@@ -113,7 +112,7 @@ async def test_provider_outage_is_retried_until_delivered(harness: Harness) -> N
     await harness.send()
 
     await eventually(lambda: _count(harness, None, 2))
-    await asyncio.sleep(0.2)
+    await harness.drained()
     assert len(await harness.received(platform="ios")) == 1
     assert len(await harness.received(platform="android")) == 1
     assert await harness.delivery_statuses() == [("sent", None), ("sent", None)]
@@ -170,7 +169,7 @@ async def test_sending_to_named_devices_reaches_only_those(harness: Harness) -> 
     )
     assert (response.status_code, response.json()["deliveries"]) == (202, 1)
     await eventually(lambda: _count(harness, ANDROID_TOKEN, 1))
-    await asyncio.sleep(0.2)
+    await harness.drained()
     assert [p["token"] for p in await harness.received()] == [ANDROID_TOKEN]
 
     unknown = {**body, "idempotency_key": "dev-2", "device_ids": ["pixel", "someone-elses"]}

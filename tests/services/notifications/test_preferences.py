@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,8 @@ async def test_quiet_hours_hold_display_pushes_in_the_users_own_timezone(harness
     silent = (await h.send(user=USER_A, kind="silent", title=None, idempotency_key="s")).json()
     assert silent["deferred_until"] is None
     await eventually(lambda: _received(h, IOS_TOKEN, 1))
-    await asyncio.sleep(0.2)
+    # The held push was never claimed (a send takes a claim, and a claim counts an attempt).
+    assert await _status_and_attempts(h, held["notification_id"]) == ("pending", 0)
     [push] = await h.received(token=IOS_TOKEN)
     assert push["payload"]["aps"] == {"content-available": 1}  # only the silent one went out
 
@@ -89,7 +90,7 @@ async def test_a_muted_category_keeps_the_inbox_entry_but_sends_nothing(harness:
     kept = (await h.send(category="training", idempotency_key="t")).json()
     assert kept["deliveries"] == 1
     await eventually(lambda: _received(h, IOS_TOKEN, 1))
-    await asyncio.sleep(0.2)
+    await h.drained()
     assert len(await h.received()) == 1
 
 
@@ -140,3 +141,12 @@ async def test_preferences_round_trip_and_are_validated(harness: Harness) -> Non
 
 async def _received(h: Harness, token: str, expected: int) -> bool:
     return len(await h.received(token=token)) >= expected
+
+
+async def _status_and_attempts(h: Harness, notification_id: str) -> tuple[str, int]:
+    query = sa.select(DeliveryRow.status, DeliveryRow.attempts).where(
+        DeliveryRow.notification_id == uuid.UUID(notification_id)
+    )
+    async with h.app.state.runtime.db.session() as session:
+        status, attempts = (await session.execute(query)).one()
+    return str(status), int(attempts)

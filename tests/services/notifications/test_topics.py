@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -49,7 +48,8 @@ async def test_a_broadcast_reaches_every_subscriber_once(harness: Harness) -> No
     assert response.status_code == 202, response.text
     result = response.json()
     await eventually(lambda: _count(h, 7))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: _fanned_out(h, result["broadcast_id"]))
+    await h.drained()  # every delivery queued and answered: no eighth push to come
     pushes = await h.received()
     assert len({p["token"] for p in pushes}) == len(pushes) == 7
     assert "fcm-elsewhere" not in {p["token"] for p in pushes}
@@ -62,7 +62,9 @@ async def test_a_broadcast_reaches_every_subscriber_once(harness: Harness) -> No
     # Same key again: nothing more is sent.
     again = (await _broadcast(h, "churn-models", data={"model_id": "m-9"})).json()
     assert (again["broadcast_id"], again["duplicate"]) == (result["broadcast_id"], True)
-    await asyncio.sleep(0.2)
+    assert await _broadcasts(h) == 1  # nothing new to fan out
+    assert await _deliveries(h) == 7
+    await h.drained()
     assert len(await h.received()) == 7
 
 
@@ -136,7 +138,7 @@ async def test_the_hourly_cap_counts_a_broadcast_once_per_user_not_per_device(
 
     assert queued == [3, 3, 0]  # a cap of 2: two broadcasts reach every device, the third none
     await eventually(lambda: _count(h, 6))
-    await asyncio.sleep(0.2)  # a seventh push would show up by now
+    await h.drained()  # all six answered, nothing left to send: no seventh push to come
     pushes = await h.received()
     assert sorted(p["token"] for p in pushes) == sorted(tokens * 2)
 
@@ -187,6 +189,19 @@ async def _deliveries(h: Harness) -> int:
     async with h.app.state.runtime.db.session() as session:
         value = await session.scalar(sa.select(sa.func.count()).select_from(DeliveryRow))
     return int(value or 0)
+
+
+async def _broadcasts(h: Harness) -> int:
+    async with h.app.state.runtime.db.session() as session:
+        value = await session.scalar(sa.select(sa.func.count()).select_from(BroadcastRow))
+    return int(value or 0)
+
+
+async def _fanned_out(h: Harness, broadcast_id: str) -> bool:
+    status = await h.client.get(
+        f"/internal/v1/broadcasts/{broadcast_id}", headers=service_headers("notifications", None)
+    )
+    return bool(status.json()["status"] == "done")
 
 
 async def _device_gone(h: Harness) -> bool:
