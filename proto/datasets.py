@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from proto.common import Contract
+from proto.common import Contract, Count
 
 CHUNK_CHECKSUM_HEADER = "X-Chunk-SHA256"
 # A version's content (GET .../versions/{version}/content) is a Parquet file.
@@ -28,7 +28,7 @@ class UploadCreate(Contract):
     """
 
     filename: str = Field(min_length=1, max_length=255)
-    size: int = Field(ge=0)
+    size: Count
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     content_type: str = Field(default="text/csv", max_length=100)
     dataset_id: UUID | None = None
@@ -158,10 +158,10 @@ class LabelWrite(Contract):
     when the server's revision differs, the write is not applied and comes back as a conflict.
     """
 
-    row_id: int = Field(ge=0)
+    row_id: Count
     label: str | None = Field(min_length=1, max_length=200)
     note: str | None = Field(default=None, max_length=1000)
-    base_revision: int = Field(default=0, ge=0)
+    base_revision: Count = 0
 
 
 class LabelBatch(Contract):

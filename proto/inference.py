@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from proto.common import Contract
+from proto.common import Contract, Count, Ordinal
 from proto.training import Task
 
 ArtifactFormat = Literal["onnx", "torch-safetensors"]
@@ -40,9 +40,9 @@ class ModelVersionRegister(Contract):
     metrics: dict[str, float] = Field(default_factory=dict)
     training_job_id: UUID | None = None
     dataset_id: UUID | None = None
-    dataset_version: int | None = None
+    dataset_version: Ordinal | None = None
     library_versions: dict[str, str] = Field(default_factory=dict)
-    seed: int | None = Field(default=None, description="the training's random seed")
+    seed: Count | None = Field(default=None, description="the training's random seed")
     validation_split: float | None = Field(
         default=None, gt=0, lt=1, description="share of the rows held out to score the model"
     )
@@ -78,7 +78,7 @@ class AliasUpdate(Contract):
     Promoting and rolling back are both this: moving an alias such as `production`.
     """
 
-    version: int = Field(ge=1)
+    version: Ordinal
 
 
 class ModelVersion(Contract):
@@ -118,7 +118,7 @@ class PredictRequest(Contract):
     """
 
     rows: list[dict[str, FeatureValue]] = Field(min_length=1, max_length=MAX_PREDICT_ROWS)
-    version: int | None = Field(default=None, ge=1)
+    version: Ordinal | None = None
     alias: str | None = Field(default=None, min_length=1, max_length=64, pattern=ALIAS_PATTERN)
 
 

@@ -29,7 +29,8 @@ class TrainingJobCreate(Contract):
     model_name: str | None = Field(default=None, min_length=1, max_length=200)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     validation_split: float = Field(default=0.2, gt=0, lt=0.9)
-    seed: int = 0
+    # What numpy, scikit-learn and torch all take as a seed.
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class TrainingJob(Contract):

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Path, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import StreamingResponse
 
 from bff.compact.representation import Represented
@@ -27,12 +27,10 @@ from proto.datasets import (
     VersionStats,
 )
 from services.kit.paging import MAX_PAGE_SIZE
+from services.kit.params import SinceParam, VersionPath
 from services.kit.routing import PrefixedRouter
 
 router = PrefixedRouter(prefix="/datasets", tags=["datasets"])
-
-_MAX_VERSION = 1_000_000
-VersionNumber = Annotated[int, Path(ge=1, le=_MAX_VERSION)]
 
 
 @router.get("", response_model=Page[Dataset])
@@ -46,7 +44,7 @@ async def list_datasets(page: PageParams, user: CurrentUser, clients: Clients) -
 async def get_changes(
     user: CurrentUser,
     clients: Clients,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: SinceParam = 0,
     limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
 ) -> ChangeFeed:
     """Delta sync: dataset and label upserts and tombstones after `since`, oldest first."""
@@ -76,7 +74,7 @@ async def list_versions(
 
 @router.get("/{dataset_id}/versions/{version}", response_model=DatasetVersion)
 async def get_version(
-    dataset_id: UUID, version: VersionNumber, user: CurrentUser, clients: Clients
+    dataset_id: UUID, version: VersionPath, user: CurrentUser, clients: Clients
 ) -> DatasetVersion:
     """One version of a dataset."""
     return await clients.datasets.get_version(user.id, dataset_id, version)
@@ -88,7 +86,7 @@ async def get_version(
     responses={200: {"content": {PARQUET_MEDIA_TYPE: {}}}},
 )
 async def get_version_content(
-    dataset_id: UUID, version: VersionNumber, user: CurrentUser, clients: Clients
+    dataset_id: UUID, version: VersionPath, user: CurrentUser, clients: Clients
 ) -> StreamingResponse:
     """The whole version as a Parquet file, streamed through (for offline use on the device)."""
     stack = AsyncExitStack()
@@ -111,7 +109,7 @@ async def get_version_content(
 @router.get("/{dataset_id}/versions/{version}/rows", response_model=RowsPage)
 async def get_rows(
     dataset_id: UUID,
-    version: VersionNumber,
+    version: VersionPath,
     page: PageParams,
     user: CurrentUser,
     clients: Clients,
@@ -125,7 +123,7 @@ async def get_rows(
 
 @router.get("/{dataset_id}/versions/{version}/stats", response_model=VersionStats)
 async def get_stats(
-    dataset_id: UUID, version: VersionNumber, user: CurrentUser, clients: Clients
+    dataset_id: UUID, version: VersionPath, user: CurrentUser, clients: Clients
 ) -> VersionStats:
     """Per-column statistics of a version."""
     return await clients.datasets.get_stats(user.id, dataset_id, version)
@@ -133,7 +131,7 @@ async def get_stats(
 
 @router.get("/{dataset_id}/versions/{version}/labels", response_model=Page[Label])
 async def list_labels(
-    dataset_id: UUID, version: VersionNumber, page: PageParams, user: CurrentUser, clients: Clients
+    dataset_id: UUID, version: VersionPath, page: PageParams, user: CurrentUser, clients: Clients
 ) -> Page[Label]:
     """The version's labels by row id, a page at a time."""
     return await clients.datasets.list_labels(user.id, dataset_id, version, page.cursor, page.limit)
@@ -142,7 +140,7 @@ async def list_labels(
 @router.put("/{dataset_id}/versions/{version}/labels", response_model=LabelBatchResult)
 async def upsert_labels(
     dataset_id: UUID,
-    version: VersionNumber,
+    version: VersionPath,
     body: LabelBatch,
     user: CurrentUser,
     clients: Clients,

@@ -22,6 +22,7 @@ from proto.inference import (
     PredictResponse,
 )
 from services.kit.errors import ApiError, validation_failed
+from services.kit.params import VersionPath
 from services.kit.routing import PrefixedRouter
 
 router = PrefixedRouter(prefix="/models", tags=["models"])
@@ -74,7 +75,7 @@ async def list_versions(
 @router.get("/{model_id}/versions/{version}", response_model=ModelVersion)
 async def get_version(
     model_id: UUID,
-    version: Annotated[int, Path(ge=1)],
+    version: VersionPath,
     user: CurrentUser,
     clients: Clients,
 ) -> ModelVersion:

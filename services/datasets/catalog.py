@@ -27,10 +27,9 @@ from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
 from services.kit.paging import (
     clamp_limit,
+    cursor_number,
     cursor_position,
-    decode_cursor,
     encode_cursor,
-    invalid_cursor,
     split_page,
 )
 from services.kit.responses import JsonPage
@@ -119,13 +118,7 @@ async def list_versions(
 
 
 def _cursor_version(cursor: str | None) -> int | None:
-    position = decode_cursor(cursor)
-    if position is None:
-        return None
-    before = position.get("before_version")
-    if not isinstance(before, int) or isinstance(before, bool) or before < 1:
-        raise invalid_cursor()
-    return before
+    return cursor_number(cursor, "before_version", minimum=1)
 
 
 async def get_version(

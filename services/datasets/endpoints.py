@@ -28,6 +28,7 @@ from services.datasets import catalog, changes, labels, previews, uploads
 from services.datasets.context import DatasetsDep
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.paging import CursorParam, LimitParam, clamp_limit
+from services.kit.params import SinceParam, VersionPath
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 
@@ -99,7 +100,7 @@ async def list_versions(
 
 @router.get("/datasets/{dataset_id}/versions/{version}", response_model=DatasetVersion)
 async def get_version(
-    dataset_id: uuid.UUID, version: int, ctx: DatasetsDep, user: ActingUser
+    dataset_id: uuid.UUID, version: VersionPath, ctx: DatasetsDep, user: ActingUser
 ) -> DatasetVersion:
     return await catalog.get_version(ctx, user, dataset_id, version)
 
@@ -110,7 +111,7 @@ async def get_version(
     responses={200: {"content": {PARQUET_MEDIA_TYPE: {}}}},
 )
 async def get_version_content(
-    dataset_id: uuid.UUID, version: int, ctx: DatasetsDep, user: ActingUser
+    dataset_id: uuid.UUID, version: VersionPath, ctx: DatasetsDep, user: ActingUser
 ) -> StreamingResponse:
     """The version as a Parquet file, streamed."""
     content = await catalog.open_version_content(ctx, user, dataset_id, version)
@@ -135,7 +136,7 @@ async def delete_dataset(dataset_id: uuid.UUID, ctx: DatasetsDep, user: ActingUs
 @router.get("/datasets/{dataset_id}/versions/{version}/rows", response_model=RowsPage)
 async def get_rows(
     dataset_id: uuid.UUID,
-    version: int,
+    version: VersionPath,
     ctx: DatasetsDep,
     user: ActingUser,
     cursor: CursorParam = None,
@@ -151,7 +152,7 @@ async def get_rows(
 
 @router.get("/datasets/{dataset_id}/versions/{version}/stats", response_model=VersionStats)
 async def get_stats(
-    dataset_id: uuid.UUID, version: int, ctx: DatasetsDep, user: ActingUser
+    dataset_id: uuid.UUID, version: VersionPath, ctx: DatasetsDep, user: ActingUser
 ) -> VersionStats:
     """Per-column statistics, computed once when the version was created."""
     return await catalog.get_version_stats(ctx, user, dataset_id, version)
@@ -160,7 +161,7 @@ async def get_stats(
 @router.get("/datasets/{dataset_id}/versions/{version}/labels", response_model=Page[Label])
 async def list_labels(
     dataset_id: uuid.UUID,
-    version: int,
+    version: VersionPath,
     ctx: DatasetsDep,
     user: ActingUser,
     cursor: CursorParam = None,
@@ -172,7 +173,11 @@ async def list_labels(
 
 @router.put("/datasets/{dataset_id}/versions/{version}/labels", response_model=LabelBatchResult)
 async def upsert_labels(
-    dataset_id: uuid.UUID, version: int, body: LabelBatch, ctx: DatasetsDep, user: ActingUser
+    dataset_id: uuid.UUID,
+    version: VersionPath,
+    body: LabelBatch,
+    ctx: DatasetsDep,
+    user: ActingUser,
 ) -> LabelBatchResult:
     """Bulk upsert; writes based on a stale revision come back as conflicts, unapplied."""
     return await labels.upsert_labels(ctx, user, dataset_id, version, body)
@@ -182,7 +187,7 @@ async def upsert_labels(
 async def get_changes(
     ctx: DatasetsDep,
     user: ActingUser,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: SinceParam = 0,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> ChangeFeed:
     """The caller's changes after `since`, oldest first: upserts and tombstones."""

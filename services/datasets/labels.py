@@ -19,7 +19,7 @@ from services.datasets.changes import ChangeWriter, change_writer, label_key
 from services.datasets.context import DatasetsContext
 from services.datasets.tables import LabelRow
 from services.kit.errors import Action, ApiError, invalid_input, not_found
-from services.kit.paging import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.paging import clamp_limit, cursor_number, encode_cursor
 
 _ROWS_NAMED = 20  # how many bad row ids an error names
 
@@ -157,10 +157,5 @@ async def list_labels(
 
 
 def _cursor_row(cursor: str | None) -> int:
-    position = decode_cursor(cursor)
-    if position is None:
-        return -1
-    after = position.get("after_row")
-    if not isinstance(after, int) or isinstance(after, bool):
-        raise invalid_cursor()
-    return after
+    after = cursor_number(cursor, "after_row")
+    return -1 if after is None else after

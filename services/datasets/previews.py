@@ -19,7 +19,7 @@ from services.datasets.context import DatasetsContext
 from services.datasets.tables import DatasetVersionRow
 from services.datasets.version_files import local_copy
 from services.kit.errors import invalid_input
-from services.kit.paging import clamp_limit, decode_cursor, encode_cursor, invalid_cursor
+from services.kit.paging import clamp_limit, cursor_number, encode_cursor
 
 
 async def read_rows(
@@ -75,13 +75,7 @@ def _selected_columns(
 
 
 def _cursor_row(cursor: str | None) -> int:
-    position = decode_cursor(cursor)
-    if position is None:
-        return 0
-    start = position.get("row")
-    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
-        raise invalid_cursor()
-    return start
+    return cursor_number(cursor, "row") or 0
 
 
 def read_row_range(path: Path, columns: list[str], start: int, count: int) -> pa.Table:

@@ -24,6 +24,7 @@ from services.inference.context import InferenceContext
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, context_dependency
 from services.kit.errors import validation_failed
 from services.kit.paging import CursorParam, LimitParam
+from services.kit.params import VersionPath
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 
@@ -113,7 +114,7 @@ async def delete_model_alias(
 
 @internal_router.get("/models/{model_id}/versions/{version}", response_model=ModelVersion)
 async def get_model_version(
-    ctx: Context, user: ActingUser, model_id: uuid.UUID, version: int
+    ctx: Context, user: ActingUser, model_id: uuid.UUID, version: VersionPath
 ) -> ModelVersion:
     """One version of a model."""
     return await registry.get_version(ctx, user, model_id, version)

@@ -38,10 +38,9 @@ from services.kit.clock import utc_now
 from services.kit.errors import ApiError, invalid_input, not_found
 from services.kit.paging import (
     clamp_limit,
+    cursor_number,
     cursor_position,
-    decode_cursor,
     encode_cursor,
-    invalid_cursor,
     split_page,
 )
 from services.kit.responses import JsonPage
@@ -308,13 +307,7 @@ async def list_versions(
 
 
 def _version_cursor(cursor: str | None) -> int | None:
-    payload = decode_cursor(cursor)
-    if payload is None:
-        return None
-    version = payload.get("v")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise invalid_cursor()
-    return version
+    return cursor_number(cursor, "v", minimum=1)
 
 
 async def set_alias(

@@ -15,6 +15,7 @@ import orjson
 import sqlalchemy as sa
 from fastapi import Query
 
+from proto.common import INT64_MAX
 from services.kit.errors import Action, ApiError
 
 MAX_PAGE_SIZE = 200
@@ -53,6 +54,20 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         raise invalid_cursor() from exc
     position: dict[str, Any] = data["p"]
     return position
+
+
+def cursor_number(cursor: str | None, key: str, minimum: int = 0) -> int | None:
+    """The whole number a cursor holds under `key` (None for no cursor); 400 INVALID_CURSOR
+    unless it lies in [minimum, 2^63 - 1], the range of the columns it is compared with."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    number = position.get(key)
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise invalid_cursor()
+    if not minimum <= number <= INT64_MAX:
+        raise invalid_cursor()
+    return number
 
 
 def invalid_cursor() -> ApiError:

@@ -28,6 +28,7 @@ from proto.notifications import (
 )
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession
 from services.kit.paging import CursorParam, LimitParam
+from services.kit.params import SinceParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
 from services.notifications import changes, service, topics
@@ -184,7 +185,7 @@ async def list_changes(
     user: ActingUser,
     session: DbSession,
     ctx: NotificationsDep,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: SinceParam = 0,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> ChangePage:
     """The acting user's changes after `since`, in order; never skips one."""

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from proto.common import INTERNAL_PREFIX, Page
+from proto.common import INT64_MAX, INTERNAL_PREFIX, Page
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.errors import ApiError
@@ -57,7 +57,7 @@ async def job_events(
     ctx: TrainingDep,
     user: ActingUser,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
 ) -> StreamingResponse:
     """Progress as SSE, from after `Last-Event-ID` (or `after`); ends with the finished job."""
     await event_stream.check_owned(ctx.db, user, job_id)

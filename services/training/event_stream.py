@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+from proto.common import INT64_MAX
 from proto.training import TrainingProgress
 from services.kit.database import Database
 from services.kit.errors import not_found
@@ -23,10 +24,12 @@ KEEPALIVE_S = 5.0
 
 
 def parse_last_event_id(value: str | None) -> int:
-    """The seq to resume after; 0 (from the start) for a missing or malformed id."""
+    """The seq to resume after; 0 (from the start) for a missing or malformed id, which
+    includes one past the 64-bit range no seq of ours reaches."""
     if value is None or not value.strip().isdigit():
         return 0
-    return int(value.strip())
+    seq = int(value.strip())
+    return seq if seq <= INT64_MAX else 0
 
 
 async def check_owned(db: Database, owner_id: str, job_id: uuid.UUID) -> None:

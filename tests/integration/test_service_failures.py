@@ -4,6 +4,8 @@ And the logs of the processes a request crossed tell one story: one trace, spans
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from typing import Any
@@ -73,3 +75,65 @@ def test_a_downstream_log_line_carries_the_bffs_trace(stack: Stack, bff: httpx.C
         assert call["trace_id"] == edge["trace_id"]
         assert call["parent_span_id"] == edge["span_id"]
         assert call["span_id"] != edge["span_id"]
+
+
+_TOO_BIG = 2**64  # past every 64-bit column
+_PAST_INT64 = 2**63
+
+
+def _cursor(position: dict[str, Any]) -> str:
+    """A cursor of our own shape holding `position`: what a client could forge."""
+    raw = json.dumps({"v": 1, "p": position}).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_integers_past_64_bits_are_refused_and_never_open_a_breaker(bff: httpx.Client) -> None:
+    """One user's out-of-range numbers are their own 4xx: no 5xx, and after many of them
+    (each a retried 500 once) another user still reaches every service."""
+    attacker, other = Phone(bff), Phone(bff)
+    some, big = uuid.uuid4(), _PAST_INT64
+    probes = [
+        ("GET", f"/api/v1/datasets/changes?since={_PAST_INT64}", None),
+        ("GET", f"/api/v1/datasets/{some}/versions/{_PAST_INT64}", None),
+        ("GET", f"/api/v1/models/{some}/versions/{_PAST_INT64}", None),
+        ("GET", f"/api/v1/models/{some}/versions?cursor={_cursor({'v': _PAST_INT64})}", None),
+        (
+            "GET",
+            f"/api/v1/datasets/{some}/versions?cursor={_cursor({'before_version': _PAST_INT64})}",
+            None,
+        ),
+        (
+            "GET",
+            f"/api/v1/datasets/{some}/versions/1/rows?cursor={_cursor({'row': _PAST_INT64})}",
+            None,
+        ),
+        (
+            "GET",
+            f"/api/v1/datasets/{some}/versions/1/labels?cursor={_cursor({'after_row': big})}",
+            None,
+        ),
+        ("POST", "/api/v1/uploads", {"filename": "a.csv", "size": _TOO_BIG, "sha256": "0" * 64}),
+        (
+            "PUT",
+            f"/api/v1/datasets/{some}/versions/1/labels",
+            {"labels": [{"row_id": _TOO_BIG, "label": "x"}]},
+        ),
+        (
+            "PUT",
+            f"/api/v1/datasets/{some}/versions/1/labels",
+            {"labels": [{"row_id": 1, "label": "x", "base_revision": _TOO_BIG}]},
+        ),
+        ("PUT", f"/api/v1/models/{some}/aliases/production", {"version": _TOO_BIG}),
+        ("POST", f"/api/v1/models/{some}/predict", {"rows": [{"a": 1}], "version": _TOO_BIG}),
+        ("POST", "/api/v1/training-jobs", {"dataset_id": str(some), "target": "y", "seed": 2**40}),
+        ("POST", "/api/v1/training-jobs", {"dataset_id": str(some), "target": "y", "seed": -1}),
+    ]
+    answers = []
+    for _ in range(3):  # more failures than any breaker's threshold, had they been 500s
+        for method, path, body in probes:
+            response = attacker.client.request(method, path, json=body, headers=attacker.headers)
+            answers.append((path, response.status_code, response.json()["error"]["code"]))
+
+    assert [a for a in answers if not 400 <= a[1] < 500] == []
+    for path in ("/api/v1/datasets", "/api/v1/models", "/api/v1/training-jobs"):
+        assert other.get(path).status_code == 200, path

@@ -15,6 +15,7 @@ from services.kit.paging import (
     MAX_CURSOR_LENGTH,
     Position,
     clamp_limit,
+    cursor_number,
     cursor_position,
     decode_cursor,
     encode_cursor,
@@ -141,6 +142,20 @@ def test_foreign_cursors_are_a_400(bad: str) -> None:
     with pytest.raises(ApiError) as err:
         decode_cursor(bad)
     assert (err.value.status, err.value.code) == (400, "INVALID_CURSOR")
+
+
+@pytest.mark.parametrize("number", [-1, 2**63, 2**64 - 1, "7", True, 1.5, None])
+def test_a_cursor_number_outside_the_columns_range_is_a_400(number: object) -> None:
+    with pytest.raises(ApiError) as err:
+        cursor_number(encode_cursor({"row": number}), "row")
+    assert (err.value.status, err.value.code) == (400, "INVALID_CURSOR")
+
+
+def test_a_cursor_number_comes_back_within_its_range() -> None:
+    assert cursor_number(encode_cursor({"row": 2**63 - 1}), "row") == 2**63 - 1
+    assert cursor_number(None, "row") is None
+    with pytest.raises(ApiError):
+        cursor_number(encode_cursor({"v": 0}), "v", minimum=1)
 
 
 def test_limits_are_clamped() -> None:

@@ -178,6 +178,13 @@ async def test_an_mlp_job_streams_progress_registers_a_torch_model_and_draws_a_r
             headers={**alice(), "Last-Event-ID": "10"},
         )
         assert [e["id"] for e in parse_sse(resumed.text)] == ["11", "12", "12"]
+        # An id no stream of ours ever sent (past 64 bits) replays from the start, whole.
+        foreign = await training.http.get(
+            f"/internal/v1/jobs/{job['id']}/events",
+            headers={**alice(), "Last-Event-ID": "9" * 30},
+        )
+        assert foreign.status_code == 200
+        assert parse_sse(foreign.text) == events
 
         done = await get_job(training.http, job["id"])
         assert done["status"] == "succeeded", done["error"]
