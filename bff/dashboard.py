@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from bff.clients import ServiceClients
 from bff.clients.notifications import unread_count_of
-from bff.clients.paging import DownstreamPage
+from bff.clients.reads import DownstreamPage
 from bff.kept_pages import KeptPage, KeptPages
 from proto.datasets import Dataset
 from proto.inference import Model

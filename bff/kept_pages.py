@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import cachetools
 
-from bff.clients.paging import DownstreamPage
+from bff.clients.reads import DownstreamPage
 from bff.known_versions import KnownVersions
 from services.kit.change_versions import VERSION_HEADER
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, get_page, get_typed_page, page_params
+from bff.clients.reads import DownstreamPage, get_one, get_page, get_typed_page, page_params
 from proto.common import INTERNAL_PREFIX, Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
@@ -61,8 +61,7 @@ class DatasetsClient:
 
     async def get_upload(self, user_id: str, upload_id: UUID) -> UploadSession:
         """Where an upload stands: which chunks arrived."""
-        data = await self._http.get_json(f"{_PREFIX}/uploads/{upload_id}", user_id=user_id)
-        return UploadSession.model_validate(data)
+        return await get_one(self._http, UploadSession, f"{_PREFIX}/uploads/{upload_id}", user_id)
 
     async def complete_upload(self, user_id: str, upload_id: UUID) -> DatasetVersion:
         """Assemble the chunks into a new dataset version."""
@@ -79,8 +78,7 @@ class DatasetsClient:
 
     async def get_dataset(self, user_id: str, dataset_id: UUID) -> Dataset:
         """One of the user's datasets."""
-        data = await self._http.get_json(f"{_PREFIX}/datasets/{dataset_id}", user_id=user_id)
-        return Dataset.model_validate(data)
+        return await get_one(self._http, Dataset, f"{_PREFIX}/datasets/{dataset_id}", user_id)
 
     async def list_versions(
         self, user_id: str, dataset_id: UUID, cursor: str | None = None, limit: int | None = None
@@ -91,10 +89,12 @@ class DatasetsClient:
 
     async def get_version(self, user_id: str, dataset_id: UUID, version: int) -> DatasetVersion:
         """One version of one of the user's datasets."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}", user_id=user_id
+        return await get_one(
+            self._http,
+            DatasetVersion,
+            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}",
+            user_id,
         )
-        return DatasetVersion.model_validate(data)
 
     async def delete_dataset(self, user_id: str, dataset_id: UUID) -> None:
         """Soft-delete one of the user's datasets (idempotent)."""
@@ -122,10 +122,12 @@ class DatasetsClient:
 
     async def get_stats(self, user_id: str, dataset_id: UUID, version: int) -> VersionStats:
         """Per-column statistics of a version."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/stats", user_id=user_id
+        return await get_one(
+            self._http,
+            VersionStats,
+            f"{_PREFIX}/datasets/{dataset_id}/versions/{version}/stats",
+            user_id,
         )
-        return VersionStats.model_validate(data)
 
     async def list_labels(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, get_page, get_typed_page
+from bff.clients.reads import DownstreamPage, get_one, get_page, get_typed_page
 from proto.common import INTERNAL_PREFIX, Page
 from proto.inference import (
     AliasUpdate,
@@ -35,8 +35,7 @@ class InferenceClient:
 
     async def get_model(self, user_id: str, model_id: UUID) -> Model:
         """One of the user's models."""
-        data = await self._http.get_json(f"{_PREFIX}/models/{model_id}", user_id=user_id)
-        return Model.model_validate(data)
+        return await get_one(self._http, Model, f"{_PREFIX}/models/{model_id}", user_id)
 
     async def list_versions(
         self, user_id: str, model_id: UUID, cursor: str | None = None, limit: int | None = None
@@ -47,10 +46,9 @@ class InferenceClient:
 
     async def get_version(self, user_id: str, model_id: UUID, version: int) -> ModelVersion:
         """One version of one of the user's models."""
-        data = await self._http.get_json(
-            f"{_PREFIX}/models/{model_id}/versions/{version}", user_id=user_id
+        return await get_one(
+            self._http, ModelVersion, f"{_PREFIX}/models/{model_id}/versions/{version}", user_id
         )
-        return ModelVersion.model_validate(data)
 
     async def set_alias(self, user_id: str, model_id: UUID, alias: str, version: int) -> Model:
         """Point an alias at a version (promote, roll back); idempotent, so retried."""

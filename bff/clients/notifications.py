@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, get_typed_page, page_params
+from bff.clients.reads import DownstreamPage, get_one, get_typed_page, page_params
 from proto.common import INTERNAL_PREFIX, Page
 from proto.notifications import (
     UNREAD_COUNT_HEADER,
@@ -88,8 +88,9 @@ class NotificationsClient:
 
     async def unread_count(self, user_id: str) -> UnreadCount:
         """How many notifications are unread."""
-        data = await self._http.get_json(f"{_PREFIX}/notifications/unread-count", user_id=user_id)
-        return UnreadCount.model_validate(data)
+        return await get_one(
+            self._http, UnreadCount, f"{_PREFIX}/notifications/unread-count", user_id
+        )
 
     async def subscribe(self, user_id: str, device_id: str, topic: str) -> TopicSubscription:
         """Subscribe one of the user's devices to a topic."""

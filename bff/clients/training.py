@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
-from bff.clients.paging import DownstreamPage, get_page
+from bff.clients.reads import DownstreamPage, get_one, get_page
 from proto.common import INTERNAL_PREFIX
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.http_client import ServiceClient
@@ -33,8 +33,7 @@ class TrainingClient:
 
     async def get_job(self, user_id: str, job_id: UUID) -> TrainingJob:
         """One of the user's training jobs."""
-        data = await self._http.get_json(f"{_PREFIX}/jobs/{job_id}", user_id=user_id)
-        return TrainingJob.model_validate(data)
+        return await get_one(self._http, TrainingJob, f"{_PREFIX}/jobs/{job_id}", user_id)
 
     async def cancel_job(self, user_id: str, job_id: UUID) -> TrainingJob:
         """Cancel a queued or running job."""

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.change_versions import OwnerVersions
+from services.kit.change_versions import OwnerVersions, counter_table
 from services.kit.database import UtcDateTime
 
 
@@ -131,12 +131,13 @@ class LabelRow(Base):
 
 
 class ChangeCounterRow(Base):
-    """The last change sequence number handed out per owner; its row is the writers' lock."""
+    """The last change sequence number handed out per owner; its row is the writers' lock.
+    The kit's `change_counters` table, mapped here for the feed's ORM statements."""
 
-    __tablename__ = "change_counters"
+    __table__ = counter_table(Base.metadata)
 
-    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
-    last_seq: Mapped[int] = mapped_column(sa.BigInteger)
+    owner_id: Mapped[str]
+    last_seq: Mapped[int]
 
 
 # The owner's change version: the last sequence number of their feed.

@@ -397,23 +397,8 @@ def to_model(row: ModelRow, aliases: dict[str, int]) -> Model:
 
 
 def to_model_version(row: ModelVersionRow) -> ModelVersion:
-    """The contract view of a version row."""
-    return ModelVersion(
-        model_id=row.model_id,
-        version=row.version,
-        task=row.task,
-        format=row.format,
-        features=_specs(row.features),
-        classes=row.classes,
-        metrics=row.metrics,
-        training_job_id=row.training_job_id,
-        dataset_id=row.dataset_id,
-        dataset_version=row.dataset_version,
-        seed=row.seed,
-        validation_split=row.validation_split,
-        library_versions=row.library_versions,
-        created_at=row.created_at,
-    )
+    """The contract view of a version row (every field of the contract is a column of it)."""
+    return ModelVersion.model_validate(row, from_attributes=True)
 
 
 def _specs(raw: Sequence[dict[str, str]]) -> list[FeatureSpec]:

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from bff.graphql.types.column import Column
-from bff.graphql.types.json_values import as_datetime, as_id
+from bff.graphql.types.json_values import catalog_entry_fields
 
 
 @strawberry.type
@@ -25,11 +25,7 @@ class Dataset:
     def from_json(cls, dataset: dict[str, Any]) -> Dataset:
         """From a `Dataset` as the datasets service answers it."""
         return cls(
-            id=as_id(dataset["id"]),
-            name=dataset["name"],
-            latest_version=dataset["latest_version"],
+            **catalog_entry_fields(dataset),
             row_count=dataset["row_count"],
             columns=[Column.from_json(column) for column in dataset["columns"]],
-            created_at=as_datetime(dataset["created_at"]),
-            updated_at=as_datetime(dataset["updated_at"]),
         )

@@ -23,3 +23,15 @@ def as_id(value: Any) -> strawberry.ID:
 
 def as_optional_id(value: Any) -> strawberry.ID | None:
     return None if value is None else strawberry.ID(str(value))
+
+
+def catalog_entry_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The fields a dataset and a model share (id, name, latest version, timestamps), read
+    from the service's JSON; each type adds its own."""
+    return {
+        "id": as_id(entry["id"]),
+        "name": entry["name"],
+        "latest_version": entry["latest_version"],
+        "created_at": as_datetime(entry["created_at"]),
+        "updated_at": as_datetime(entry["updated_at"]),
+    }

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from bff.graphql.types.feature import Feature
-from bff.graphql.types.json_values import as_datetime, as_id
+from bff.graphql.types.json_values import catalog_entry_fields
 
 
 @strawberry.type
@@ -27,12 +27,8 @@ class Model:
     def from_json(cls, model: dict[str, Any]) -> Model:
         """From a `Model` as the inference service answers it."""
         return cls(
-            id=as_id(model["id"]),
-            name=model["name"],
+            **catalog_entry_fields(model),
             task=model["task"],
-            latest_version=model["latest_version"],
             aliases=JSON(model["aliases"]),
             features=[Feature.from_json(feature) for feature in model["features"]],
-            created_at=as_datetime(model["created_at"]),
-            updated_at=as_datetime(model["updated_at"]),
         )

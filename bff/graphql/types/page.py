@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from bff.clients.paging import DownstreamPage
+from bff.clients.reads import DownstreamPage
 
 T = TypeVar("T")
 

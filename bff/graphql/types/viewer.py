@@ -17,7 +17,7 @@ from strawberry.types import Info
 
 from bff.auth.repository import as_utc
 from bff.auth.tables import User
-from bff.clients.paging import DownstreamPage
+from bff.clients.reads import DownstreamPage
 from bff.graphql.context import Context
 from bff.graphql.types.dataset import Dataset
 from bff.graphql.types.model import Model

@@ -1,4 +1,5 @@
-"""Cursor-paginated list calls: their query parameters, and their answers decoded once."""
+"""The reads every client makes: one object of a contract type, or one page of a list
+(its query parameters, and its answer decoded once)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel
 
 from proto.common import Page
 from services.kit.http_client import ServiceClient, ServiceResponse
 
 P = TypeVar("P", bound=Page[Any])
+M = TypeVar("M", bound=BaseModel)
+
+
+async def get_one(http: ServiceClient, model_type: type[M], path: str, user_id: str) -> M:
+    """GET one object, decoded straight into its contract type."""
+    response = await http.request("GET", path, user_id=user_id)
+    return model_type.model_validate_json(response.content)
 
 
 def page_params(cursor: str | None, limit: int | None) -> dict[str, str | int]:
