@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
@@ -32,8 +32,11 @@ class TrainingSettings(ServiceSettings):
     worker_enabled: bool = True
     concurrency: int = Field(default=1, ge=1)
     max_run_time_s: float = Field(default=1800.0, gt=0)
-    lease_s: float = Field(default=60.0, gt=0)
-    heartbeat_s: float = Field(default=15.0, gt=0)
+    # A running job's lease is renewed every `heartbeat_s`; a job whose replica died (SIGKILL,
+    # OOM, a lost node) is claimed again once its lease runs out: within `lease_s` plus one
+    # poll. Four heartbeats per lease ride out a database stall of a few seconds.
+    lease_s: float = Field(default=6.0, gt=0)
+    heartbeat_s: float = Field(default=1.5, gt=0)
     # How often a replica asks whether the owners of the jobs it runs cancelled them (one cheap
     # query for all of them); a cancel then stops the training at its next epoch or stage.
     cancel_poll_s: float = Field(default=1.0, gt=0)
@@ -52,3 +55,12 @@ class TrainingSettings(ServiceSettings):
     train_threads: int = Field(default=1, ge=1, le=8)
     # CPU priority offset of training processes (0-19): the API stays responsive beside them.
     train_nice: int = Field(default=10, ge=0, le=19)
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_the_lease(self) -> TrainingSettings:
+        if self.heartbeat_s * 2 > self.lease_s:
+            raise ValueError(
+                "TERN_TRAINING_HEARTBEAT_S must be at most half of TERN_TRAINING_LEASE_S, "
+                "or a late heartbeat loses the job to another replica"
+            )
+        return self
