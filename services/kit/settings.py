@@ -47,7 +47,9 @@ class ServiceSettings(BaseSettings):
     http_timeout_s: float = 10.0
     http_retries: int = 2
     breaker_failure_threshold: int = 5
-    breaker_reset_timeout_s: float = 10.0
+    # The longest an open breaker waits between trial calls: its first opening lasts a second
+    # and each failed trial doubles that, up to this.
+    breaker_reset_timeout_s: float = 5.0
     # Upper bound on any request body this process accepts (bytes).
     max_request_body_bytes: int = 16 * 1024 * 1024
 

@@ -112,7 +112,7 @@ async def test_breaker_opens_on_a_dead_service_and_fails_fast() -> None:
             await client.get_json("/health")
     with pytest.raises(DownstreamUnavailable, match="circuit open") as err:
         await client.get_json("/health")
-    assert err.value.retry_after_s > 1
+    assert err.value.retry_after_s >= 1  # the first opening is short: a trial within a second
     await client.aclose()
 
 
