@@ -51,7 +51,9 @@ _ANSWERED_HEADERS = frozenset(
 )
 
 
-HARD_MAX_ITEMS = 100
+# The most items a batch may hold (what the contract documents); a deployment may lower it
+# with TERN_BFF_BATCH_MAX_REQUESTS (answered 422 BATCH_TOO_LARGE).
+MAX_ITEMS = 20
 
 
 class BatchItem(BaseModel):
@@ -69,7 +71,7 @@ class BatchItem(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    requests: list[BatchItem] = Field(min_length=1, max_length=HARD_MAX_ITEMS)
+    requests: list[BatchItem] = Field(min_length=1, max_length=MAX_ITEMS)
     sequential: bool = False
 
 

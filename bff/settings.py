@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from bff.batch import MAX_ITEMS
 from services.kit.settings import DEV_PLACEHOLDER, ServiceSettings
 
 _MIB = 1024 * 1024
@@ -69,7 +70,7 @@ class BffSettings(ServiceSettings):
         "upload": "600/60",
         "graphql": "600/60",
     }
-    batch_max_requests: int = 20
+    batch_max_requests: int = Field(default=MAX_ITEMS, ge=1, le=MAX_ITEMS)
     batch_item_timeout_s: float = 10.0
     dashboard_page_size: int = 20
     dashboard_section_timeout_s: float = 2.0

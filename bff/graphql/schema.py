@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import strawberry
+from cross_web import HTTPException as CrossWebHTTPException
 from graphql import GraphQLError
+from starlette.exceptions import HTTPException
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
@@ -19,6 +22,7 @@ from strawberry.extensions import (
 )
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types import ExecutionContext, Info
+from strawberry.types.unset import UNSET
 
 from bff.graphql.context import Context, get_context
 from bff.graphql.errors import ApiErrorExtensions, is_unexpected
@@ -75,6 +79,15 @@ def _per_request(limit: AddValidationRules) -> Callable[[], SchemaExtension]:
 class _Router(GraphQLRouter[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)  # the stdlib encoder cost more than the rest of a small answer
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        # strawberry answers a request it cannot read (malformed JSON, no query, a PUT) in
+        # plain text; as an HTTP error of the app's own, it gets the mobile error body.
+        try:
+            return await super().run(request, context, root_value)
+        except CrossWebHTTPException as exc:
+            headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
+            raise HTTPException(exc.status_code, exc.reason, headers=headers) from exc
 
 
 def build_graphql_router(settings: BffSettings) -> GraphQLRouter[Context, None]:

@@ -90,3 +90,19 @@ async def test_too_many_aliases_are_refused(client: httpx.AsyncClient) -> None:
     response = await client.post("/graphql", json={"query": f"{{ viewer {{ {aliases} }} }}"})
 
     assert "aliases found" in response.json()["errors"][0]["message"]
+
+
+async def test_a_request_graphql_cannot_read_gets_the_mobile_error_body(
+    client: httpx.AsyncClient,
+) -> None:
+    malformed = await client.post(
+        "/graphql", content=b'{"query": ', headers={"content-type": "application/json"}
+    )
+    no_query = await client.post("/graphql", json={"variables": {}})
+    wrong_method = await client.put("/graphql", json={"query": "{ viewer { id } }"})
+
+    for answer, status in ((malformed, 400), (no_query, 400), (wrong_method, 405)):
+        assert answer.status_code == status
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json()["error"]["message"]
+    assert set(wrong_method.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
