@@ -64,6 +64,22 @@ def test_compose_runs_every_deployable_with_known_settings() -> None:
         _assert_env_is_known(name, list(entry["environment"]))
 
 
+def test_compose_starts_each_process_after_what_it_calls_is_healthy() -> None:
+    services = _compose()["services"]
+    for name, _module, port in SERVICES:
+        entry = services[name.replace("_", "-")]
+        probe = " ".join(entry["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/health" in probe, name
+        for needed, condition in entry.get("depends_on", {}).items():
+            assert condition == {"condition": "service_healthy"}, (name, needed)
+    assert set(services["bff"]["depends_on"]) == {
+        "datasets",
+        "training",
+        "inference",
+        "notifications",
+    }
+
+
 @pytest.mark.parametrize("name", K8S_SERVICES)
 def test_k8s_deployment_has_probes_limits_and_known_settings(name: str) -> None:
     deployment = next(
@@ -76,6 +92,39 @@ def test_k8s_deployment_has_probes_limits_and_known_settings(name: str) -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     _assert_env_is_known(name, [e["name"] for e in container["env"]])
+
+
+def test_a_pod_on_its_own_volume_is_replaced_not_rolled() -> None:
+    """A ReadWriteOnce volume attaches to one node: a rolling update would start the new
+    pod beside the old one and wait for the volume for ever."""
+    docs = _k8s_docs()
+    rwo = {
+        d["metadata"]["name"]
+        for d in docs
+        if d["kind"] == "PersistentVolumeClaim" and d["spec"]["accessModes"] == ["ReadWriteOnce"]
+    }
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        volumes = deployment["spec"]["template"]["spec"].get("volumes", [])
+        claims = {
+            v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v
+        }
+        if claims & rwo and deployment["spec"].get("replicas", 1) == 1:
+            assert deployment["spec"]["strategy"] == {"type": "Recreate"}, deployment["metadata"]
+
+
+def test_every_replicated_deployment_has_a_disruption_budget() -> None:
+    docs = _k8s_docs()
+    budgets = {
+        d["spec"]["selector"]["matchLabels"]["app"]
+        for d in docs
+        if d["kind"] == "PodDisruptionBudget"
+    }
+    replicated = {
+        d["metadata"]["name"]
+        for d in docs
+        if d["kind"] == "Deployment" and d["spec"].get("replicas", 1) > 1
+    }
+    assert replicated and replicated <= budgets
 
 
 def test_skaffold_builds_one_image_per_deployable() -> None:
@@ -97,5 +146,17 @@ def test_kustomize_builds_when_kubectl_is_installed() -> None:
             [kubectl, "kustomize", str(ROOT / overlay)], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stderr
-        kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
-        assert kinds.count("Deployment") >= len(K8S_SERVICES)
+        rendered = [d for d in yaml.safe_load_all(result.stdout) if d]
+        assert [d["kind"] for d in rendered].count("Deployment") >= len(K8S_SERVICES)
+    # The dev overlay's notifications talks to the fake provider, as a development process.
+    notifications = next(
+        d
+        for d in rendered
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "notifications"
+    )
+    env = {
+        e["name"]: e.get("value")
+        for e in notifications["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["TERN_NOTIFICATIONS_ENVIRONMENT"] == "development"
+    assert env["TERN_NOTIFICATIONS_APNS_BASE_URL"] == "http://fake-push:8105"
