@@ -47,16 +47,24 @@ class _Claimed:
 class Dispatcher:
     """Drains the deliveries outbox; one per process, safe to run in several replicas.
 
-    A round claims a batch, sends it and records the answers in one transaction. Up to
-    `dispatch_rounds_in_flight` rounds overlap, so the providers are kept busy while a
-    finished round is written and the next one is claimed.
+    A round claims a batch, sends it, and records the answers as they arrive: a group of up
+    to `dispatch_record_batch` per transaction, written once that many wait, once the first
+    of them has waited `dispatch_record_delay_s`, or once nothing else of the round is
+    pending. Up to `dispatch_rounds_in_flight` rounds overlap, so the providers are kept busy
+    while the next one is claimed. While a round is in flight a heartbeat keeps its pending
+    deliveries leased (`dispatch_lease_s`, renewed every third of it), so a slow provider
+    never lets the lease run out under a live round, and a dead process's deliveries are due
+    again within one lease.
 
     Sending is at-least-once. A delivery stays leased from its claim until its answer is
     recorded; if the process dies (or the record fails) after the provider accepted it but
-    before the record commits, the lease runs out (`dispatch_lease_s`) and the delivery is
-    sent again, once more per such crash. Nothing is lost that way, and the copy is harmless
+    before the record commits, the lease runs out and the delivery is sent again, once more
+    per such crash. That window is the send itself plus the few milliseconds an answer waits
+    for its group, not the whole round. Nothing is lost that way, and the copy is harmless
     on the phone: it carries the same collapse id (payloads.collapse_id), so it replaces the
-    first. Outside that window, a delivery recorded as settled is never sent again.
+    first. Outside that window, a delivery recorded as settled is never sent again. A round
+    whose lease did run out anyway (a process stalled past `dispatch_lease_s`) records
+    nothing over the deliveries another round has claimed since.
 
     A retryable provider answer that carries Retry-After (a 429, a 503) pauses the whole
     platform until then, not just that delivery: nothing more of that platform is claimed,
@@ -116,6 +124,8 @@ class Dispatcher:
         finally:
             for task in rounds:
                 task.cancel()
+            # Each cancelled round still records the answers it holds (a few ms' worth).
+            await asyncio.gather(*rounds, return_exceptions=True)
 
     async def dispatch_due(self) -> int:
         """Send every delivery that is due now (one batch); how many were claimed."""
@@ -124,12 +134,85 @@ class Dispatcher:
         return len(claimed)
 
     async def _send_and_record(self, claim_id: uuid.UUID, claimed: list[_Claimed]) -> None:
+        """Send a round, record its answers a group at a time as they come, keep it leased."""
+        if not claimed:
+            return
+        # The round's writes (answers, heartbeats) one at a time: two transactions of ours
+        # locking the same rows in different orders would deadlock on PostgreSQL.
+        writes = asyncio.Lock()
+        heartbeat = asyncio.create_task(self._keep_leased(claim_id, writes))
+        sends = {asyncio.create_task(self._send(item)): item for item in claimed}
+        answered: list[tuple[_Claimed, PushResult]] = []
+        loop = asyncio.get_running_loop()
+        record_at = 0.0  # loop time by which the answers waiting are to be written
+        batch, delay_s = (
+            self._settings.dispatch_record_batch,
+            self._settings.dispatch_record_delay_s,
+        )
         try:
-            results = await asyncio.gather(*(self._send(item) for item in claimed))
-            await self._record_all(claim_id, list(zip(claimed, results, strict=True)))
+            while sends:
+                timeout = max(0.0, record_at - loop.time()) if answered else None
+                done, _ = await asyncio.wait(
+                    sends, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    item = sends.pop(task)
+                    if task.exception() is not None:
+                        # Unrecorded, it stays leased and is sent again after the round.
+                        _log.error(
+                            "dispatch_send_failed",
+                            delivery_id=str(item.delivery_id),
+                            exc_info=task.exception(),
+                        )
+                        continue
+                    if not answered:
+                        record_at = loop.time() + delay_s
+                    answered.append((item, task.result()))
+                if answered and (len(answered) >= batch or not sends or loop.time() >= record_at):
+                    while answered:  # in groups of at most `batch`: short transactions
+                        group, answered = answered[:batch], answered[batch:]
+                        # Shielded: a shutdown mid-write still commits what was answered.
+                        await asyncio.shield(self._record_group(claim_id, group, writes))
+        except asyncio.CancelledError:
+            # Shutting down: what the providers already answered is recorded, not resent.
+            if answered:
+                await asyncio.shield(self._record_group(claim_id, answered, writes))
+            raise
         except Exception:
             # Unrecorded deliveries stay leased and are sent again when the lease ends.
             _log.exception("dispatch_round_failed", deliveries=len(claimed))
+        finally:
+            heartbeat.cancel()
+            for task in sends:
+                task.cancel()
+            await asyncio.gather(heartbeat, *sends, return_exceptions=True)
+
+    async def _record_group(
+        self,
+        claim_id: uuid.UUID,
+        group: list[tuple[_Claimed, PushResult]],
+        writes: asyncio.Lock,
+    ) -> None:
+        async with writes:
+            await self._record_all(claim_id, group)
+
+    async def _keep_leased(self, claim_id: uuid.UUID, writes: asyncio.Lock) -> None:
+        """The round's heartbeat: every third of the lease, lease its pending deliveries for
+        another `dispatch_lease_s`. Stops once none is left pending under the claim."""
+        lease_s = self._settings.dispatch_lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                async with writes, self._db.transaction() as session:
+                    kept = await repository.extend_lease(
+                        session, claim_id, self._clock() + timedelta(seconds=lease_s)
+                    )
+            except Exception:
+                # The next beat tries again; the lease still has two thirds left.
+                _log.exception("dispatch_lease_extend_failed", claim_id=str(claim_id))
+                continue
+            if kept == 0:
+                return
 
     async def _seconds_until_next_due(self) -> float:
         now = self._clock()
@@ -223,13 +306,15 @@ class Dispatcher:
     async def _record_all(
         self, claim_id: uuid.UUID, outcomes: list[tuple[_Claimed, PushResult]]
     ) -> None:
-        """Record a round's answers in one transaction: one UPDATE run for all of them."""
+        """Record answers of a round in one transaction: one UPDATE run for all of them."""
         if not outcomes:
             return
         now = self._clock()
         try:
             async with self._db.transaction() as session:
-                ours = await repository.still_claimed(session, claim_id)
+                ours = await repository.still_claimed(
+                    session, claim_id, [item.delivery_id for item, _ in outcomes]
+                )
                 counted = [
                     (item, result.reason, *self._settle(item, result, claim_id, now))
                     for item, result in outcomes

@@ -213,12 +213,30 @@ class Settlement:
     attempts_refund: int = 0
 
 
-async def still_claimed(session: AsyncSession, claim_id: uuid.UUID) -> set[uuid.UUID]:
-    """Ids of the deliveries still pending under `claim_id`."""
+async def still_claimed(
+    session: AsyncSession, claim_id: uuid.UUID, among: Collection[uuid.UUID] | None = None
+) -> set[uuid.UUID]:
+    """Ids of the deliveries still pending under `claim_id` (of those in `among`, if given)."""
     query = sa.select(DeliveryRow.id).where(
         DeliveryRow.claim_id == claim_id, DeliveryRow.status == "pending"
     )
+    if among is not None:
+        query = query.where(DeliveryRow.id.in_(set(among)))
     return set((await session.execute(query)).scalars().all())
+
+
+async def extend_lease(session: AsyncSession, claim_id: uuid.UUID, lease_until: datetime) -> int:
+    """Keep the deliveries still pending under `claim_id` leased until `lease_until` (the
+    heartbeat of a round in flight); how many it kept. A delivery another round claimed after
+    our lease ran out carries that round's claim id, so it is left alone."""
+    extend = (
+        sa.update(DeliveryRow)
+        .where(DeliveryRow.claim_id == claim_id, DeliveryRow.status == "pending")
+        .values(next_attempt_at=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    result = cast(sa.CursorResult[Any], await session.execute(extend))
+    return int(result.rowcount)
 
 
 async def settle_deliveries(

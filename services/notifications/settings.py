@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
@@ -44,7 +44,15 @@ class NotificationsSettings(ServiceSettings):
     dispatch_concurrency: int = 32
     # Rounds (claim, send, record) that overlap: one is written while the next one sends.
     dispatch_rounds_in_flight: int = 2
-    dispatch_lease_s: float = 60.0
+    # A claimed delivery stays leased this long past the round's last heartbeat (one every
+    # third of it while the round is in flight): a dead process's deliveries are due again
+    # within this many seconds.
+    dispatch_lease_s: float = Field(default=6.0, gt=0)
+    # A round records its answers as they arrive: a group as soon as this many wait, or when
+    # the first of them has waited `dispatch_record_delay_s`, or when nothing else is pending.
+    # A crash loses the record (and the phone may get a second copy) only of those waiting.
+    dispatch_record_batch: int = Field(default=32, ge=1)
+    dispatch_record_delay_s: float = Field(default=0.02, ge=0)
     max_delivery_attempts: int = 8
     retry_base_s: float = 2.0
     retry_max_s: float = 600.0
@@ -54,7 +62,8 @@ class NotificationsSettings(ServiceSettings):
 
     # Topic fan-out: subscriptions turned into deliveries a page per transaction.
     fanout_page_size: int = 500
-    fanout_lease_s: float = 30.0
+    # Renewed with every page committed: a dead process's broadcast resumes this soon.
+    fanout_lease_s: float = Field(default=6.0, gt=0)
     fanout_poll_s: float = 1.0
 
     # Limits.

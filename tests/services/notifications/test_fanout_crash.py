@@ -1,6 +1,7 @@
 """kill -9 the notifications process in the middle of a topic fan-out, restart it: every
 subscriber gets the push, and twice only inside the documented at-least-once window (then as
-the same delivery, with the same collapse id). Real processes on loopback ports."""
+the same delivery, with the same collapse id): a push the provider had not answered yet, or
+had answered in the last few milliseconds. Real processes on loopback ports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,21 @@ FANOUT_ENV = {
     f"{ENV}FANOUT_LEASE_S": "1",
     f"{ENV}FANOUT_POLL_S": "0.2",
 }
-# Sending: small rounds that finish well inside the lease even with a slow provider (a lease
-# that ran out mid-round would resend outside the crash window this test pins down).
+# Sending: small rounds, and a short lease (a heartbeat keeps it while a round is in flight)
+# so the restarted process takes over the dead one's deliveries quickly.
 DISPATCH_ENV = {
     f"{ENV}DISPATCH_BATCH_SIZE": "20",
-    f"{ENV}DISPATCH_LEASE_S": "5",
+    f"{ENV}DISPATCH_LEASE_S": "2",
     f"{ENV}DISPATCH_POLL_S": "0.2",
 }
-PROVIDER_LATENCY_S = 0.3
+# FCM answers slowly, APNs at once: a round holds answered APNs pushes while its FCM ones are
+# still in flight. The kill lands HOLD_S after the first pushes arrived, well inside the FCM
+# wait, when the APNs answers are long in.
+FCM_LATENCY_S = 1.0
+HOLD_S = 0.4
+# How long an answered push may wait for its record (dispatch_record_delay_s, 20 ms, plus the
+# write itself on a loaded machine): a kill inside this forgets it, and it is sent again.
+RECORD_WINDOW_S = 0.2
 
 
 @contextmanager
@@ -124,7 +133,7 @@ def _wait_for_partial_fan_out(service: httpx.Client, broadcast_id: str) -> int:
     raise AssertionError("the fan-out never got going")
 
 
-SENDING_SUBSCRIBERS = 1000
+SENDING_SUBSCRIBERS = 3000  # the broadcast of the incident
 
 
 def test_kill_9_while_pushes_are_in_flight_then_restart_resends_only_the_unrecorded(
@@ -137,7 +146,7 @@ def test_kill_9_while_pushes_are_in_flight_then_restart_resends_only_the_unrecor
     service = httpx.Client(base_url=config.url("notifications"), headers=headers, timeout=10)
     fake = httpx.Client(base_url=config.url("fake_push"), timeout=30)
     with service, fake:
-        slow = fake.put("/_fake/latency", json={"seconds": PROVIDER_LATENCY_S})
+        slow = fake.put("/_fake/latency", json={"platform": "fcm", "seconds": FCM_LATENCY_S})
         assert slow.status_code == 200, slow.text
         created = service.post(
             "/internal/v1/topics/all-users/broadcasts",
@@ -146,8 +155,10 @@ def test_kill_9_while_pushes_are_in_flight_then_restart_resends_only_the_unrecor
         assert created.status_code == 202, created.text
         broadcast_id = created.json()["broadcast_id"]
         _wait_until(lambda: len(fake.get("/_fake/received").json()) >= 10, "no push went out")
+        time.sleep(HOLD_S)
         fanned_out = service.get(f"/internal/v1/broadcasts/{broadcast_id}").json()["deliveries"]
         stack.kill("notifications")
+        killed_at = datetime.now(UTC)  # it is dead by now
         arrived_before_kill = len(fake.get("/_fake/received").json())
 
         # What the dead process left: deliveries claimed but never recorded (in flight, or
@@ -168,6 +179,23 @@ def test_kill_9_while_pushes_are_in_flight_then_restart_resends_only_the_unrecor
     twice = {token for token, count in arrivals.items() if count > 1}
     assert twice <= unrecorded  # a second copy only inside the at-least-once window
     assert max(arrivals.values()) <= 2  # and at most once more per crash
+    # That window is the send itself plus the record's few milliseconds, not the round: no
+    # push the provider had answered well before the kill (APNs answers on arrival) is sent
+    # again, only those still waiting for their answer (FCM's) or answered just before it.
+    first_arrival: dict[str, datetime] = {}
+    for push in received:
+        first_arrival.setdefault(str(push["token"]), datetime.fromisoformat(push["received_at"]))
+    platform_of = {str(push["token"]): str(push["platform"]) for push in received}
+    latency_s = {"apns": 0.0, "fcm": FCM_LATENCY_S}
+    answered_long_before = {
+        token
+        for token in twice
+        if (killed_at - first_arrival[token]).total_seconds()
+        > latency_s[platform_of[token]] + RECORD_WINDOW_S
+    }
+    per_platform = Counter(platform_of[token] for token in twice)
+    print(f"duplicates after the crash: {dict(per_platform)} of {len(unrecorded)} unrecorded")
+    assert not answered_long_before, f"answered before the kill, sent again: {per_platform}"
     # Each copy is the same delivery under the same collapse id: the phone shows it once.
     assert {_collapse_id(push) for push in received} == {broadcast_id}
     apns_ids: dict[str, set[str]] = {}

@@ -98,6 +98,35 @@ async def test_settling_touches_only_rows_still_under_the_claim(db: Database) ->
     assert rows[lost].status == "pending"  # not ours any more: left alone
 
 
+async def test_a_heartbeat_extends_only_what_is_still_pending_under_the_claim(
+    db: Database,
+) -> None:
+    in_flight, answered, taken_over = [await _pending(db, NOW) for _ in range(3)]
+    lease = NOW + timedelta(seconds=6)
+    async with db.transaction() as session:
+        claim_id, _ = await repository.claim_due_deliveries(session, NOW, lease, 10)
+        # Our lease ran out once and another round claimed `taken_over` meanwhile.
+        await session.execute(
+            sa.update(DeliveryRow).where(DeliveryRow.id == taken_over).values(claim_id=uuid.uuid4())
+        )
+    async with db.transaction() as session:
+        await repository.settle_deliveries(
+            session, claim_id, [_settled(answered, "sent", claim_id)]
+        )
+    later = NOW + timedelta(seconds=8)
+    async with db.transaction() as session:
+        kept = await repository.extend_lease(session, claim_id, later)
+        ours = await repository.still_claimed(session, claim_id, [in_flight, answered])
+    async with db.session() as session:
+        rows = {
+            row.id: row for row in (await session.execute(sa.select(DeliveryRow))).scalars().all()
+        }
+    assert (kept, ours) == (1, {in_flight})
+    assert rows[in_flight].next_attempt_at == later
+    assert rows[answered].next_attempt_at == NOW + timedelta(seconds=30)  # as settled
+    assert rows[taken_over].next_attempt_at == lease  # the other round's lease, untouched
+
+
 async def test_a_paused_platform_is_neither_claimed_nor_waited_for(db: Database) -> None:
     ios = await _pending(db, NOW - timedelta(seconds=2), "ios")
     android = await _pending(db, NOW - timedelta(seconds=1), "android")
