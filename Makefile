@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration bench lint fmt contracts certs clean
+.PHONY: run test test-unit test-integration bench fuzz lint fmt contracts certs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench: $(STAMP)  ## benchmarks (h2load from nghttp2-client); results in tests/be
 	@command -v h2load >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq nghttp2-client >/dev/null; } \
 		|| { echo "h2load is missing: apt-get install nghttp2-client"; exit 1; }
 	$(BIN)/python -m tests.bench $(BENCH)
+
+fuzz: $(STAMP)  ## schemathesis against all five OpenAPI documents over the real processes
+	$(BIN)/python -m tests.fuzz $(FUZZ_SECONDS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
