@@ -16,6 +16,7 @@ class DatasetsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_DATASETS_", extra="ignore")
 
     service_name: ClassVar[str] = "datasets"
+    accepted_callers: ClassVar[frozenset[str]] = frozenset({"bff", "training"})
 
     port: int = 8101
     # Uploads: files arrive in chunks of this size (the last one may be shorter).

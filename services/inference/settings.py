@@ -17,6 +17,7 @@ class InferenceSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_INFERENCE_", extra="ignore")
 
     service_name: ClassVar[str] = "inference"
+    accepted_callers: ClassVar[frozenset[str]] = frozenset({"bff", "training"})
 
     port: int = 8103
     # Largest model artifact accepted at registration (bytes).

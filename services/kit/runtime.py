@@ -62,7 +62,9 @@ class ServiceRuntime:
             db=db,
             cache=build_cache(settings.redis_url, f"tern:{settings.service_name}"),
             tokens=tokens,
-            verifier=ServiceTokenVerifier(secret, settings.service_name),
+            verifier=ServiceTokenVerifier(
+                secret, settings.service_name, callers=settings.accepted_callers
+            ),
             metrics=HttpMetrics(settings.service_name, metric_labels),
             versions=versions,
             clients=clients,

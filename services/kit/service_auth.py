@@ -75,9 +75,11 @@ class ServiceTokenVerifier:
         audience: str,
         max_ttl_s: int = 300,
         clock: Callable[[], float] = time.time,
+        callers: frozenset[str] | None = None,
     ) -> None:
         self._secret = secret
         self._audience = audience
+        self._callers = callers  # None: any service
         self._max_ttl_s = max_ttl_s
         self._clock = clock
         # token -> (principal, exp): each entry is checked against its exp on every use.
@@ -120,6 +122,13 @@ class ServiceTokenVerifier:
             raise ApiError(401, "SERVICE_TOKEN_INVALID", f"invalid service token: {exc}") from exc
         if int(claims["exp"]) - int(claims["iat"]) > self._max_ttl_s:
             raise ApiError(401, "SERVICE_TOKEN_INVALID", "service token lives too long")
+        caller = str(claims["iss"])
+        if self._callers is not None and caller not in self._callers:
+            raise ApiError(
+                403,
+                "SERVICE_CALLER_NOT_ALLOWED",
+                f"the {self._audience} service takes no calls from {caller!r}",
+            )
         sub = claims.get("sub")
-        principal = ServicePrincipal(caller=str(claims["iss"]), user_id=str(sub) if sub else None)
+        principal = ServicePrincipal(caller=caller, user_id=str(sub) if sub else None)
         return principal, int(claims["exp"])

@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_", extra="ignore")
 
     service_name: ClassVar[str] = "service"
+    # The services whose tokens this one accepts on its internal API (least privilege: a
+    # token minted by any other service is refused with 403 even when its signature holds).
+    accepted_callers: ClassVar[frozenset[str]] = frozenset()
     secret_fields: ClassVar[tuple[str, ...]] = ("service_token_secret",)
 
     environment: Environment = "development"

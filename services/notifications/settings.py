@@ -17,6 +17,7 @@ class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_NOTIFICATIONS_", extra="ignore")
 
     service_name: ClassVar[str] = "notifications"
+    accepted_callers: ClassVar[frozenset[str]] = frozenset({"bff", "training"})
 
     port: int = 8104
 

@@ -14,6 +14,7 @@ class TrainingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_TRAINING_", extra="ignore")
 
     service_name: ClassVar[str] = "training"
+    accepted_callers: ClassVar[frozenset[str]] = frozenset({"bff"})
 
     port: int = 8102
     datasets_url: str = "http://127.0.0.1:8101"

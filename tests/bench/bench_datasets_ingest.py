@@ -97,7 +97,7 @@ def _ingest(url: str, secret: str, path: Path) -> tuple[float, float, dict[str, 
     """Upload `path` chunk by chunk and complete it; (upload seconds, complete seconds, version)."""
     from services.kit.service_auth import ServiceTokenIssuer
 
-    tokens = ServiceTokenIssuer(secret, "bench")
+    tokens = ServiceTokenIssuer(secret, "bff")
 
     def auth() -> dict[str, str]:
         return {"authorization": f"Bearer {tokens.mint('datasets', _USER)}"}

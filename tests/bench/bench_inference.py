@@ -69,7 +69,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _token() -> str:
     from services.kit.service_auth import ServiceTokenIssuer
 
-    return ServiceTokenIssuer(SECRET, "bench", ttl_s=300).mint("inference", USER)
+    return ServiceTokenIssuer(SECRET, "bff", ttl_s=300).mint("inference", USER)
 
 
 def _models() -> dict[str, tuple[dict[str, Any], bytes, list[dict[str, Any]]]]:

@@ -156,6 +156,30 @@ def test_internal_routes_refuse_missing_and_misaddressed_service_tokens(stack: S
         assert right.status_code == 200
 
 
+def test_each_service_takes_internal_calls_only_from_the_services_that_call_it(
+    stack: Stack,
+) -> None:
+    """Least privilege: a valid token of a service that has no business calling (inference
+    calling training, anyone calling the BFF's internals) is refused."""
+    secret = stack.config.service_token_secret
+
+    def status(caller: str, callee: str, path: str) -> int:
+        token = ServiceTokenIssuer(secret, caller).mint(callee, "u1")
+        url = stack.config.bff_url if callee == "bff" else stack.config.url(callee)
+        response = httpx.get(url + path, headers={"authorization": f"Bearer {token}"})
+        return response.status_code
+
+    assert status("training", "datasets", "/internal/v1/datasets") == 200
+    assert status("bff", "training", "/internal/v1/jobs") == 200
+    refused = [
+        status("inference", "training", "/internal/v1/jobs"),
+        status("notifications", "datasets", "/internal/v1/datasets"),
+        status("datasets", "inference", "/internal/v1/models"),
+        status("training", "bff", "/internal/v1/versions/watch"),
+    ]
+    assert refused == [403, 403, 403, 403]
+
+
 def test_make_run_seed_is_idempotent_and_gives_a_trainable_dataset(
     stack: Stack, bff: httpx.Client
 ) -> None:

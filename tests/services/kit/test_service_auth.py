@@ -31,6 +31,17 @@ def test_token_for_another_audience_is_403() -> None:
     assert (err.value.status, err.value.code) == (403, "SERVICE_TOKEN_WRONG_AUDIENCE")
 
 
+def test_a_service_takes_calls_only_from_its_callers() -> None:
+    verifier = ServiceTokenVerifier(SECRET, "datasets", callers=frozenset({"bff", "training"}))
+    from_training = ServiceTokenIssuer(SECRET, "training").mint("datasets", "user-1")
+    from_inference = ServiceTokenIssuer(SECRET, "inference").mint("datasets", "user-1")
+
+    assert verifier.verify(f"Bearer {from_training}").caller == "training"
+    with pytest.raises(ApiError) as err:
+        verifier.verify(f"Bearer {from_inference}")
+    assert (err.value.status, err.value.code) == (403, "SERVICE_CALLER_NOT_ALLOWED")
+
+
 def test_expired_and_forged_tokens_are_401() -> None:
     now = int(time.time())
     expired = jwt.encode(
