@@ -122,8 +122,8 @@ def fuzz_document(
     ]
     for header, value in headers.items():
         command += ["--header", f"{header}: {value}"]
-    finished = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 120, check=False
+    finished = subprocess.run(  # in `work`: schemathesis keeps its state in the working dir
+        command, capture_output=True, text=True, timeout=seconds + 120, check=False, cwd=work
     )
     output = finished.stdout + finished.stderr
     return _read_report(name, report, output)
