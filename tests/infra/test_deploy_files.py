@@ -127,6 +127,27 @@ def test_every_replicated_deployment_has_a_disruption_budget() -> None:
     assert replicated and replicated <= budgets
 
 
+@pytest.mark.parametrize("name", K8S_SERVICES)
+def test_the_network_lets_in_only_the_callers_the_service_accepts(name: str) -> None:
+    """The NetworkPolicy and the service's own token check name the same callers."""
+    policy = next(
+        d for d in _k8s_docs() if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == name
+    )
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app": name}
+    (rule,) = policy["spec"]["ingress"]
+    module, cls = SETTINGS[name]
+    accepted = getattr(importlib.import_module(module), cls).accepted_callers
+    if name == "bff":
+        assert "from" not in rule  # the phones' entry point: open to the ingress
+        return
+    apps = {
+        peer["podSelector"]["matchLabels"]["app"]
+        for peer in rule["from"]
+        if "namespaceSelector" not in peer
+    }
+    assert apps == accepted
+
+
 def test_skaffold_builds_one_image_per_deployable() -> None:
     skaffold = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     built = {
