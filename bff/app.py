@@ -22,6 +22,7 @@ from bff.clients import ServiceClients
 from bff.compact.compression import Compressors
 from bff.compact.representation import RepresentationMiddleware
 from bff.context import BffContext
+from bff.dependencies import authenticate
 from bff.graphql.schema import build_graphql_router
 from bff.kept_pages import KeptPages
 from bff.known_versions import KnownVersions, watching
@@ -71,6 +72,10 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
             MODEL_UPLOADS_PATH: settings.model_upload_max_bytes
             + settings.upload_chunk_margin_bytes,
         },
+        credentials=USER_TOKEN,
+        # Sign-in and refresh failures (401), an old app version (426), a rate limit (429), a
+        # service that cannot answer (503).
+        error_statuses=frozenset({401, 426, 429, 503}),
     )
     runtime: ServiceRuntime = app.state.runtime
     context = build_context(settings, runtime)
@@ -82,6 +87,19 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     include_api_routes(app)
     app.include_router(build_graphql_router(settings))
     return app
+
+
+USER_TOKEN = {
+    authenticate: (
+        "userToken",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "the access token sign-in or refresh answered",
+        },
+    )
+}
 
 
 def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:

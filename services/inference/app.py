@@ -47,6 +47,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             f"{INTERNAL_PREFIX}/models/": settings.max_predict_body_bytes,
         },
         context=build_context,
+        error_statuses=frozenset({429, 503}),  # predictions are rate limited per user
     )
     app.include_router(internal_router)
     return app

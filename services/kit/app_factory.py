@@ -9,6 +9,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
+from services.kit import openapi_document
+from services.kit.dependencies import service_principal
 from services.kit.error_responses import error_response, install_error_handlers
 from services.kit.health import build_health_router, default_checks
 from services.kit.http_client import DownstreamUnavailable
@@ -29,6 +31,17 @@ StartupHook = Callable[[ServiceRuntime, AsyncExitStack], Awaitable[None]]
 ContextFactory = Callable[[ServiceRuntime], object]
 
 _log = get_logger(__name__)
+SERVICE_TOKEN: openapi_document.Credentials = {
+    service_principal: (
+        "serviceToken",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "a short-lived token another Tern service mints for this one",
+        },
+    )
+}
 
 
 def create_service_app(
@@ -44,11 +57,15 @@ def create_service_app(
     log_fields: LogFields | None = None,
     body_limit_overrides: dict[str, int] | None = None,
     context: ContextFactory | None = None,
+    credentials: openapi_document.Credentials | None = None,
+    error_statuses: frozenset[int] = frozenset({503}),
 ) -> FastAPI:
     """A FastAPI app with the kit's middleware, errors, health, metrics and lifespan.
 
     `context(runtime)` builds the app's typed context once, without I/O; routes reach it
     through the dependency `context_dependency` makes, the startup hook as `app.state.context`.
+    `credentials` and `error_statuses` go into its OpenAPI document (`openapi_document`):
+    by default a service token on the internal routes, and 503 for a downstream that fails.
     """
     runtime = ServiceRuntime.build(settings, downstreams or {}, metric_labels)
     default_checks(runtime, include_downstreams=ready_checks_downstreams)
@@ -81,6 +98,9 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.context = context(runtime) if context is not None else runtime
     install_error_handlers(app)
+    openapi_document.install(
+        app, SERVICE_TOKEN if credentials is None else credentials, error_statuses
+    )
 
     async def _downstream_unavailable(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DownstreamUnavailable)

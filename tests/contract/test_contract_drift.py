@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import json
 
-from infra.contracts import expected_files
+from infra.contracts import OPENAPI_DIR, expected_files
 
 
 def test_checked_in_contracts_match_the_code() -> None:
@@ -45,3 +46,25 @@ def test_every_internal_route_needs_a_service_token() -> None:
                     service_principal in {d.call for d in dep.dependencies}
                     for dep in route.dependant.dependencies
                 ), f"{name}: {route.path} does not check the service token"
+
+
+def test_every_operation_documents_its_errors_in_the_mobile_error_body() -> None:
+    """Each operation of each document lists its error statuses with the one error schema,
+    and the credential it needs: a user token on the BFF's API, a service token inside."""
+    for path in sorted(OPENAPI_DIR.glob("*.json")):
+        document = json.loads(path.read_text())
+        for route, operations in document["paths"].items():
+            for method, operation in operations.items():
+                where = f"{path.name} {method.upper()} {route}"
+                responses = operation["responses"]
+                assert {"400", "404", "409", "422"} <= set(responses), where
+                schema = responses["422"]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, where
+                if route.startswith("/internal/"):
+                    assert operation.get("security") == [{"serviceToken": []}], where
+                if operation.get("security"):
+                    assert {"401", "403"} <= set(responses), where
+    bff = json.loads((OPENAPI_DIR / "bff.json").read_text())["paths"]
+    for route in ("/api/v1/dashboard", "/api/v1/datasets", "/api/v1/models", "/api/v1/uploads"):
+        for operation in bff[route].values():
+            assert operation["security"] == [{"userToken": []}], route
