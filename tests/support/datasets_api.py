@@ -58,16 +58,23 @@ class DatasetsApi:
             f"/internal/v1/uploads/{upload_id}/complete", headers=headers(user)
         )
 
+    async def send(
+        self, data: bytes, user: str = ALICE, filename: str = "people.csv", **extra: Any
+    ) -> str:
+        """Create an upload and send every chunk of `data`; the upload's id (not completed)."""
+        created = await self.create_upload(data, user, filename, **extra)
+        assert created.status_code == 201, created.text
+        upload_id: str = created.json()["upload_id"]
+        for n, chunk in enumerate(chunks_of(data, created.json()["chunk_size"])):
+            sent = await self.put_chunk(upload_id, n, chunk, user)
+            assert sent.status_code == 200, sent.text
+        return upload_id
+
     async def upload(
         self, data: bytes, user: str = ALICE, filename: str = "people.csv", **extra: Any
     ) -> dict[str, Any]:
         """Create, send every chunk, complete; the created DatasetVersion."""
-        created = await self.create_upload(data, user, filename, **extra)
-        assert created.status_code == 201, created.text
-        upload_id = created.json()["upload_id"]
-        for n, chunk in enumerate(chunks_of(data, created.json()["chunk_size"])):
-            sent = await self.put_chunk(upload_id, n, chunk, user)
-            assert sent.status_code == 200, sent.text
+        upload_id = await self.send(data, user, filename, **extra)
         completed = await self.complete(upload_id, user)
         assert completed.status_code == 201, completed.text
         version: dict[str, Any] = completed.json()

@@ -156,10 +156,7 @@ async def test_chunk_of_wrong_length_or_index_is_refused(api: DatasetsApi) -> No
 
 async def test_file_checksum_mismatch_leaves_nothing(api: DatasetsApi) -> None:
     data = sample_csv(5)
-    created = await api.create_upload(data, sha256=sha256(b"something else"))
-    upload_id = created.json()["upload_id"]
-    for n, chunk in enumerate(chunks_of(data)):
-        await api.put_chunk(upload_id, n, chunk)
+    upload_id = await api.send(data, sha256=sha256(b"something else"))
 
     response = await api.complete(upload_id)
 
@@ -172,10 +169,7 @@ async def test_file_checksum_mismatch_leaves_nothing(api: DatasetsApi) -> None:
 async def test_a_wrong_checksum_is_reported_before_what_parsing_finds(api: DatasetsApi) -> None:
     # The checksum is computed beside the conversion now, yet it still decides first.
     data = b"a,b\n1,2\n3\n"  # ragged as well
-    created = await api.create_upload(data, sha256=sha256(b"something else"))
-    upload_id = created.json()["upload_id"]
-    for n, chunk in enumerate(chunks_of(data)):
-        await api.put_chunk(upload_id, n, chunk)
+    upload_id = await api.send(data, sha256=sha256(b"something else"))
 
     response = await api.complete(upload_id)
 

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -17,14 +16,12 @@ from proto.notifications import SendToUser
 from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.notifications import service
-from services.notifications.app import create_app
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.metrics import PushMetrics
 from services.notifications.push_types import Outcome, PushMessage, PushResult
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import DeliveryRow, DeviceRow
-from tests.support.apps import running_app
-from tests.support.notifications_api import USER_A, Harness
+from tests.support.notifications_api import USER_A, Harness, running_harness
 from tests.support.polling import eventually
 
 LEASE_S = 0.3  # the heartbeat beats every 0.1 s of real time
@@ -62,12 +59,8 @@ async def idle_harness(
     settings = notifications_settings.model_copy(
         update={"dispatch_poll_s": 60.0, "dispatch_lease_s": LEASE_S}
     )
-    app = create_app(settings)
-    async with (
-        running_app(app) as client,
-        httpx.AsyncClient(base_url=fake_push_url, http1=False, http2=True) as fake,
-    ):
-        yield Harness(app, client, fake)
+    async with running_harness(settings, fake_push_url) as harness:
+        yield harness
 
 
 async def _queue_one_push(h: Harness) -> None:

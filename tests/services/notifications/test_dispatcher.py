@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -17,13 +16,12 @@ from sqlalchemy import event
 from proto.notifications import SendToUser
 from services.kit.clock import utc_now
 from services.notifications import service
-from services.notifications.app import build_senders, create_app
+from services.notifications.app import build_senders
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.metrics import PushMetrics
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import DeliveryRow
-from tests.support.apps import running_app
-from tests.support.notifications_api import USER_A, Harness
+from tests.support.notifications_api import USER_A, Harness, running_harness
 
 
 @pytest.fixture
@@ -34,12 +32,8 @@ async def slow_harness(
     settings = notifications_settings.model_copy(
         update={"dispatch_poll_s": 60.0, "dispatch_lease_s": 0.3}
     )
-    app = create_app(settings)
-    async with (
-        running_app(app) as client,
-        httpx.AsyncClient(base_url=fake_push_url, http1=False, http2=True) as fake,
-    ):
-        yield Harness(app, client, fake)
+    async with running_harness(settings, fake_push_url) as harness:
+        yield harness
 
 
 async def test_a_crash_mid_batch_resends_only_the_unacknowledged(slow_harness: Harness) -> None:
