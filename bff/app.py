@@ -76,6 +76,8 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
         # Sign-in and refresh failures (401), an old app version (426), a rate limit (429), a
         # service that cannot answer (503).
         error_statuses=frozenset({401, 426, 429, 503}),
+        # A phone names its device by X-Device-ID: its writes poke its other devices.
+        origin_device_header="x-device-id",
     )
     runtime: ServiceRuntime = app.state.runtime
     context = build_context(settings, runtime)

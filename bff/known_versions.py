@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import cachetools
 import orjson
 
-from services.kit.change_versions import WATCH_PATH
+from services.kit.change_versions import WATCH_PATH, parse_events
 from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
 from services.kit.structured_logging import get_logger
 
@@ -102,7 +102,7 @@ class KnownVersions:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line:
-                        for user_id, version in orjson.loads(line):
+                        for user_id, version, _origin in parse_events(orjson.loads(line)):
                             if version > known.get(user_id, -1):
                                 known[user_id] = version
 

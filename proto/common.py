@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,3 +30,37 @@ class Page(Contract, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+# --- the change feed (services/kit/change_feed.py) ----------------------------------------
+
+FeedOp = Literal["upsert", "delete"]
+FEED_PATH = f"{INTERNAL_PREFIX}/feed"
+MAX_FEED_PAGE = 1000
+
+
+class FeedEntry(Contract):
+    """The latest change of one entity: its state (`data`, the entity's contract) or its
+    tombstone. `origin` is the device whose request made it, if a phone's."""
+
+    seq: int
+    kind: str
+    id: str
+    op: FeedOp
+    data: dict[str, Any] | None = None
+    origin: str | None = None
+    at: datetime
+
+
+class FeedPage(Contract):
+    """GET /internal/v1/feed?since=&limit=&kind=&snapshot=: the acting user's entries after
+    `since`, oldest first. Pass `next_since` back (with `snapshot=true` while paging through a
+    snapshot). `reset`: `since` was behind the pruned tombstones (or past the feed), so this
+    page starts a snapshot from 0: keep only what the snapshot brings, through `has_more` false.
+    """
+
+    entries: list[FeedEntry]
+    next_since: int
+    has_more: bool
+    reset: bool = False
+    last_seq: int

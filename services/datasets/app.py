@@ -12,6 +12,7 @@ from services.datasets.context import DatasetsContext
 from services.datasets.endpoints import router
 from services.datasets.settings import DatasetsSettings
 from services.datasets.sweeper import start_upload_sweeper
+from services.datasets.tables import FEED
 from services.kit.app_factory import create_service_app
 from services.kit.runtime import ServiceRuntime
 
@@ -36,6 +37,7 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
             f"{INTERNAL_PREFIX}/uploads": settings.upload_chunk_size_bytes + _CHUNK_BODY_SLACK
         },
         context=DatasetsContext.build,
+        change_feed=FEED,
     )
     app.include_router(router)
     return app

@@ -13,15 +13,12 @@ from typing import Any
 from proto.common import Page
 from proto.datasets import ColumnSchema, ColumnStats, Dataset, DatasetVersion, VersionStats
 from services.datasets import repository
-from services.datasets.changes import (
-    change_writer,
-    dataset_key,
-    forget_label_changes,
-)
+from services.datasets.changes import DATASET, dataset_key, forget_children
 from services.datasets.context import DatasetsContext
 from services.datasets.parsing import describe_parquet
-from services.datasets.tables import VERSIONS, DatasetRow, DatasetVersionRow
+from services.datasets.tables import FEED, VERSIONS, DatasetRow, DatasetVersionRow
 from services.datasets.version_files import local_copy
+from services.kit.change_feed import change_writer
 from services.kit.change_versions import row_data
 from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
@@ -178,7 +175,7 @@ async def delete_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.U
     replay it.
     """
     now = datetime.now(UTC)
-    async with ctx.db.transaction() as session, change_writer(session, owner_id) as changes:
+    async with ctx.db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
         dataset = await repository.get_dataset(
             session, owner_id, dataset_id, for_update=True, include_deleted=True
         )
@@ -188,14 +185,8 @@ async def delete_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.U
             return
         dataset.deleted_at = now
         dataset.updated_at = now
-        await forget_label_changes(session, owner_id, dataset_id)
-        await changes.record(
-            kind="dataset",
-            entity_key=dataset_key(dataset_id),
-            op="delete",
-            dataset_id=dataset_id,
-            at=now,
-        )
+        await forget_children(changes, dataset_id)
+        await changes.record(DATASET, dataset_key(dataset_id), "delete", at=now)
 
 
 async def version_row(

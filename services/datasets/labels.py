@@ -15,9 +15,10 @@ from proto.common import Page
 from proto.datasets import Label, LabelBatch, LabelBatchResult, LabelConflict, LabelWrite
 from services.datasets import repository
 from services.datasets.catalog import version_row
-from services.datasets.changes import ChangeWriter, change_writer, label_key
+from services.datasets.changes import LABEL, label_key
 from services.datasets.context import DatasetsContext
-from services.datasets.tables import LabelRow
+from services.datasets.tables import FEED, LabelRow
+from services.kit.change_feed import ChangeWriter, change_writer
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.paging import clamp_limit, cursor_number, encode_cursor
 
@@ -44,7 +45,7 @@ async def upsert_labels(
     now = datetime.now(UTC)
     applied: list[Label] = []
     conflicts: list[LabelConflict] = []
-    async with ctx.db.transaction() as session, change_writer(session, owner_id) as changes:
+    async with ctx.db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
         target = await repository.get_version(session, owner_id, dataset_id, version)
         if target is None:
             raise not_found("dataset_version", f"{dataset_id} v{version}")
@@ -79,14 +80,11 @@ async def upsert_labels(
 
 async def _record(changes: ChangeWriter, row: LabelRow) -> None:
     await changes.record(
-        kind="label",
-        entity_key=label_key(row.dataset_id, row.version, row.row_id),
-        op="upsert" if row.label is not None else "delete",
-        dataset_id=row.dataset_id,
-        version=row.version,
-        row_id=row.row_id,
-        at=row.updated_at,
-        payload=label_contract(row).model_dump(mode="json"),
+        LABEL,
+        label_key(row.dataset_id, row.version, row.row_id),
+        "upsert" if row.label is not None else "delete",
+        label_contract(row).model_dump(mode="json"),  # a tombstone keeps its revision
+        row.updated_at,
     )
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.change_feed import FeedTables
 from services.kit.change_versions import OwnerVersions, counter_table
 from services.kit.database import UtcDateTime
 
@@ -144,22 +145,5 @@ class ChangeCounterRow(Base):
 VERSIONS = OwnerVersions.of(ChangeCounterRow.last_seq, ChangeCounterRow.owner_id)  # type: ignore[arg-type]
 
 
-class ChangeRow(Base):
-    """The latest change of one entity of an owner (a write moves it to a new `seq`)."""
-
-    __tablename__ = "changes"
-
-    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
-    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(20))
-    entity_key: Mapped[str] = mapped_column(sa.String(120))
-    op: Mapped[str] = mapped_column(sa.String(10))
-    dataset_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
-    version: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
-    row_id: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
-    payload: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
-    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-    __table_args__ = (
-        sa.UniqueConstraint("owner_id", "kind", "entity_key", name="uq_changes_entity"),
-    )
+# The kit's change feed: datasets, their versions and labels (services/datasets/changes.py).
+FEED = FeedTables.on(Base.metadata)

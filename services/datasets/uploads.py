@@ -24,19 +24,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proto.datasets import DatasetFormat, DatasetVersion, UploadCreate, UploadSession
 from services.datasets import repository
 from services.datasets.catalog import dataset_contract, version_contract
-from services.datasets.changes import change_writer, dataset_key
+from services.datasets.changes import DATASET, VERSION, dataset_key, version_key
 from services.datasets.chunk_store import ReceivedChunk, file_sha256
 from services.datasets.column_profiles import ColumnProfile
 from services.datasets.context import DatasetsContext
 from services.datasets.parsing import FileRejected, ParsedDataset, convert_to_parquet, detect_format
 from services.datasets.sources import ChunkedFile, SourceDigest, source_digest
 from services.datasets.tables import (
+    FEED,
     DatasetRow,
     DatasetVersionRow,
     UnrecordedFileRow,
     UploadChunkRow,
     UploadRow,
 )
+from services.kit.change_feed import change_writer
 from services.kit.clock import utc_now
 from services.kit.errors import Action, ApiError, invalid_input, not_found
 from services.kit.structured_logging import get_logger
@@ -429,7 +431,7 @@ async def _record_version(
     try:
         async with (
             ctx.db.transaction() as session,
-            change_writer(session, upload.owner_id) as changes,
+            change_writer(session, FEED, upload.owner_id) as changes,
         ):
             dataset = await _dataset_for_next_version(session, upload, stored.dataset_id, now)
             version = DatasetVersionRow(
@@ -455,18 +457,24 @@ async def _record_version(
                 session, upload.id, stored.dataset_id, version.version, now
             ):
                 raise _LostRace
+            recorded = version_contract(version)
             await changes.record(
-                kind="dataset",
-                entity_key=dataset_key(dataset.id),
-                op="upsert",
-                dataset_id=dataset.id,
-                version=version.version,
-                at=now,
-                payload=dataset_contract(dataset, version).model_dump(mode="json"),
+                VERSION,
+                version_key(dataset.id, version.version),
+                "upsert",
+                recorded.model_dump(mode="json"),
+                now,
+            )
+            await changes.record(
+                DATASET,
+                dataset_key(dataset.id),
+                "upsert",
+                dataset_contract(dataset, version).model_dump(mode="json"),
+                now,
             )
     except (_LostRace, IntegrityError):
         return None
-    return version_contract(version)
+    return recorded
 
 
 class _LostRace(Exception):

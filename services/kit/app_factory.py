@@ -10,8 +10,10 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from services.kit import openapi_document
+from services.kit.change_feed import FeedTables
 from services.kit.dependencies import service_principal
 from services.kit.error_responses import error_response, install_error_handlers
+from services.kit.feed_endpoint import build_changes_router, pruning
 from services.kit.health import build_health_router, default_checks
 from services.kit.http_client import DownstreamUnavailable
 from services.kit.middleware import (
@@ -21,6 +23,7 @@ from services.kit.middleware import (
     RequestContextMiddleware,
 )
 from services.kit.migrations import upgrade_to_head
+from services.kit.request_context import ORIGIN_DEVICE_HEADER
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import ServiceSettings
 from services.kit.structured_logging import configure_logging, get_logger
@@ -59,6 +62,8 @@ def create_service_app(
     context: ContextFactory | None = None,
     credentials: openapi_document.Credentials | None = None,
     error_statuses: frozenset[int] = frozenset({503}),
+    origin_device_header: str = ORIGIN_DEVICE_HEADER,
+    change_feed: FeedTables | None = None,
 ) -> FastAPI:
     """A FastAPI app with the kit's middleware, errors, health, metrics and lifespan.
 
@@ -66,6 +71,8 @@ def create_service_app(
     through the dependency `context_dependency` makes, the startup hook as `app.state.context`.
     `credentials` and `error_statuses` go into its OpenAPI document (`openapi_document`):
     by default a service token on the internal routes, and 503 for a downstream that fails.
+    `change_feed`: the service keeps the kit's change feed; it is served at
+    /internal/v1/feed and its old tombstones are pruned.
     """
     runtime = ServiceRuntime.build(settings, downstreams or {}, metric_labels)
     default_checks(runtime, include_downstreams=ready_checks_downstreams)
@@ -78,6 +85,8 @@ def create_service_app(
             await upgrade_to_head(runtime.db, migrations_dir)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(runtime.aclose)
+            if change_feed is not None:
+                await stack.enter_async_context(pruning(runtime, change_feed))
             if startup is not None:
                 await startup(runtime, stack)
             _log.info("service_started", port=settings.port, environment=settings.environment)
@@ -109,6 +118,8 @@ def create_service_app(
     app.add_exception_handler(DownstreamUnavailable, _downstream_unavailable)
     app.include_router(build_health_router())
     app.include_router(build_version_watch_router())
+    if change_feed is not None:
+        app.include_router(build_changes_router(change_feed))
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,
@@ -119,5 +130,6 @@ def create_service_app(
         metrics=runtime.metrics,
         extra_labels=extra_labels,
         log_fields=log_fields,
+        origin_device_header=origin_device_header,
     )
     return app

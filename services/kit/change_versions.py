@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from proto.common import INTERNAL_PREFIX
 from services.kit.database import Database
+from services.kit.request_context import current_origin_device
 from services.kit.structured_logging import get_logger
 
 VERSION_HEADER = "x-tern-version"
@@ -38,7 +39,10 @@ _log = get_logger(__name__)
 _acting_user: ContextVar[str | None] = ContextVar("tern_acting_user", default=None)
 _answered: ContextVar[int | None] = ContextVar("tern_answered_version", default=None)
 
-VersionEvent = tuple[str, int]
+VersionEvent = tuple[str, int, str | None]
+"""(owner, version, origin): the origin is the device whose request made every change of
+that version (a phone's write), or None (the service's own, or several devices')."""
+_UNSET = "\0"
 
 
 def counter_table(metadata: sa.MetaData) -> sa.Table:
@@ -48,6 +52,8 @@ def counter_table(metadata: sa.MetaData) -> sa.Table:
         metadata,
         sa.Column("owner_id", sa.String(200), primary_key=True),
         sa.Column("last_seq", sa.BigInteger, nullable=False),
+        # Tombstones up to here are pruned (`change_feed`): a reader behind it resnapshots.
+        sa.Column("pruned_seq", sa.BigInteger, nullable=False, server_default="0"),
     )
 
 
@@ -59,14 +65,19 @@ async def bump(session: AsyncSession, counters: sa.Table, owner_id: str) -> int:
         index_elements=[counters.c.owner_id], set_={"last_seq": counters.c.last_seq + 1}
     ).returning(counters.c.last_seq)
     version = int((await session.execute(statement)).scalar_one())
-    note(session, owner_id, version)
+    note(session, owner_id, version, current_origin_device())
     return version
 
 
-def note(session: AsyncSession | Session, owner_id: str, version: int) -> None:
-    """Publish `version` of `owner_id` once this session's transaction commits."""
-    pending: dict[str, int] = session.info.setdefault(_PENDING, {})
-    pending[owner_id] = max(version, pending.get(owner_id, 0))
+def note(
+    session: AsyncSession | Session, owner_id: str, version: int, origin: str | None = None
+) -> None:
+    """Publish `version` of `owner_id` once this session's transaction commits; `origin` is
+    the device whose request made the change, None for the service's own."""
+    pending: dict[str, tuple[int, str | None]] = session.info.setdefault(_PENDING, {})
+    before, before_origin = pending.get(owner_id, (0, _UNSET))
+    merged = origin if before_origin in (_UNSET, origin) else None
+    pending[owner_id] = (max(version, before), merged)
 
 
 VERSION_KEY = "change_version"
@@ -157,13 +168,13 @@ def publish_committed(bus: VersionBus) -> Any:
     """The commit hook of a service's database: publish what the transaction noted."""
 
     def hook(session: Session) -> None:
-        pending: dict[str, int] | None = session.info.pop(_PENDING, None)
+        pending: dict[str, tuple[int, str | None]] | None = session.info.pop(_PENDING, None)
         if not pending:
             return
-        bus.publish(list(pending.items()))
+        bus.publish([(owner, version, origin) for owner, (version, origin) in pending.items()])
         acting = _acting_user.get()
         if acting is not None and acting in pending:
-            answer(pending[acting])
+            answer(pending[acting][0])
 
     return hook
 
@@ -231,7 +242,7 @@ class RedisVersionBus:
         try:
             async for message in pubsub.listen():
                 if message.get("type") == "message":
-                    events = [(str(o), int(v)) for o, v in orjson.loads(message["data"])]
+                    events = parse_events(orjson.loads(message["data"]))
                     if not _offer(queue, events):
                         return
         except aioredis.RedisError:
@@ -243,6 +254,15 @@ class RedisVersionBus:
             with contextlib.suppress(BaseException):
                 await task
         await self._redis.aclose()
+
+
+def parse_events(data: Any) -> list[VersionEvent]:
+    """Events as the bus and the watch stream carry them: [owner, version, origin] lists."""
+    return [(str(event[0]), int(event[1]), _origin(event)) for event in data]
+
+
+def _origin(event: Sequence[Any]) -> str | None:
+    return str(event[2]) if len(event) > 2 and event[2] is not None else None
 
 
 def _offer(queue: asyncio.Queue[VersionEvent | None], events: list[VersionEvent]) -> bool:

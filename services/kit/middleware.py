@@ -49,11 +49,14 @@ class RequestContextMiddleware:
         metrics: HttpMetrics,
         extra_labels: ExtraLabels | None = None,
         log_fields: LogFields | None = None,
+        origin_device_header: str = request_context.ORIGIN_DEVICE_HEADER,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.extra_labels = extra_labels
         self.log_fields = log_fields
+        # Where the device a request comes from is named: the BFF's phones say X-Device-ID.
+        self.origin_device_header = origin_device_header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +65,7 @@ class RequestContextMiddleware:
         headers = request_context.request_headers(scope)
         request_id = request_context.accept_request_id(headers.get("x-request-id"))
         trace = request_context.parse_traceparent(headers.get("traceparent"))
-        request_context.bind(request_id, trace)
+        request_context.bind(request_id, trace, headers.get(self.origin_device_header))
         change_versions.start_request()
         started = time.perf_counter()
         status = 500

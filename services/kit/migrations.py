@@ -60,3 +60,37 @@ def run_env(target_metadata: MetaData) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def create_change_feed() -> None:
+    """In a service's migration: the kit's `change_feed` table, and the pruned horizon on its
+    `change_counters` (services/kit/change_feed.py), as they were first shipped."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    with op.batch_alter_table("change_counters") as batch:
+        batch.add_column(
+            sa.Column("pruned_seq", sa.BigInteger(), nullable=False, server_default="0")
+        )
+    op.create_table(
+        "change_feed",
+        sa.Column("owner_id", sa.String(200), primary_key=True),
+        sa.Column("seq", sa.BigInteger(), primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("entity_id", sa.String(200), nullable=False),
+        sa.Column("op", sa.String(8), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=True),
+        sa.Column("origin", sa.String(128), nullable=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("owner_id", "kind", "entity_id", name="uq_change_feed_entity"),
+    )
+    op.create_index("ix_change_feed_tombstones", "change_feed", ["op", "changed_at"])
+
+
+def drop_change_feed() -> None:
+    from alembic import op
+
+    op.drop_index("ix_change_feed_tombstones", table_name="change_feed")
+    op.drop_table("change_feed")
+    with op.batch_alter_table("change_counters") as batch:
+        batch.drop_column("pruned_seq")

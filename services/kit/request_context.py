@@ -13,6 +13,9 @@ from starlette.types import Scope
 
 REQUEST_ID_HEADER = "x-request-id"
 TRACEPARENT_HEADER = "traceparent"
+# The phone whose request this is (its X-Device-ID, as the BFF read it): recorded with the
+# changes it makes so that the user's other devices are the ones poked.
+ORIGIN_DEVICE_HEADER = "x-tern-origin-device"
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -58,6 +61,7 @@ def request_headers(scope: Scope) -> dict[str, str]:
 
 _request_id: ContextVar[str | None] = ContextVar("tern_request_id", default=None)
 _trace: ContextVar[TraceContext | None] = ContextVar("tern_trace", default=None)
+_origin_device: ContextVar[str | None] = ContextVar("tern_origin_device", default=None)
 
 
 def accept_request_id(value: str | None) -> str:
@@ -77,10 +81,11 @@ def parse_traceparent(value: str | None) -> TraceContext:
     return TraceContext(secrets.token_hex(16), None, span_id)
 
 
-def bind(request_id: str, trace: TraceContext) -> None:
+def bind(request_id: str, trace: TraceContext, origin_device: str | None = None) -> None:
     """Make the ids current for this task and every log line it writes."""
     _request_id.set(request_id)
     _trace.set(trace)
+    _origin_device.set(accept_origin_device(origin_device))
     structlog.contextvars.bind_contextvars(
         request_id=request_id, trace_id=trace.trace_id, span_id=trace.span_id
     )
@@ -89,6 +94,21 @@ def bind(request_id: str, trace: TraceContext) -> None:
 def current_request_id() -> str | None:
     """The request id of the request being served, if any."""
     return _request_id.get()
+
+
+def accept_origin_device(value: str | None) -> str | None:
+    """A device id, if sane (the same shape as a request id), else none."""
+    return value if value and _REQUEST_ID_RE.match(value) else None
+
+
+def bind_origin_device(device_id: str | None) -> None:
+    """The device this request comes from (the BFF, from the phone's X-Device-ID)."""
+    _origin_device.set(accept_origin_device(device_id))
+
+
+def current_origin_device() -> str | None:
+    """The device whose request is being served, if a phone's."""
+    return _origin_device.get()
 
 
 def current_trace() -> TraceContext | None:
@@ -104,4 +124,7 @@ def outbound_headers() -> dict[str, str]:
     request_id = _request_id.get()
     if request_id:
         headers[REQUEST_ID_HEADER] = request_id
+    origin_device = _origin_device.get()
+    if origin_device:
+        headers[ORIGIN_DEVICE_HEADER] = origin_device
     return headers

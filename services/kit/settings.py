@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -55,6 +55,11 @@ class ServiceSettings(BaseSettings):
     breaker_reset_timeout_s: float = 5.0
     # Upper bound on any request body this process accepts (bytes).
     max_request_body_bytes: int = 16 * 1024 * 1024
+    # The change feed keeps every live entity; tombstones go after this many days, or past
+    # this many per owner (a device that was away longer resnapshots).
+    feed_tombstone_max_age_days: int = Field(default=30, ge=1)
+    feed_tombstones_per_owner: int = Field(default=5000, ge=1)
+    feed_prune_interval_s: float = Field(default=600.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
