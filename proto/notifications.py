@@ -157,25 +157,3 @@ class ReadResult(Contract):
 
 class UnreadCount(Contract):
     unread: int
-
-
-ChangeEntity = Literal["notification", "device", "preferences", "subscription"]
-ChangeOp = Literal["upsert", "delete"]
-
-
-class Change(Contract):
-    """One change of the acting user's data, in commit order of `seq`."""
-
-    seq: int
-    entity: ChangeEntity
-    entity_id: str
-    op: ChangeOp
-    at: datetime
-
-
-class ChangePage(Contract):
-    """GET /internal/v1/changes?since=&limit=: changes with seq > since; pass `next_since` back."""
-
-    changes: list[Change]
-    next_since: int
-    has_more: bool

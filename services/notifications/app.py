@@ -20,6 +20,7 @@ from services.notifications.fanout import FanOut
 from services.notifications.fcm import FcmSender
 from services.notifications.push_types import PushSender
 from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import FEED
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -50,6 +51,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS_DIR,
         startup=start_workers,
         context=NotificationsContext.build,
+        change_feed=FEED,
     )
     app.include_router(router)
     return app

@@ -384,13 +384,19 @@ class Dispatcher:
     async def _forget_device(self, session: AsyncSession, item: _Claimed, now: datetime) -> None:
         """The provider called the token dead: remove the device unless it re-registered."""
         assert item.message is not None
-        device = await repository.delete_device_if_token(
+        deleted = await repository.delete_device_if_token(
             session, item.device_pk, item.message.token
         )
-        if device is not None:
-            await changes.record(
-                session, device.owner_id, "device", [device.device_id], "delete", now
-            )
+        if deleted is not None:
+            device, topics = deleted
+            async with changes.writer(session, device.owner_id) as feed:
+                await feed.record_many(
+                    changes.SUBSCRIPTION,
+                    [(changes.subscription_key(device.device_id, t), None) for t in topics],
+                    "delete",
+                    now,
+                )
+                await feed.record(changes.DEVICE, device.device_id, "delete", at=now)
 
     def _retry_delay(self, attempts: int, retry_after_s: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the provider's Retry-After."""

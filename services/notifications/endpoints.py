@@ -13,7 +13,6 @@ from proto.notifications import (
     UNREAD_COUNT_HEADER,
     Broadcast,
     BroadcastResult,
-    ChangePage,
     Device,
     DeviceRegister,
     MarkRead,
@@ -28,10 +27,9 @@ from proto.notifications import (
 )
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession
 from services.kit.paging import CursorParam, LimitParam
-from services.kit.params import SinceParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
-from services.notifications import changes, service, topics
+from services.notifications import service, topics
 from services.notifications.context import NotificationsDep
 
 router = PrefixedRouter(prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES)
@@ -178,15 +176,3 @@ async def broadcast(
 async def get_broadcast(broadcast_id: UUID, _caller: Caller, session: DbSession) -> BroadcastResult:
     """How far a broadcast's fan-out got."""
     return await topics.get_broadcast(session, broadcast_id)
-
-
-@router.get("/changes", response_model=ChangePage)
-async def list_changes(
-    user: ActingUser,
-    session: DbSession,
-    ctx: NotificationsDep,
-    since: SinceParam = 0,
-    limit: Annotated[int, Query(ge=1)] = 100,
-) -> ChangePage:
-    """The acting user's changes after `since`, in order; never skips one."""
-    return await changes.changes_since(session, user, since, limit, ctx.settings.max_changes_page)

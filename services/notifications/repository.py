@@ -53,10 +53,14 @@ async def delete_other_holders_of_token(
     return removed
 
 
-async def delete_subscriptions_of(session: AsyncSession, device_pk: uuid.UUID) -> None:
-    await session.execute(
-        sa.delete(TopicSubscriptionRow).where(TopicSubscriptionRow.device_pk == device_pk)
+async def delete_subscriptions_of(session: AsyncSession, device_pk: uuid.UUID) -> list[str]:
+    """Drop a device's topic subscriptions; the topics it followed."""
+    deleted = await session.execute(
+        sa.delete(TopicSubscriptionRow)
+        .where(TopicSubscriptionRow.device_pk == device_pk)
+        .returning(TopicSubscriptionRow.topic)
     )
+    return list(deleted.scalars())
 
 
 async def count_devices(session: AsyncSession, owner_id: str) -> int:
@@ -71,16 +75,18 @@ async def devices_of(session: AsyncSession, owner_id: str) -> Sequence[DeviceRow
 
 async def delete_device_if_token(
     session: AsyncSession, device_pk: uuid.UUID, token: str
-) -> DeviceRow | None:
-    """Remove a device whose token a provider called dead, unless it re-registered since."""
+) -> tuple[DeviceRow, list[str]] | None:
+    """Remove a device whose token a provider called dead, unless it re-registered since;
+    the device and the topics it followed."""
     query = sa.select(DeviceRow).where(
         DeviceRow.id == device_pk, DeviceRow.token_hash == token_hash(token)
     )
     device = (await session.execute(query)).scalar_one_or_none()
-    if device is not None:
-        await delete_subscriptions_of(session, device.id)
-        await session.delete(device)
-    return device
+    if device is None:
+        return None
+    topics = await delete_subscriptions_of(session, device.id)
+    await session.delete(device)
+    return device, topics
 
 
 async def find_notification(
@@ -494,16 +500,17 @@ async def unread_count(session: AsyncSession, owner_id: str) -> int:
 
 async def mark_read(
     session: AsyncSession, owner_id: str, ids: Sequence[uuid.UUID] | None, now: datetime
-) -> list[uuid.UUID]:
-    """Mark the owner's unread notifications (those in `ids`, or all) read; the ids changed."""
-    query = sa.select(NotificationRow.id).where(
+) -> list[NotificationRow]:
+    """Mark the owner's unread notifications (those in `ids`, or all) read; the rows changed,
+    as they were before (their `read_at` still None)."""
+    query = sa.select(NotificationRow).where(
         NotificationRow.owner_id == owner_id, NotificationRow.read_at.is_(None)
     )
     if ids is not None:
         query = query.where(NotificationRow.id.in_(set(ids)))
     changed = list((await session.execute(query)).scalars().all())
     for start in range(0, len(changed), 500):
-        chunk = changed[start : start + 500]
+        chunk = [row.id for row in changed[start : start + 500]]
         await session.execute(
             sa.update(NotificationRow)
             .where(NotificationRow.id.in_(chunk), NotificationRow.read_at.is_(None))

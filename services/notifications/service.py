@@ -67,18 +67,19 @@ async def _register_device(
 ) -> Device:
     now = utc_now()
     digest = repository.token_hash(register.token)
-    async with db.transaction() as session:
-        # The owner's change counter first: it holds their device writes in line (a row lock
-        # on PostgreSQL, the write lock on SQLite), so what is read next stays true to commit.
-        await changes.record(session, owner_id, "device", [device_id], "upsert", now)
+    # The owner's change writer first: it holds their device writes in line (a row lock on
+    # PostgreSQL, the write lock on SQLite), so what is read next stays true to commit.
+    async with db.transaction() as session, changes.writer(session, owner_id) as feed:
         device = await repository.get_device(session, owner_id, device_id)
         moved = await repository.delete_other_holders_of_token(
             session, digest, device.id if device else None
         )
         for previous in moved:
-            await changes.record(
-                session, previous.owner_id, "device", [previous.device_id], "delete", now
-            )
+            if previous.owner_id == owner_id:
+                await feed.record(changes.DEVICE, previous.device_id, "delete", at=now)
+                continue
+            async with changes.writer(session, previous.owner_id) as theirs:
+                await theirs.record(changes.DEVICE, previous.device_id, "delete", at=now)
         if device is None:
             if await repository.count_devices(session, owner_id) >= max_devices:
                 raise ApiError(
@@ -99,7 +100,11 @@ async def _register_device(
         device.locale = register.locale
         device.timezone = register.timezone
         device.updated_at = now
-    return _device(device)
+        registered = _device(device)
+        await feed.record(
+            changes.DEVICE, device_id, "upsert", registered.model_dump(mode="json"), now
+        )
+    return registered
 
 
 async def unregister_device(db: Database, owner_id: str, device_id: str) -> None:
@@ -108,14 +113,19 @@ async def unregister_device(db: Database, owner_id: str, device_id: str) -> None
 
 
 async def _unregister_device(db: Database, owner_id: str, device_id: str) -> None:
-    async with db.transaction() as session:
-        # First, as in registering: the owner's device writes go one at a time.
-        await changes.record(session, owner_id, "device", [device_id], "delete", utc_now())
+    # The writer first, as in registering: the owner's device writes go one at a time.
+    async with db.transaction() as session, changes.writer(session, owner_id) as feed:
         device = await repository.get_device(session, owner_id, device_id)
         if device is None:
             raise not_found("device", device_id)
-        await repository.delete_subscriptions_of(session, device.id)
+        topics = await repository.delete_subscriptions_of(session, device.id)
         await session.delete(device)
+        await feed.record_many(
+            changes.SUBSCRIPTION,
+            [(changes.subscription_key(device_id, topic), None) for topic in topics],
+            "delete",
+        )
+        await feed.record(changes.DEVICE, device_id, "delete")
 
 
 async def list_devices(
@@ -162,9 +172,14 @@ async def send_to_user(
                 pending_delivery(notification.id, "user", device, owner_id, due, now)
                 for device in devices
             )
-        await changes.record(
-            session, owner_id, "notification", [str(notification.id)], "upsert", now
-        )
+        async with changes.writer(session, owner_id) as feed:
+            await feed.record(
+                changes.NOTIFICATION,
+                str(notification.id),
+                "upsert",
+                _notification(notification).model_dump(mode="json"),
+                now,
+            )
         return SendResult(
             notification_id=notification.id,
             deliveries=0 if decision.suppressed else len(devices),
@@ -265,7 +280,7 @@ async def put_preferences(db: Database, owner_id: str, prefs: Preferences) -> Pr
         if not 1 <= len(category) <= 64:
             raise invalid_input("INVALID_CATEGORY", "categories are 1 to 64 characters")
     now = utc_now()
-    async with db.transaction() as session:
+    async with db.transaction() as session, changes.writer(session, owner_id) as feed:
         row = await repository.get_preferences(session, owner_id)
         if row is None:
             row = PreferencesRow(owner_id=owner_id)
@@ -276,20 +291,29 @@ async def put_preferences(db: Database, owner_id: str, prefs: Preferences) -> Pr
         row.muted_categories = muted
         row.hourly_cap = prefs.hourly_cap
         row.updated_at = now
-        await changes.record(session, owner_id, "preferences", [owner_id], "upsert", now)
-    return policy.preferences_of(row)
+        saved = policy.preferences_of(row)
+        await feed.record(
+            changes.PREFERENCES, owner_id, "upsert", saved.model_dump(mode="json"), now
+        )
+    return saved
 
 
 async def mark_one_read(db: Database, owner_id: str, notification_id: uuid.UUID) -> Notification:
     """Mark one of the user's notifications read (404 when it is not theirs)."""
     now = utc_now()
-    async with db.transaction() as session:
+    async with db.transaction() as session, changes.writer(session, owner_id) as feed:
         row = await session.get(NotificationRow, notification_id)
         if row is None or row.owner_id != owner_id:
             raise not_found("notification", str(notification_id))
-        if row.read_at is None:
+        if row.read_at is None:  # read state only moves forward: a replay changes nothing
             row.read_at = now
-            await changes.record(session, owner_id, "notification", [str(row.id)], "upsert", now)
+            await feed.record(
+                changes.NOTIFICATION,
+                str(row.id),
+                "upsert",
+                _notification(row).model_dump(mode="json"),
+                now,
+            )
     return _notification(row)
 
 
@@ -298,12 +322,18 @@ async def mark_read(db: Database, owner_id: str, request: MarkRead) -> ReadResul
     if request.all == bool(request.ids):
         raise invalid_input("IDS_OR_ALL_REQUIRED", "give either ids or all=true, not both")
     now = utc_now()
-    async with db.transaction() as session:
+    async with db.transaction() as session, changes.writer(session, owner_id) as feed:
         changed = await repository.mark_read(
             session, owner_id, None if request.all else request.ids, now
         )
-        await changes.record(
-            session, owner_id, "notification", [str(i) for i in changed], "upsert", now
+        await feed.record_many(
+            changes.NOTIFICATION,
+            [
+                (str(row.id), _read(_notification(row), now).model_dump(mode="json"))
+                for row in changed
+            ],
+            "upsert",
+            now,
         )
         unread = await repository.unread_count(session, owner_id)
     return ReadResult(updated=len(changed), unread=unread)
@@ -417,6 +447,10 @@ def _device(row: DeviceRow) -> Device:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def _read(notification: Notification, at: datetime) -> Notification:
+    return notification.model_copy(update={"read_at": at})
 
 
 def _notification(row: NotificationRow) -> Notification:

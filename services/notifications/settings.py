@@ -71,7 +71,6 @@ class NotificationsSettings(ServiceSettings):
     max_payload_bytes: int = 4096
     max_devices_per_user: int = 20
     max_topics_per_device: int = 100
-    max_changes_page: int = 1000
 
     @model_validator(mode="after")
     def _credentials_outside_development(self) -> NotificationsSettings:

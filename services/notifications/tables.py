@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.change_versions import OwnerVersions
+from services.kit.change_feed import FeedTables
+from services.kit.change_versions import OwnerVersions, counter_table
 from services.kit.database import UtcDateTime
 
 
@@ -172,26 +173,16 @@ class PushCountRow(Base):
 
 
 class ChangeCounterRow(Base):
-    """The last change sequence number of a user; its row lock orders the user's writers."""
+    """The last change sequence number of a user; its row lock orders the user's writers.
+    The kit's `change_counters` table, mapped here for the version reads."""
 
-    __tablename__ = "change_counters"
+    __table__ = counter_table(Base.metadata)
 
-    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
-    seq: Mapped[int] = mapped_column(sa.BigInteger)
+    owner_id: Mapped[str]
+    last_seq: Mapped[int]
 
 
 # The owner's change version: the last sequence number of their feed.
-VERSIONS = OwnerVersions.of(ChangeCounterRow.seq, ChangeCounterRow.owner_id)  # type: ignore[arg-type]
-
-
-class ChangeRow(Base):
-    """One change of a user's data, numbered in commit order per user."""
-
-    __tablename__ = "changes"
-
-    owner_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
-    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
-    entity: Mapped[str] = mapped_column(sa.String(16))
-    entity_id: Mapped[str] = mapped_column(sa.String(200))
-    op: Mapped[str] = mapped_column(sa.String(8))
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
+VERSIONS = OwnerVersions.of(ChangeCounterRow.last_seq, ChangeCounterRow.owner_id)  # type: ignore[arg-type]
+# The kit's change feed (services/notifications/changes.py).
+FEED = FeedTables.on(Base.metadata)

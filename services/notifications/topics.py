@@ -40,7 +40,7 @@ async def subscribe(
     valid_topic(topic)
     now = utc_now()
     try:
-        async with db.transaction() as session:
+        async with db.transaction() as session, changes.writer(session, owner_id) as feed:
             device = await repository.get_device(session, owner_id, device_id)
             if device is None:
                 raise not_found("device", device_id)
@@ -59,8 +59,12 @@ async def subscribe(
                 id=uuid.uuid4(), topic=topic, device_pk=device.id, owner_id=owner_id, created_at=now
             )
             session.add(row)
-            await changes.record(
-                session, owner_id, "subscription", [f"{device_id}/{topic}"], "upsert", now
+            await feed.record(
+                changes.SUBSCRIPTION,
+                changes.subscription_key(device_id, topic),
+                "upsert",
+                _subscription(row, device_id).model_dump(mode="json"),
+                now,
             )
     except IntegrityError:
         # The same subscription was made concurrently: it exists now.
@@ -78,7 +82,7 @@ async def subscribe(
 async def unsubscribe(db: Database, owner_id: str, device_id: str, topic: str) -> None:
     """Unsubscribe a device of the user (404 when it was not subscribed)."""
     valid_topic(topic)
-    async with db.transaction() as session:
+    async with db.transaction() as session, changes.writer(session, owner_id) as feed:
         device = await repository.get_device(session, owner_id, device_id)
         if device is None:
             raise not_found("device", device_id)
@@ -86,9 +90,8 @@ async def unsubscribe(db: Database, owner_id: str, device_id: str, topic: str) -
         if row is None:
             raise not_found("subscription", topic)
         await session.delete(row)
-        await changes.record(
-            session, owner_id, "subscription", [f"{device_id}/{topic}"], "delete", utc_now()
-        )
+        key = changes.subscription_key(device_id, topic)
+        await feed.record(changes.SUBSCRIPTION, key, "delete")
 
 
 async def list_subscriptions(

@@ -71,7 +71,9 @@ async def test_mark_read_needs_ids_or_all(harness: Harness) -> None:
         )
 
 
-async def test_the_change_feed_lists_the_users_changes_in_order(harness: Harness) -> None:
+async def test_the_change_feed_holds_the_latest_state_of_each_entity_in_order(
+    harness: Harness,
+) -> None:
     h = harness
     await h.register("phone", "fcm-feed-token", "android")
     ids = await _sent(h, 2)
@@ -81,27 +83,28 @@ async def test_the_change_feed_lists_the_users_changes_in_order(harness: Harness
     await h.client.delete("/internal/v1/devices/phone", headers=h.headers())
     await _sent(h, 1, user=USER_B)
 
-    feed = (await h.client.get("/internal/v1/changes", headers=h.headers())).json()
-    assert [(c["seq"], c["entity"], c["op"]) for c in feed["changes"]] == [
-        (1, "device", "upsert"),
-        (2, "notification", "upsert"),
-        (3, "notification", "upsert"),
-        (4, "notification", "upsert"),
-        (5, "preferences", "upsert"),
-        (6, "subscription", "upsert"),
-        (7, "device", "delete"),
+    feed = (await h.client.get("/internal/v1/feed", headers=h.headers())).json()
+    # The device moved on to its tombstone, the read notification to its read state.
+    assert [(e["seq"], e["kind"], e["id"], e["op"]) for e in feed["entries"]] == [
+        (2, "notification", ids[0], "upsert"),
+        (4, "notification", ids[1], "upsert"),
+        (5, "push_preferences", USER_A, "upsert"),
+        (7, "topic_subscription", "phone/news", "delete"),
+        (8, "device", "phone", "delete"),
     ]
-    assert feed["changes"][3]["entity_id"] == ids[1]
-    assert (feed["next_since"], feed["has_more"]) == (7, False)
+    assert feed["entries"][0]["data"]["read_at"] is None
+    assert feed["entries"][1]["data"]["read_at"] is not None
+    assert feed["entries"][2]["data"]["hourly_cap"] == 3
+    assert (feed["next_since"], feed["has_more"], feed["reset"]) == (8, False, False)
 
-    first = (await h.client.get("/internal/v1/changes?since=2&limit=2", headers=h.headers())).json()
-    assert [c["seq"] for c in first["changes"]] == [3, 4]
-    assert (first["next_since"], first["has_more"]) == (4, True)
+    first = (await h.client.get("/internal/v1/feed?since=2&limit=2", headers=h.headers())).json()
+    assert [e["seq"] for e in first["entries"]] == [4, 5]
+    assert (first["next_since"], first["has_more"]) == (5, True)
     rest = (
-        await h.client.get(f"/internal/v1/changes?since={first['next_since']}", headers=h.headers())
+        await h.client.get(f"/internal/v1/feed?since={first['next_since']}", headers=h.headers())
     ).json()
-    assert [c["seq"] for c in rest["changes"]] == [5, 6, 7]
-    other = (await h.client.get("/internal/v1/changes", headers=h.headers(USER_B))).json()
-    assert [c["seq"] for c in other["changes"]] == [1]
-    bad = await h.client.get("/internal/v1/changes?limit=100000", headers=h.headers())
-    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "INVALID_LIMIT")
+    assert [e["seq"] for e in rest["entries"]] == [7, 8]
+    other = (await h.client.get("/internal/v1/feed", headers=h.headers(USER_B))).json()
+    assert [(e["seq"], e["kind"]) for e in other["entries"]] == [(1, "notification")]
+    bad = await h.client.get("/internal/v1/feed?limit=100000", headers=h.headers())
+    assert bad.status_code == 422
