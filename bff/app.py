@@ -24,6 +24,10 @@ from bff.compact.representation import RepresentationMiddleware
 from bff.context import BffContext
 from bff.dependencies import authenticate
 from bff.graphql.schema import build_graphql_router
+from bff.idempotency.middleware import IdempotencyMiddleware
+from bff.idempotency.openapi import document_idempotency_key
+from bff.idempotency.pruning import pruning
+from bff.idempotency.store import IdempotencyStore
 from bff.kept_pages import KeptPages
 from bff.known_versions import KnownVersions, watching
 from bff.mobile_headers import (
@@ -55,6 +59,13 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
         await stack.enter_async_context(watching(context.known, runtime.clients))
         await stack.enter_async_context(
             _forgetting_changed_sessions(runtime.versions, context.auth.session_checks)
+        )
+        await stack.enter_async_context(
+            pruning(
+                context.idempotency,
+                settings.idempotency_prune_every_s,
+                settings.idempotency_prune_batch,
+            )
         )
 
     app = create_service_app(
@@ -88,6 +99,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     add_phone_middleware(app, context)
     include_api_routes(app)
     app.include_router(build_graphql_router(settings))
+    document_idempotency_key(app)
     return app
 
 
@@ -119,11 +131,18 @@ def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:
             reuse=settings.reuse_current_pages,
             keep_s=settings.dashboard_cache_ttl_s,
         ),
+        idempotency=IdempotencyStore(
+            runtime.db,
+            retention_s=settings.idempotency_retention_s,
+            in_flight_s=settings.idempotency_in_flight_s,
+            max_body_bytes=settings.idempotency_max_answer_bytes,
+        ),
     )
 
 
 def add_phone_middleware(app: FastAPI, context: BffContext) -> None:
-    """Version gate, rate limits and the compact representation, for every API route."""
+    """Version gate, rate limits, the compact representation and idempotency keys, for every
+    API route."""
     settings = context.settings
     access_tokens = context.auth.access_tokens
 
@@ -152,6 +171,9 @@ def add_phone_middleware(app: FastAPI, context: BffContext) -> None:
                     settings.brotli_quality, settings.zstd_level, settings.gzip_level
                 ),
             ),
+            # Inside the representation: it keeps the route's own answer, and a replay is
+            # shaped and compressed for the request that asks again (see its module).
+            Middleware(IdempotencyMiddleware, store=context.idempotency, user_of=user_of),
         ]
     )
 

@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Scope
 
+from bff.idempotency.keys import KEY_HEADER
 from services.kit import request_context
 from services.kit.errors import Action, ApiError
 
@@ -31,6 +32,8 @@ _NOT_INHERITED = frozenset(
         b"transfer-encoding",
         b"connection",
         b"if-none-match",
+        # The batch's own key is the batch's; an item may send a key of its own.
+        KEY_HEADER.encode(),
         # Each sub-request is a child span of the batch request, not of the phone's span.
         request_context.TRACEPARENT_HEADER.encode(),
     }
@@ -41,6 +44,7 @@ _ANSWERED_HEADERS = frozenset(
         "content-type",
         "etag",
         "cache-control",
+        "idempotent-replayed",
         "location",
         "retry-after",
         "x-ratelimit-limit",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bff.app_config.service import AppConfigService
 from bff.auth.service import AuthService
 from bff.clients import ServiceClients
+from bff.idempotency.store import IdempotencyStore
 from bff.kept_pages import KeptPages
 from bff.known_versions import KnownVersions
 from bff.settings import BffSettings
@@ -22,3 +23,4 @@ class BffContext:
     app_config: AppConfigService
     known: KnownVersions
     pages: KeptPages
+    idempotency: IdempotencyStore

@@ -83,6 +83,16 @@ class BffSettings(ServiceSettings):
     # heard at once on every replica; this bounds what a lost message could cost).
     session_check_ttl_s: float = 60.0
 
+    # Idempotency-Key on unsafe REST calls: how long an answer is kept for retries (a phone's
+    # offline queue may retry days later), how long a request may run before its key is free
+    # again (longer than any request takes), the largest answer kept (a larger one is not:
+    # its key is freed, and a retry runs again), and the clean-up of expired keys.
+    idempotency_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    idempotency_in_flight_s: float = Field(default=60.0, gt=0)
+    idempotency_max_answer_bytes: int = Field(default=256 * 1024, ge=0)
+    idempotency_prune_every_s: float = Field(default=600.0, gt=0)
+    idempotency_prune_batch: int = Field(default=1000, ge=1)
+
     def downstream_urls(self) -> dict[str, str]:
         """Base URL of each service the BFF calls, by service name."""
         return {

@@ -272,13 +272,14 @@ class Represented(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         representer = scope.get(_REPRESENTER)
-        if not isinstance(representer, Representer):  # served outside the middleware
+        kept = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        if not isinstance(representer, Representer):  # outside the middleware, or as JSON
             body = orjson.dumps(self.data, option=orjson.OPT_UTC_Z)
-            plain = Response(body, self.status_code, media_type="application/json")
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in kept}
+            plain = Response(body, self.status_code, headers, "application/json")
             await plain(scope, receive, send)
             return
         scope[_REPRESENTED] = True
-        kept = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         await representer.send_data(
             scope,
             send,
@@ -287,6 +288,13 @@ class Represented(Response):
             headers=MutableHeaders(raw=kept),
             validator=self.validator,
         )
+
+
+def plain_json_answers(scope: Scope) -> None:
+    """Make this request's `Represented` answer a plain JSON body, which the middleware then
+    shapes like any other route's: for a layer between the two that keeps the route's own
+    answer (idempotency), not one already encoded for this request."""
+    scope.pop(_REPRESENTER, None)
 
 
 def negotiation_of(scope: Scope) -> Negotiation:

@@ -1,7 +1,8 @@
 """Alembic environment of the BFF; the logic lives in the service kit."""
 
 import bff.app_config.tables  # registers the app config tables on the metadata
-import bff.auth.tables  # noqa: F401  (registers the auth tables on the metadata)
+import bff.auth.tables
+import bff.idempotency.tables  # noqa: F401  (each registers its tables on the metadata)
 from bff.database import Base
 from services.kit.migrations import run_env
 

@@ -1,0 +1,1 @@
+"""Idempotency keys: a retried write answers what it answered the first time."""
