@@ -18,6 +18,7 @@ from bff.auth.access_tokens import AccessTokens
 from bff.auth.passwords import Passwords
 from bff.auth.service import AuthService
 from bff.auth.session_checks import SessionChecks
+from bff.auth.tables import FEED as SESSIONS_FEED
 from bff.clients import ServiceClients
 from bff.compact.compression import Compressors
 from bff.compact.representation import RepresentationMiddleware
@@ -44,6 +45,7 @@ from bff.settings import BffSettings
 from services.kit.app_factory import create_service_app
 from services.kit.change_versions import VersionBus
 from services.kit.errors import ApiError
+from services.kit.feed_endpoint import pruning_tombstones
 from services.kit.runtime import ServiceRuntime
 from services.kit.structured_logging import get_logger
 
@@ -60,6 +62,8 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
         await stack.enter_async_context(
             _forgetting_changed_sessions(runtime.versions, context.auth.session_checks)
         )
+        # The BFF's own feed (sessions) is read in-process by sync; its tombstones age out.
+        await stack.enter_async_context(pruning_tombstones(runtime, SESSIONS_FEED))
         await stack.enter_async_context(
             pruning(
                 context.idempotency,

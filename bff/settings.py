@@ -92,6 +92,13 @@ class BffSettings(ServiceSettings):
     idempotency_max_answer_bytes: int = Field(default=256 * 1024, ge=0)
     idempotency_prune_every_s: float = Field(default=600.0, gt=0)
     idempotency_prune_batch: int = Field(default=1000, ge=1)
+    # Sync: how long a pull waits for one service's changes before it answers without them
+    # (their part of the cursor stays put), the most mutations one push applies, and how
+    # long after a user's first change their other devices are poked (writes in between
+    # make one poke).
+    sync_source_timeout_s: float = Field(default=3.0, gt=0)
+    sync_push_max_items: int = Field(default=100, ge=1, le=1000)
+    poke_debounce_s: float = Field(default=0.5, ge=0, le=1.5)
 
     def downstream_urls(self) -> dict[str, str]:
         """Base URL of each service the BFF calls, by service name."""

@@ -55,9 +55,9 @@ class AuthRepository:
 
     async def revoke_device_sessions(
         self, user_id: uuid.UUID, device_id: str, now: datetime
-    ) -> None:
-        """End the user's earlier sessions on this device (one session per device)."""
-        await self.db.execute(
+    ) -> list[uuid.UUID]:
+        """End the user's earlier sessions on this device (one session per device); which."""
+        ended = await self.db.execute(
             update(Session)
             .where(
                 Session.user_id == user_id,
@@ -65,7 +65,10 @@ class AuthRepository:
                 Session.revoked_at.is_(None),
             )
             .values(revoked_at=now)
+            .returning(Session.id)
+            .execution_options(synchronize_session=False)
         )
+        return list(ended.scalars())
 
     async def live_sessions(
         self, user_id: uuid.UUID, after: Position | None, limit: int
@@ -75,22 +78,26 @@ class AuthRepository:
         stmt = newest_first(stmt, Session.created_at, Session.id, after, limit)
         return list((await self.db.scalars(stmt)).all())
 
-    async def revoke_user_sessions(self, user_id: uuid.UUID, now: datetime) -> int:
-        """End every session of the user; how many were live."""
-        result = await self.db.execute(
+    async def revoke_user_sessions(self, user_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+        """End every session of the user; the ones that were live."""
+        ended = await self.db.execute(
             update(Session)
             .where(Session.user_id == user_id, Session.revoked_at.is_(None))
             .values(revoked_at=now)
+            .returning(Session.id)
             .execution_options(synchronize_session=False)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return list(ended.scalars())
 
-    async def revoke_family(self, family: uuid.UUID, now: datetime) -> None:
-        await self.db.execute(
+    async def revoke_family(self, family: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+        ended = await self.db.execute(
             update(Session)
             .where(Session.family == family, Session.revoked_at.is_(None))
             .values(revoked_at=now)
+            .returning(Session.id)
+            .execution_options(synchronize_session=False)
         )
+        return list(ended.scalars())
 
     async def add_refresh_token(
         self, session_id: uuid.UUID, token_hash: str, expires_at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,8 +17,8 @@ from bff.auth.passwords import Passwords
 from bff.auth.refresh_tokens import hash_refresh_token, new_refresh_token
 from bff.auth.repository import AuthRepository, as_utc
 from bff.auth.session_checks import SessionChecks
-from bff.auth.tables import Session, User, session_versions
-from services.kit import change_versions
+from bff.auth.tables import FEED, SESSION, Session, User, session_entry
+from services.kit.change_feed import change_writer
 from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, invalid_input, not_found
@@ -118,8 +119,8 @@ class AuthService:
             if new_hash is not None:
                 user.password_hash = new_hash
             if device_id is not None:
-                await repo.revoke_device_sessions(user.id, device_id, now)
-                await self._sessions_changed(db, user.id)
+                ended = await repo.revoke_device_sessions(user.id, device_id, now)
+                await self._sessions_changed(db, user.id, ended=ended)
             pair = await self._open_session(repo, user, device_id, now)
         self.session_checks.forget_user(user.id)
         return pair
@@ -144,7 +145,7 @@ class AuthService:
             if session is None or session.revoked_at is not None:
                 return
             session.revoked_at = utc_now()
-            await self._sessions_changed(db, session.user_id)
+            await self._sessions_changed(db, session.user_id, ended=[session.id])
         self.session_checks.forget_user(session.user_id)
 
     async def sessions(
@@ -164,16 +165,16 @@ class AuthService:
             if session.revoked_at is not None:
                 return
             session.revoked_at = utc_now()
-            await self._sessions_changed(db, user_id)
+            await self._sessions_changed(db, user_id, ended=[session.id])
         self.session_checks.forget_user(user_id)
 
     async def logout_all(self, user_id: uuid.UUID) -> int:
         """End every session of the user, this one included; how many there were."""
         async with self._db.transaction() as db:
             ended = await AuthRepository(db).revoke_user_sessions(user_id, utc_now())
-            await self._sessions_changed(db, user_id)
+            await self._sessions_changed(db, user_id, ended=ended)
         self.session_checks.forget_user(user_id)
-        return ended
+        return len(ended)
 
     async def authenticate(self, access_token: str) -> AuthenticatedUser:
         """The user of a valid access token; 401 when it expired, is invalid or was revoked."""
@@ -187,9 +188,21 @@ class AuthService:
         self.session_checks.remember(claims.session_id, claims.user_id)
         return _authenticated(claims)
 
-    async def _sessions_changed(self, db: AsyncSession, user_id: uuid.UUID) -> None:
-        """Every replica forgets the user's remembered session checks once this commits."""
-        await change_versions.bump(db, session_versions, str(user_id))
+    async def _sessions_changed(
+        self,
+        db: AsyncSession,
+        user_id: uuid.UUID,
+        *,
+        opened: Session | None = None,
+        ended: Sequence[uuid.UUID] = (),
+    ) -> None:
+        """Record the user's opened and ended sessions in the change feed (their other
+        devices sync them); every replica forgets the user's remembered session checks once
+        this commits (the feed's version goes out on the BFF's bus)."""
+        async with change_writer(db, FEED, str(user_id)) as changes:
+            if opened is not None:
+                await changes.record(SESSION, str(opened.id), "upsert", session_entry(opened))
+            await changes.record_many(SESSION, [(str(i), None) for i in ended], "delete")
 
     async def user(self, user_id: uuid.UUID) -> User:
         """The account of a signed-in user (kept a short while: an email does not change)."""
@@ -245,14 +258,15 @@ class AuthService:
         return await self._issue(repo, user, session, now)
 
     async def _revoke_family(self, repo: AuthRepository, session: Session, now: datetime) -> None:
-        await repo.revoke_family(session.family, now)
-        await self._sessions_changed(repo.db, session.user_id)
+        ended = await repo.revoke_family(session.family, now)
+        await self._sessions_changed(repo.db, session.user_id, ended=ended)
         repo.db.info[_REVOKED_FOR] = session.user_id
 
     async def _open_session(
         self, repo: AuthRepository, user: User, device_id: str | None, now: datetime
     ) -> TokenPair:
         session = await repo.add_session(user.id, device_id, now)
+        await self._sessions_changed(repo.db, user.id, opened=session)
         return await self._issue(repo, user, session, now)
 
     async def _issue(

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bff.database import Base
+from services.kit.change_feed import FeedTables
 from services.kit.change_versions import counter_table
 
 # Per user, a number moved on by every change to their sessions (a sign-in, a revocation):
 # each replica forgets the session checks it remembered for that user when it hears of one.
 session_versions = counter_table(Base.metadata)
+# The BFF's own part of the change feed: the user's sessions (signed-in devices).
+FEED = FeedTables.on(Base.metadata)
+SESSION = "session"
 
 
 class User(Base):
@@ -53,3 +58,14 @@ class RefreshToken(Base):
     )
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def session_entry(session: Session) -> dict[str, Any]:
+    """A session as the feed keeps it: what does not move on every token refresh."""
+    return {
+        "id": str(session.id),
+        "device_id": session.device_id,
+        "created_at": session.created_at.replace(
+            tzinfo=session.created_at.tzinfo or UTC
+        ).isoformat(),
+    }

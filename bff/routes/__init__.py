@@ -16,6 +16,7 @@ from bff.routes import (
     push_settings,
     schema_keys,
     sessions,
+    sync,
     training_jobs,
     uploads,
 )
@@ -30,5 +31,5 @@ def include_api_routes(app: FastAPI) -> None:
     prefix): a request is then matched against one router's routes, not all of them."""
     for module in (dashboard, datasets, training_jobs, models, notifications, uploads, devices):
         app.include_router(module.router, prefix=API_PREFIX)
-    for module in (sessions, app_config, schema_keys, batch, auth, push_settings):
+    for module in (sessions, app_config, schema_keys, batch, auth, push_settings, sync):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -13,7 +13,7 @@ from services.kit import openapi_document
 from services.kit.change_feed import FeedTables
 from services.kit.dependencies import service_principal
 from services.kit.error_responses import error_response, install_error_handlers
-from services.kit.feed_endpoint import build_changes_router, pruning
+from services.kit.feed_endpoint import build_changes_router, pruning_tombstones
 from services.kit.health import build_health_router, default_checks
 from services.kit.http_client import DownstreamUnavailable
 from services.kit.middleware import (
@@ -86,7 +86,7 @@ def create_service_app(
         async with AsyncExitStack() as stack:
             stack.push_async_callback(runtime.aclose)
             if change_feed is not None:
-                await stack.enter_async_context(pruning(runtime, change_feed))
+                await stack.enter_async_context(pruning_tombstones(runtime, change_feed))
             if startup is not None:
                 await startup(runtime, stack)
             _log.info("service_started", port=settings.port, environment=settings.environment)

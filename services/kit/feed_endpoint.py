@@ -43,7 +43,7 @@ def build_changes_router(tables: FeedTables) -> APIRouter:
 
 
 @contextlib.asynccontextmanager
-async def pruning(runtime: Runtime, tables: FeedTables) -> AsyncIterator[None]:
+async def pruning_tombstones(runtime: Runtime, tables: FeedTables) -> AsyncIterator[None]:
     """While open: prune the feed's old tombstones every `feed_prune_interval_s`."""
     settings = runtime.settings
 

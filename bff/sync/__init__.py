@@ -1,0 +1,1 @@
+"""Delta sync and the offline queue: POST /api/v1/sync (pull), POST /api/v1/sync/push."""
