@@ -157,3 +157,22 @@ class ReadResult(Contract):
 
 class UnreadCount(Contract):
     unread: int
+
+
+class Poke(Contract):
+    """POST /internal/v1/pokes: one silent push to the acting user's devices so they sync.
+
+    Carries no user data: the scope alone, as data {"tern": scope} and collapse key
+    "tern-<scope>". Kept out of the inbox and the change feed; expires in minutes.
+    """
+
+    # The device that made the change: every other device of the user is poked.
+    except_device: str | None = Field(default=None, max_length=128)
+    # What to sync; the collapse key is "tern-<scope>".
+    scope: str = Field(default="sync", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class PokeResult(Contract):
+    deliveries: int
+    duplicate: bool = False

@@ -12,6 +12,8 @@ from proto.notifications import (
     DeviceRegister,
     MarkRead,
     Notification,
+    Poke,
+    PokeResult,
     Preferences,
     ReadResult,
     TopicSubscription,
@@ -126,3 +128,8 @@ class NotificationsClient:
             "PUT", f"{_PREFIX}/preferences", user_id=user_id, json=preferences
         )
         return Preferences.model_validate_json(response.content)
+
+    async def poke(self, user_id: str, poke: Poke) -> PokeResult:
+        """One silent push to the user's devices but `poke.except_device`, so they sync."""
+        response = await self._http.request("POST", f"{_PREFIX}/pokes", user_id=user_id, json=poke)
+        return PokeResult.model_validate_json(response.content)

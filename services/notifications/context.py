@@ -7,11 +7,19 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from proto.notifications import Broadcast, BroadcastResult, SendResult, SendToDevices, SendToUser
+from proto.notifications import (
+    Broadcast,
+    BroadcastResult,
+    Poke,
+    PokeResult,
+    SendResult,
+    SendToDevices,
+    SendToUser,
+)
 from services.kit.database import Database
 from services.kit.dependencies import context_dependency
 from services.kit.runtime import ServiceRuntime
-from services.notifications import service, topics
+from services.notifications import pokes, service, topics
 from services.notifications.dispatcher import Dispatcher
 from services.notifications.fanout import FanOut
 from services.notifications.metrics import PushMetrics
@@ -42,6 +50,13 @@ class NotificationsContext:
         """The same, to some devices of the owner only."""
         result = await service.send_to_devices(self.db, owner_id, request, self.settings)
         return self._dispatch(result)
+
+    async def poke(self, owner_id: str, request: Poke) -> PokeResult:
+        """Queue a silent push to the owner's other devices (idempotent); wake the dispatcher."""
+        result = await pokes.poke(self.db, owner_id, request, self.settings)
+        if self.dispatcher is not None and not result.duplicate:
+            self.dispatcher.wake()
+        return result
 
     async def broadcast(self, topic: str, request: Broadcast) -> BroadcastResult:
         """Record a broadcast (idempotent), and wake this process's fan-out."""

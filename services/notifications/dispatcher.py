@@ -18,9 +18,10 @@ from services.kit.database import Database
 from services.kit.structured_logging import get_logger
 from services.notifications import changes, repository
 from services.notifications.metrics import PushMetrics
-from services.notifications.payloads import content_of
+from services.notifications.payloads import content_of, poke_content
 from services.notifications.push_types import (
     Outcome,
+    PushContent,
     PushMessage,
     PushResult,
     PushSender,
@@ -251,33 +252,22 @@ class Dispatcher:
                 self._settings.dispatch_batch_size,
                 sorted(self._paused(now)),
             )
-            notifications: dict[uuid.UUID, NotificationRow | BroadcastRow] = {}
-            notifications.update(
-                await repository.notifications_by_id(
-                    session, {row.notification_id for row in rows if row.source != "topic"}
-                )
-            )
-            notifications.update(
-                await repository.broadcasts_by_id(
-                    session, {row.notification_id for row in rows if row.source == "topic"}
-                )
-            )
+            contents = await _contents(session, rows)
             devices = await repository.device_tokens(session, {row.device_pk for row in rows})
-        contents = {content_id: content_of(row) for content_id, row in notifications.items()}
         claimed = []
         for row in rows:
-            notification = notifications.get(row.notification_id)
+            content = contents.get(row.notification_id)
             platform, token = devices.get(row.device_pk, ("", ""))
             skip = ""
-            if notification is None or platform != row.platform:
+            if content is None or platform != row.platform:
                 skip = "DEVICE_GONE"
-            elif row.attempts > 1 and now > notification.expires_at:
+            elif row.attempts > 1 and now > content.expires_at:
                 skip = "EXPIRED"
             elif row.platform not in self._senders:
                 skip = "PROVIDER_DISABLED"
             message = None
-            if not skip:
-                message = PushMessage(row.id, token, contents[row.notification_id])
+            if content is not None and not skip:
+                message = PushMessage(row.id, token, content)
             claimed.append(
                 _Claimed(row.id, row.device_pk, row.platform, row.attempts, message, skip)
             )
@@ -403,3 +393,22 @@ class Dispatcher:
         ceiling = min(self._settings.retry_max_s, self._settings.retry_base_s * 2 ** (attempts - 1))
         backoff = random.uniform(ceiling / 2, ceiling)
         return max(backoff, retry_after_s or 0.0)
+
+
+async def _contents(
+    session: AsyncSession, rows: list[repository.ClaimedDelivery]
+) -> dict[uuid.UUID, PushContent]:
+    """What each claimed delivery sends, by content id: a notification, broadcast or poke."""
+
+    def ids(source: str) -> set[uuid.UUID]:
+        return {row.notification_id for row in rows if row.source == source}
+
+    saved: dict[uuid.UUID, NotificationRow | BroadcastRow] = {
+        **await repository.notifications_by_id(session, ids("user")),
+        **await repository.broadcasts_by_id(session, ids("topic")),
+    }
+    pokes = await repository.pokes_by_id(session, ids("poke"))
+    return {
+        **{content_id: content_of(row) for content_id, row in saved.items()},
+        **{content_id: poke_content(row) for content_id, row in pokes.items()},
+    }

@@ -17,6 +17,8 @@ from proto.notifications import (
     DeviceRegister,
     MarkRead,
     Notification,
+    Poke,
+    PokeResult,
     Preferences,
     ReadResult,
     SendResult,
@@ -76,6 +78,12 @@ async def list_devices(
 async def send(request: SendToUser, user: ActingUser, ctx: NotificationsDep) -> SendResult:
     """Push to every device of the acting user and keep it in their inbox (idempotent)."""
     return await ctx.send_to_user(user, request)
+
+
+@router.post("/pokes", response_model=PokeResult, status_code=202)
+async def poke(request: Poke, user: ActingUser, ctx: NotificationsDep) -> PokeResult:
+    """One silent push to the acting user's other devices so they sync (idempotent)."""
+    return await ctx.poke(user, request)
 
 
 @router.get("/notifications", response_model=Page[Notification])

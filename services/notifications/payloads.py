@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from services.notifications.push_types import PushContent
-from services.notifications.tables import BroadcastRow, NotificationRow
+from services.notifications.tables import BroadcastRow, NotificationRow, PokeRow
 
 # Keys the providers or our own payload already use; callers may not put them in `data`.
 RESERVED_DATA_KEYS = frozenset(
@@ -16,6 +16,8 @@ RESERVED_DATA_KEYS = frozenset(
 RESERVED_DATA_PREFIXES = ("google.", "gcm.")
 # APNs refuses a longer apns-collapse-id (BadCollapseId); the contract counts characters.
 MAX_COLLAPSE_KEY_BYTES = 64
+# The category of a poke's content; only the dispatcher sees it (its data leaves it out).
+POKE_CATEGORY = "poke"
 
 
 def content_of(row: NotificationRow | BroadcastRow) -> PushContent:
@@ -34,8 +36,28 @@ def content_of(row: NotificationRow | BroadcastRow) -> PushContent:
     )
 
 
+def poke_content(row: PokeRow) -> PushContent:
+    """What a poke says: sync `scope`, nothing of the user's (no text, no ids)."""
+    return PushContent(
+        notification_id=row.id,
+        kind="silent",
+        category=POKE_CATEGORY,
+        title=None,
+        body=None,
+        data={"tern": row.scope},
+        collapse_key=f"tern-{row.scope}",
+        priority="normal",
+        ttl_s=int((row.expires_at - row.created_at).total_seconds()),
+        expires_at=row.expires_at,
+        labelled=False,
+    )
+
+
 def push_data(content: PushContent) -> dict[str, str]:
-    """The data both platforms carry: the caller's ids plus the notification id and category."""
+    """The data both platforms carry: the caller's ids plus the notification id and category
+    (a poke's: its scope alone)."""
+    if not content.labelled:
+        return dict(content.data)
     return {
         **content.data,
         "notification_id": str(content.notification_id),

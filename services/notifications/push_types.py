@@ -26,6 +26,8 @@ class PushContent:
     priority: str
     ttl_s: int
     expires_at: datetime
+    # The data carries the notification id and category too (a poke's carries its scope only).
+    labelled: bool = True
 
 
 @dataclass(frozen=True, slots=True)

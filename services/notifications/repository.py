@@ -20,6 +20,7 @@ from services.notifications.tables import (
     DeliveryRow,
     DeviceRow,
     NotificationRow,
+    PokeRow,
     PreferencesRow,
     PushCountRow,
     TopicSubscriptionRow,
@@ -278,6 +279,20 @@ async def notifications_by_id(
         return {}
     query = sa.select(NotificationRow).where(NotificationRow.id.in_(ids))
     return {row.id: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def pokes_by_id(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, PokeRow]:
+    if not ids:
+        return {}
+    query = sa.select(PokeRow).where(PokeRow.id.in_(ids))
+    return {row.id: row for row in (await session.execute(query)).scalars().all()}
+
+
+async def find_poke(session: AsyncSession, owner_id: str, idempotency_key: str) -> PokeRow | None:
+    query = sa.select(PokeRow).where(
+        PokeRow.owner_id == owner_id, PokeRow.idempotency_key == idempotency_key
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def devices_by_id(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, DeviceRow]:

@@ -67,6 +67,10 @@ class NotificationsSettings(ServiceSettings):
     fanout_lease_s: float = Field(default=6.0, gt=0)
     fanout_poll_s: float = 1.0
 
+    # Pokes (silent pushes that make a user's devices sync): worthless once stale, the phone
+    # syncs on its next launch anyway.
+    poke_ttl_s: int = Field(default=300, ge=1, le=3600)
+
     # Limits.
     max_payload_bytes: int = 4096
     max_devices_per_user: int = 20

@@ -1,4 +1,4 @@
-"""Tables of the notifications service: devices, the inbox, and the delivery outbox."""
+"""Tables of the notifications service: devices, the inbox, pokes, and the delivery outbox."""
 
 from __future__ import annotations
 
@@ -82,6 +82,26 @@ class NotificationRow(PushColumns, Base):
     read_at: Mapped[datetime | None] = mapped_column(UtcDateTime, sort_order=_AFTER_PUSH)
 
 
+class PokeRow(Base):
+    """A silent push telling a user's devices to sync: no inbox entry, no change recorded.
+
+    The content its deliveries send (payloads.poke_content) is fixed but for the scope; the
+    row keeps it durable for the dispatcher and makes the poke idempotent per user and key.
+    """
+
+    __tablename__ = "pokes"
+    __table_args__ = (
+        sa.UniqueConstraint("owner_id", "idempotency_key", name="uq_pokes_idempotency"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200))
+    scope: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class DeliveryRow(Base):
     """One push of one notification to one device: the outbox the dispatcher drains."""
 
@@ -94,7 +114,8 @@ class DeliveryRow(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
-    # The content pushed: a notification (source "user") or a broadcast (source "topic").
+    # The content pushed: a notification (source "user"), a broadcast (source "topic") or a
+    # poke (source "poke").
     notification_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     source: Mapped[str] = mapped_column(sa.String(16), default="user")
     device_pk: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
