@@ -30,7 +30,7 @@ from bff.idempotency.openapi import document_idempotency_key
 from bff.idempotency.pruning import pruning
 from bff.idempotency.store import IdempotencyStore
 from bff.kept_pages import KeptPages
-from bff.known_versions import KnownVersions, watching
+from bff.known_versions import ChangeListener, KnownVersions, watching
 from bff.mobile_headers import (
     METRIC_LABELS,
     MobileHeadersMiddleware,
@@ -42,6 +42,8 @@ from bff.routes import API_PREFIX, include_api_routes
 from bff.routes.models import MODEL_UPLOADS_PATH
 from bff.routes.uploads import CHUNKS_PATH
 from bff.settings import BffSettings
+from bff.sync.entities import BFF as BFF_SOURCE
+from bff.sync.pokes import Poker, poke_through, poking
 from services.kit.app_factory import create_service_app
 from services.kit.change_versions import VersionBus
 from services.kit.errors import ApiError
@@ -58,9 +60,16 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     settings = settings or BffSettings()
 
     async def startup(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+        # Every change heard (the services' and the BFF's own) pokes the user's other devices.
+        poker = await stack.enter_async_context(
+            poking(Poker(poke_through(context.clients), settings.poke_debounce_s))
+        )
+        context.known.listeners.append(poker.note)
         await stack.enter_async_context(watching(context.known, runtime.clients))
         await stack.enter_async_context(
-            _forgetting_changed_sessions(runtime.versions, context.auth.session_checks)
+            _forgetting_changed_sessions(
+                runtime.versions, context.auth.session_checks, on_change=poker.note
+            )
         )
         # The BFF's own feed (sessions) is read in-process by sync; its tombstones age out.
         await stack.enter_async_context(pruning_tombstones(runtime, SESSIONS_FEED))
@@ -199,7 +208,7 @@ def build_auth_service(settings: BffSettings, runtime: ServiceRuntime) -> AuthSe
 
 @contextlib.asynccontextmanager
 async def _forgetting_changed_sessions(
-    bus: VersionBus, checks: SessionChecks
+    bus: VersionBus, checks: SessionChecks, on_change: ChangeListener
 ) -> AsyncIterator[None]:
     """While open: a change to a user's sessions on any replica (the BFF's own version bus)
     makes this one check that user's sessions again. Session checks are remembered only while
@@ -217,6 +226,7 @@ async def _forgetting_changed_sessions(
             try:
                 while (event := await subscription.queue.get()) is not None:
                     checks.forget_user(uuid.UUID(event[0]))
+                    on_change(BFF_SOURCE, *event)
             finally:
                 checks.listening(False)
                 await subscription.close()

@@ -29,6 +29,9 @@ _SILENCE_S = 15.0
 _RETRY_MIN_S, _RETRY_MAX_S = 0.05, 1.0
 
 
+ChangeListener = Callable[[str, str, int, str | None], None]
+
+
 class NotWatching(Exception):
     """No watch stream to this service is open now."""
 
@@ -42,6 +45,8 @@ class KnownVersions:
             name: cachetools.LRUCache(max_users) for name in services
         }
         self._watched: dict[str, bool] = dict.fromkeys(self._known, False)
+        # Told of every change a watch stream brings: (service, user, version, origin device).
+        self.listeners: list[ChangeListener] = []
 
     def current(self, service: str, user_id: str) -> int | None:
         """The user's version at `service` now; None when unknown (then nothing is fresh)."""
@@ -102,9 +107,11 @@ class KnownVersions:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line:
-                        for user_id, version, _origin in parse_events(orjson.loads(line)):
+                        for user_id, version, origin in parse_events(orjson.loads(line)):
                             if version > known.get(user_id, -1):
                                 known[user_id] = version
+                            for listener in self.listeners:
+                                listener(service, user_id, version, origin)
 
 
 async def watch_all(known: KnownVersions, clients: dict[str, ServiceClient]) -> None:

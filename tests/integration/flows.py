@@ -71,15 +71,24 @@ class Phone:
 
 
 def wait_for_pushes(
-    fake_push_url: str, token: str, count: int, timeout_s: float = 30.0
+    fake_push_url: str, token: str, count: int, timeout_s: float = 30.0, *, pokes: bool = False
 ) -> list[dict[str, Any]]:
-    """What the fake provider received for one device token, once `count` pushes arrived."""
+    """What the fake provider received for one device token, once `count` pushes arrived:
+    the notifications, or with `pokes` only the silent pushes that tell a device to sync."""
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=fake_push_url, timeout=5.0) as client:
         while True:
-            received: list[dict[str, Any]] = client.get(
-                "/_fake/received", params={"token": token}
-            ).json()
+            received: list[dict[str, Any]] = [
+                push
+                for push in client.get("/_fake/received", params={"token": token}).json()
+                if is_poke(push) == pokes
+            ]
             if len(received) >= count or time.monotonic() > deadline:
                 return received
             time.sleep(0.2)
+
+
+def is_poke(push: dict[str, Any]) -> bool:
+    """A sync poke: data {"tern": scope} and nothing else (APNs at the top, FCM in data)."""
+    payload = push["payload"]
+    return "tern" in payload or "tern" in (payload.get("data") or {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from infra.local.stack import Stack
-from tests.integration.flows import Phone
+from tests.integration.flows import Phone, wait_for_pushes
 
 CSV = b"x,y,label\n" + b"".join(f"{i},{i * 2},{i % 2}\n".encode() for i in range(30))
 
@@ -202,3 +203,39 @@ def test_the_offline_queue_keeps_order_and_refuses_what_the_server_owns(
         headers={"Authorization": phone.headers["Authorization"]},
     )
     assert anonymous.json()["error"]["code"] == "DEVICE_ID_REQUIRED"
+
+
+def test_a_burst_of_writes_pokes_the_users_other_device_once(
+    stack: Stack, bff: httpx.Client
+) -> None:
+    phone = Phone(bff)
+    phone_token, tablet_token = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    phone.register_push_token(phone_token, "ios")
+    tablet = second_device(bff, phone)
+    tablet.register_push_token(tablet_token, "ios")
+    fake_push = stack.config.url("fake_push")
+    settled = wait_for_pushes(
+        fake_push, phone_token, 1, pokes=True
+    )  # the tablet signing in poked it
+    time.sleep(1.5)  # past the debounce of the tablet's own writes
+    before = len(wait_for_pushes(fake_push, phone_token, 10**6, timeout_s=0, pokes=True))
+    assert before >= len(settled)
+    tablet_before = len(wait_for_pushes(fake_push, tablet_token, 10**6, timeout_s=0, pokes=True))
+
+    started = time.monotonic()
+    for cap in range(5, 10):
+        assert tablet.put("/api/v1/notification-preferences", json={"hourly_cap": cap}).is_success
+    [poke] = wait_for_pushes(fake_push, phone_token, before + 1, pokes=True)[before:]
+    assert time.monotonic() - started < 2.0  # within 2 s of the first write of the burst
+
+    assert poke["payload"] == {"aps": {"content-available": 1}, "tern": "sync"}  # no user data
+    assert poke["headers"]["apns-collapse-id"] == "tern-sync"
+    time.sleep(1.5)
+    assert (
+        len(wait_for_pushes(fake_push, phone_token, 10**6, timeout_s=0, pokes=True)) == before + 1
+    )
+    # The device that made the changes is not poked by them.
+    assert (
+        len(wait_for_pushes(fake_push, tablet_token, 10**6, timeout_s=0, pokes=True))
+        == tablet_before
+    )
