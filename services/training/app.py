@@ -12,6 +12,7 @@ from services.kit.runtime import ServiceRuntime
 from services.training.context import TrainingContext
 from services.training.endpoints import router
 from services.training.settings import TrainingSettings
+from services.training.tables import FEED
 from services.training.worker import JobWorker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -39,6 +40,7 @@ def create_app(settings: TrainingSettings | None = None) -> FastAPI:
         },
         startup=start_worker,
         context=TrainingContext.build,
+        change_feed=FEED,
     )
     app.include_router(router)
     return app

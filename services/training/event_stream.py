@@ -16,8 +16,8 @@ from proto.training import TrainingProgress
 from services.kit.database import Database
 from services.kit.errors import not_found
 from services.training import repository
+from services.training.job_feed import to_contract
 from services.training.repository import FINISHED_STATUSES
-from services.training.service import to_contract
 
 _BATCH = 500
 KEEPALIVE_S = 5.0

@@ -1,13 +1,20 @@
 """The durable work queue: workers claim jobs from the jobs table under a renewable lease.
 
-PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, then the claim, in one transaction, so many
-replicas pull from one table without waiting on each other. SQLite: read a candidate, then a
-conditional UPDATE that only matches the row as it was read (compare-and-set); every claim bumps
-`attempts`, so a row claimed by someone else in between no longer matches.
+A claim reads a candidate, then, in a transaction that first takes the owner's change-feed
+counter (services/kit/change_feed.py: every writer of a job its owner sees takes it before the
+job's row, so no two wait on each other the other way round), a conditional UPDATE that only
+matches the row as it was read (compare-and-set). Every claim bumps `attempts`, so a row
+claimed by someone else in between no longer matches and the claimer tries the next one.
+Replicas racing for one candidate queue on its owner's counter for a moment; a claim is one
+short transaction per job.
+
+Every change the owner sees (a status, the result, a tenth of the run: progress.py) is recorded
+in their change feed in the transaction that makes it; lease renewals are not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -16,11 +23,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kit.change_feed import ChangeWriter, change_writer
 from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.training import repository
+from services.training.job_feed import record_job, to_contract
 from services.training.repository import FINISHED_STATUSES, held_by, settle, update_lease
-from services.training.tables import Job
+from services.training.tables import FEED, Job
 
 _CLAIM_TRIES = 5
 
@@ -60,53 +69,56 @@ async def _claim_once(
     db: Database, worker_id: str, lease_s: float, max_attempts: int, now: datetime
 ) -> Job | bool | None:
     """A claimed job; True when the candidate was settled or lost to a race; None when empty."""
-    if db.is_sqlite:
-        async with db.session() as session:
-            candidate = await repository.oldest_claimable(session, now, lock=False)
-        if candidate is None:
-            return None
-        async with db.transaction() as session:
-            return await _take(session, candidate, worker_id, lease_s, max_attempts, now)
-    async with db.transaction() as session:
-        candidate = await repository.oldest_claimable(session, now, lock=True)
-        if candidate is None:
-            return None
-        return await _take(session, candidate, worker_id, lease_s, max_attempts, now)
+    async with db.session() as session:
+        candidate = await repository.oldest_claimable(session, now)
+    if candidate is None:
+        return None
+    async with (
+        db.transaction() as session,
+        change_writer(session, FEED, candidate.owner_id) as changes,
+    ):
+        return await _take(session, changes, candidate, worker_id, lease_s, max_attempts, now)
 
 
 async def _take(
     session: AsyncSession,
+    changes: ChangeWriter,
     candidate: Job,
     worker_id: str,
     lease_s: float,
     max_attempts: int,
     now: datetime,
 ) -> Job | bool:
+    seen = to_contract(candidate)
     as_read = repository.as_read(candidate)
     if candidate.status == "running" and candidate.cancel_requested:
-        await settle(session, as_read, status="cancelled", finished_at=now, **_NO_LEASE)
-        return True
-    if candidate.attempts >= max_attempts:
+        job = await settle(session, as_read, status="cancelled", finished_at=now, **_NO_LEASE)
+    elif candidate.attempts >= max_attempts:
         error = (
             f"training stopped unexpectedly {candidate.attempts} times "
             f"(the limit is {max_attempts}); not trying again"
         )
-        await settle(session, as_read, status="failed", finished_at=now, error=error, **_NO_LEASE)
-        return True
-    claimed = await settle(
-        session,
-        as_read,
-        status="running",
-        lease_owner=worker_id,
-        lease_expires_at=now + timedelta(seconds=lease_s),
-        attempts=Job.attempts + 1,
-        started_at=candidate.started_at or now,
-    )
-    if not claimed:
-        return True
-    job = await repository.reload(session, candidate.id)
-    assert job is not None
-    return job
+        job = await settle(
+            session, as_read, status="failed", finished_at=now, error=error, **_NO_LEASE
+        )
+    else:
+        job = await settle(
+            session,
+            as_read,
+            status="running",
+            lease_owner=worker_id,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            attempts=Job.attempts + 1,
+            started_at=candidate.started_at or now,
+        )
+        if job is None:
+            return True
+        if to_contract(job) != seen:  # not when claimed again after a lease ran out
+            await record_job(changes, job)
+        return job
+    if job is not None:
+        await record_job(changes, job)
+    return True
 
 
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
@@ -150,8 +162,11 @@ async def finish(
     """Settle a job we hold the lease of (succeeded, failed, cancelled); False if we lost it."""
     if status not in FINISHED_STATUSES:
         raise ValueError(f"not a finished status: {status}")
-    async with db.transaction() as session:
-        return await settle(
+    owner_id = await _owner_of(db, job_id)
+    if owner_id is None:
+        return False
+    async with db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
+        job = await settle(
             session,
             held_by(job_id, worker_id),
             status=status,
@@ -159,6 +174,10 @@ async def finish(
             **_NO_LEASE,
             **values,
         )
+        if job is None:
+            return False
+        await record_job(changes, job)
+    return True
 
 
 async def append_events(
@@ -168,14 +187,33 @@ async def append_events(
     attempt: int,
     steps: list[dict[str, Any]],
     *,
+    milestone: bool = False,
     now: datetime | None = None,
 ) -> bool:
-    """Store progress steps of a job we hold, numbered after the last; False if we lost it."""
+    """Store progress steps of a job we hold, numbered after the last; False if we lost it.
+    A `milestone` (progress.py) moves the job's entry in its owner's change feed."""
     now = now or utc_now()
+    owner_id = await _owner_of(db, job_id) if milestone else None
     async with db.transaction() as session:
-        held = await update_lease(session, held_by(job_id, worker_id), lease_owner=worker_id)
-        if not held:
-            return False
-        first = await repository.last_event_seq(session, job_id) + 1
-        repository.add_events(session, job_id, attempt, first, steps, now)
+        feed: contextlib.AbstractAsyncContextManager[ChangeWriter | None] = (
+            change_writer(session, FEED, owner_id) if owner_id else contextlib.nullcontext()
+        )
+        async with feed as changes:
+            held = await update_lease(session, held_by(job_id, worker_id), lease_owner=worker_id)
+            if not held:
+                return False
+            first = await repository.last_event_seq(session, job_id) + 1
+            repository.add_events(session, job_id, attempt, first, steps, now)
+            if changes is not None:
+                job = await repository.reload(session, job_id)
+                assert job is not None
+                await record_job(changes, job)
     return True
+
+
+async def _owner_of(db: Database, job_id: uuid.UUID) -> str | None:
+    """The job's owner (it never changes), read before a writing transaction, which must take
+    the owner's counter first thing (on SQLite, a read first could not become a write after a
+    concurrent commit)."""
+    async with db.session() as session:
+        return await repository.owner_of(session, job_id)

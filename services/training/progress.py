@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,34 @@ class ProgressReader:
     def advance(self, offset: int) -> None:
         """The steps up to `offset` were stored."""
         self._offset = offset
+
+
+# Milestones keep the change feed small: a job stores every step (an epoch, up to 1000 of
+# them) as an event of its SSE stream, but its feed entry, and with it the owner's version and
+# the pokes to their devices, moves at each tenth of the run only: at most 9 times an attempt,
+# the finish being the tenth.
+MILESTONES = 10
+
+
+class ProgressMilestones:
+    """Which stored progress is a milestone the owner's change feed hears of: each tenth of the
+    run, once, estimated from the latest step's ETA and the time since training started. The
+    job's contract carries no progress figures (those are its events): a milestone is the job
+    again, so that the feed's watchers (pokes, subscriptions) hear it is moving."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started = clock()
+        self._reached = 0
+
+    def reached(self, steps: Sequence[Mapping[str, float | None]]) -> bool:
+        """Whether these new steps take the run past a tenth not announced yet."""
+        eta = steps[-1].get("eta_s") if steps else None
+        if eta is None or eta <= 0:  # no estimate; or the last step, which the finish records
+            return False
+        elapsed = max(self._clock() - self._started, 0.0)
+        tenth = int(MILESTONES * elapsed / (elapsed + eta))
+        if tenth <= self._reached:
+            return False
+        self._reached = tenth
+        return True

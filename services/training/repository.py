@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.kit import change_versions
 from services.kit.paging import NewestFirst
-from services.training.tables import VERSIONS, Job, JobEvent, change_counters
+from services.training.tables import VERSIONS, Job, JobEvent
 
 ACTIVE_STATUSES = ("queued", "running")
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -24,6 +23,12 @@ async def get_owned(session: AsyncSession, owner_id: str, job_id: uuid.UUID) -> 
     """The job if it is the owner's; None for a missing job or someone else's."""
     query = sa.select(Job).where(Job.id == job_id, Job.owner_id == owner_id)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def owner_of(session: AsyncSession, job_id: uuid.UUID) -> str | None:
+    """Whose job this is; None for a missing one."""
+    owner: str | None = await session.scalar(sa.select(Job.owner_id).where(Job.id == job_id))
+    return owner
 
 
 async def count_active(session: AsyncSession, owner_id: str) -> int:
@@ -63,19 +68,10 @@ JOB_LIST = NewestFirst.of(
 )
 
 
-async def cancel_if_queued(
-    session: AsyncSession, owner_id: str, job_id: uuid.UUID, now: datetime
-) -> bool:
-    """Cancel a job no worker holds yet; False when it is no longer queued."""
-    statement = (
-        sa.update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(status="cancelled", finished_at=now, cancel_requested=True)
-    )
-    if not await _changed_one(session, statement):
-        return False
-    await change_versions.bump(session, change_counters, owner_id)
-    return True
+async def cancel_if_queued(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> Job | None:
+    """Cancel a job no worker holds yet: the job now; None when it is no longer queued."""
+    where = sa.and_(Job.id == job_id, Job.status == "queued")
+    return await settle(session, where, status="cancelled", finished_at=now, cancel_requested=True)
 
 
 async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> bool:
@@ -113,11 +109,9 @@ def as_read(job: Job) -> sa.ColumnElement[bool]:
     return sa.and_(Job.id == job.id, Job.status == job.status, Job.attempts == job.attempts)
 
 
-async def oldest_claimable(session: AsyncSession, now: datetime, *, lock: bool) -> Job | None:
-    """The oldest claimable job; with `lock`, row-locked, skipping rows others hold."""
+async def oldest_claimable(session: AsyncSession, now: datetime) -> Job | None:
+    """The oldest claimable job (unlocked: the claim is a compare-and-set on it)."""
     query = sa.select(Job).where(claimable(now)).order_by(Job.created_at, Job.id).limit(1)
-    if lock:
-        query = query.with_for_update(skip_locked=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -131,14 +125,16 @@ async def update_lease(session: AsyncSession, where: sa.ColumnElement[bool], **v
     return await _changed_one(session, sa.update(Job).where(where).values(**values))
 
 
-async def settle(session: AsyncSession, where: sa.ColumnElement[bool], **values: Any) -> bool:
-    """An update the job's owner sees (status, result): it moves their change version on."""
-    statement = sa.update(Job).where(where).values(**values).returning(Job.owner_id)
-    result = await session.execute(statement, execution_options={"synchronize_session": False})
-    owners = result.scalars().all()
-    for owner in set(owners):
-        await change_versions.bump(session, change_counters, owner)
-    return len(owners) == 1
+async def settle(session: AsyncSession, where: sa.ColumnElement[bool], **values: Any) -> Job | None:
+    """An update of one job its owner sees (status, result): the job as it now is, None when
+    `where` matched none. The caller records it in the owner's change feed."""
+    statement = sa.update(Job).where(where).values(**values).returning(Job)
+    result = await session.execute(
+        statement,
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    )
+    jobs = result.scalars().all()
+    return jobs[0] if len(jobs) == 1 else None
 
 
 async def is_cancel_requested(session: AsyncSession, job_id: uuid.UUID) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from proto.training import TrainingJob, TrainingJobCreate
-from services.kit import change_versions
+from services.kit.change_feed import change_writer
 from services.kit.change_versions import row_data
 from services.kit.clock import utc_now
 from services.kit.database import Database
@@ -14,8 +14,9 @@ from services.kit.paging import clamp_limit, cursor_position, split_page
 from services.kit.responses import JsonPage
 from services.training import repository
 from services.training.context import TrainingContext
+from services.training.job_feed import record_job, to_contract
 from services.training.job_planning import plan_job
-from services.training.tables import VERSIONS, Job, change_counters
+from services.training.tables import FEED, VERSIONS, Job
 
 
 async def create_job(
@@ -27,7 +28,8 @@ async def create_job(
     version_number = request.dataset_version or dataset.latest_version
     version = await datasets.get_version(owner_id, dataset.id, version_number)
     plan = plan_job(request, version, settings)
-    async with ctx.db.transaction() as session:
+    # The owner's counter first: it also keeps two creations from both passing the limit.
+    async with ctx.db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
         if await repository.count_active(session, owner_id) >= settings.max_active_jobs_per_owner:
             raise ApiError(
                 429,
@@ -57,7 +59,7 @@ async def create_job(
             cancel_requested=False,
         )
         session.add(job)
-        await change_versions.bump(session, change_counters, owner_id)
+        await record_job(changes, job)
     ctx.wake_worker()
     return to_contract(job)
 
@@ -84,9 +86,12 @@ async def list_jobs(db: Database, owner_id: str, cursor: str | None, limit: int 
 
 
 async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:
-    """Cancel a queued job at once; ask a running one to stop; 409 for a finished one."""
+    """Cancel a queued job at once; ask a running one to stop; 409 for a finished one.
+
+    Asking a running job to stop changes nothing its owner sees yet: its feed entry moves when
+    the worker settles it (cancelled, or finished meanwhile)."""
     for _ in range(3):  # the job may change state between the read and the write
-        async with db.transaction() as session:
+        async with db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
             job = await repository.get_owned(session, owner_id, job_id)
             if job is None:
                 raise not_found("job", job_id)
@@ -98,36 +103,12 @@ async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> Training
                     user_message="This training has already finished.",
                 )
             if job.status == "queued":
-                changed = await repository.cancel_if_queued(session, owner_id, job_id, utc_now())
+                cancelled = await repository.cancel_if_queued(session, job_id, utc_now())
+                if cancelled is not None:
+                    await record_job(changes, cancelled)
+                changed = cancelled is not None
             else:
                 changed = await repository.request_cancel(session, job_id)
         if changed:
             return await get_job(db, owner_id, job_id)
     raise ApiError(409, "JOB_BUSY", f"job {job_id} kept changing; try again", action=Action.RETRY)
-
-
-def to_contract(job: Job, *, with_result: bool = True) -> TrainingJob:
-    """The contract shape of a job row; lists leave the (large) result out."""
-    return TrainingJob(
-        id=job.id,
-        owner_id=job.owner_id,
-        status=job.status,
-        dataset_id=job.dataset_id,
-        dataset_version=job.dataset_version,
-        target=job.target,
-        features=list(job.features),
-        task=job.task,
-        model=job.model,
-        model_name=job.model_name,
-        hyperparameters=dict(job.hyperparameters),
-        validation_split=job.validation_split,
-        seed=job.seed,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        error=job.error,
-        metrics=job.metrics,
-        result=job.result if with_result else None,
-        model_id=job.model_id,
-        model_version=job.model_version,
-    )

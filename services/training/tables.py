@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.change_feed import FeedTables
 from services.kit.change_versions import OwnerVersions, counter_table
 from services.kit.database import UtcDateTime
 
@@ -18,9 +19,11 @@ class Base(DeclarativeBase):
 
 
 metadata = Base.metadata
-# The owners' change versions: a job's status or result changing moves its owner's on.
+# The owners' change versions: the last number of their change feed (`FEED`).
 change_counters = counter_table(metadata)
 VERSIONS = OwnerVersions.of(change_counters.c.last_seq, change_counters.c.owner_id)
+# The kit's change feed: one entry per job, its contract (services/training/job_feed.py).
+FEED = FeedTables.on(metadata)
 
 
 class Job(Base):

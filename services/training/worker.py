@@ -35,7 +35,7 @@ from services.training.cpu_budget import available_cpus, threads_per_training
 from services.training.datasets_client import DatasetsClient, DatasetTooLarge
 from services.training.inference_client import InferenceClient
 from services.training.notifications_client import NotificationsClient
-from services.training.progress import ProgressReader
+from services.training.progress import ProgressMilestones, ProgressReader
 from services.training.settings import TrainingSettings
 from services.training.tables import Job
 from services.training.trainer import TrainingCancelled, TrainingError
@@ -241,15 +241,15 @@ class JobWorker:
                 artifact = workdir / "model.artifact"
                 progress = workdir / "progress.jsonl"
                 spec = build_spec(job, self.threads, control.cancel_flag, progress)
-                reader = ProgressReader(progress)
-                pump = asyncio.create_task(self._pump_progress(job, reader))
+                reader, milestones = ProgressReader(progress), ProgressMilestones()
+                pump = asyncio.create_task(self._pump_progress(job, reader, milestones))
                 try:
                     result = await self._train(control, spec, parquet, artifact)
                 finally:
                     pump.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await pump
-                await self._store_progress(job, reader)
+                await self._store_progress(job, reader, milestones)
                 trained = time.perf_counter()
                 version = await self._guarded(
                     control, self._register(job, result, artifact.read_bytes())
@@ -307,19 +307,31 @@ class JobWorker:
             run.kill()  # the run time limit passed, or the service is stopping
             raise
 
-    async def _pump_progress(self, job: Job, reader: ProgressReader) -> None:
+    async def _pump_progress(
+        self, job: Job, reader: ProgressReader, milestones: ProgressMilestones
+    ) -> None:
         """Store the training's new progress steps as job events, every progress interval."""
         while True:
             await asyncio.sleep(self.settings.progress_interval_s)
-            await self._store_progress(job, reader)
+            await self._store_progress(job, reader, milestones)
 
-    async def _store_progress(self, job: Job, reader: ProgressReader) -> None:
-        """Best effort: progress that cannot be stored now is stored with the next steps."""
+    async def _store_progress(
+        self, job: Job, reader: ProgressReader, milestones: ProgressMilestones
+    ) -> None:
+        """Best effort: progress that cannot be stored now is stored with the next steps (a
+        milestone lost that way is not announced; the next one or the finish is)."""
         steps, offset = reader.peek()
         if not steps:
             return
         try:
-            await job_queue.append_events(self.db, job.id, self.worker_id, job.attempts, steps)
+            await job_queue.append_events(
+                self.db,
+                job.id,
+                self.worker_id,
+                job.attempts,
+                steps,
+                milestone=milestones.reached(steps),
+            )
         except Exception:
             _log.exception("job_progress_failed", job_id=str(job.id))
             return
