@@ -111,6 +111,15 @@ class Model(Contract):
     updated_at: datetime
 
 
+class ModelAlias(Contract):
+    """One alias of a model and the version it points at: a `model_alias` entry of the change
+    feed (the model's `aliases` holds the same)."""
+
+    model_id: UUID
+    alias: str
+    version: int
+
+
 class PredictRequest(Contract):
     """POST /internal/v1/models/{id}/predict.
 

@@ -15,6 +15,7 @@ from services.inference.model_cache import ModelCache
 from services.inference.prediction_cache import PredictionCache
 from services.inference.serving_targets import ServingTargets
 from services.inference.settings import InferenceSettings
+from services.inference.tables import FEED
 from services.kit.app_factory import create_service_app
 from services.kit.file_store import LocalFileStore
 from services.kit.runtime import ServiceRuntime
@@ -48,6 +49,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         },
         context=build_context,
         error_statuses=frozenset({429, 503}),  # predictions are rate limited per user
+        change_feed=FEED,
     )
     app.include_router(internal_router)
     return app

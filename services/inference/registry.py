@@ -18,6 +18,7 @@ from proto.inference import (
     ModelVersionRegister,
 )
 from services.inference.context import InferenceContext
+from services.inference.model_feed import record_alias, record_model, record_version
 from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
 from services.inference.repository import (
     ALIASES_OF,
@@ -25,14 +26,14 @@ from services.inference.repository import (
     ModelRepository,
 )
 from services.inference.tables import (
+    FEED,
     VERSIONS,
     ModelAliasRow,
     ModelRow,
     ModelVersionRow,
-    change_counters,
 )
 from services.inference.torch_artifacts import check_torch_artifact
-from services.kit import change_versions
+from services.kit.change_feed import ChangeWriter, change_writer
 from services.kit.change_versions import row_data
 from services.kit.clock import utc_now
 from services.kit.errors import ApiError, invalid_input, not_found
@@ -166,13 +167,16 @@ async def _record_version(
     sha256: str,
     size: int,
 ) -> ModelVersionRow:
-    # Two registrations of one name can race for the same version number (or the same new
-    # model); the loser's transaction fails on a unique key and simply tries again.
+    # The owner's counter first: their registrations take their turns. Should two still race
+    # for one version number (or one new model), the loser fails on a unique key and retries.
     for attempt in range(1, _REGISTER_ATTEMPTS + 1):
         try:
-            async with ctx.db.transaction() as session:
+            async with (
+                ctx.db.transaction() as session,
+                change_writer(session, FEED, owner_id) as changes,
+            ):
                 return await _insert_version(
-                    ModelRepository(session), owner_id, metadata, key, sha256, size
+                    ModelRepository(session), changes, owner_id, metadata, key, sha256, size
                 )
         except (IntegrityError, OperationalError):
             if attempt == _REGISTER_ATTEMPTS:
@@ -182,6 +186,7 @@ async def _record_version(
 
 async def _insert_version(
     repo: ModelRepository,
+    changes: ChangeWriter,
     owner_id: str,
     metadata: ModelVersionRegister,
     key: str,
@@ -235,10 +240,13 @@ async def _insert_version(
     await repo.flush()
     repo.add(row)
     await repo.flush()
+    await record_version(changes, to_model_version(row))
     if row.version == 1:
         repo.add(ModelAliasRow(model_id=model.id, alias=PRODUCTION_ALIAS, version=1))
         await repo.flush()
-    await change_versions.bump(repo.session, change_counters, owner_id)
+        await record_alias(changes, model.id, PRODUCTION_ALIAS, 1)
+    aliases = await repo.aliases([model.id])
+    await record_model(changes, to_model(model, aliases[model.id]))
     return row
 
 
@@ -316,7 +324,10 @@ async def set_alias(
     """Point `alias` at `version` (promote or roll back); the model with its aliases."""
     for attempt in range(1, _REGISTER_ATTEMPTS + 1):
         try:
-            async with ctx.db.transaction() as session:
+            async with (
+                ctx.db.transaction() as session,
+                change_writer(session, FEED, owner_id) as changes,
+            ):
                 repo = ModelRepository(session)
                 model = await _owned_model(repo, owner_id, model_id)
                 if await repo.get_version(model_id, version) is None:
@@ -330,7 +341,8 @@ async def set_alias(
                 model.updated_at = utc_now()
                 await repo.flush()
                 aliases = await repo.aliases([model_id])
-                await change_versions.bump(session, change_counters, owner_id)
+                await record_alias(changes, model_id, alias, version)
+                await record_model(changes, to_model(model, aliases[model_id]))
             # Committed: requests from now on must resolve the alias to the new version.
             ctx.targets.invalidate(model_id)
             _log.info(
@@ -352,7 +364,7 @@ async def delete_alias(
     ctx: InferenceContext, owner_id: str, model_id: uuid.UUID, alias: str
 ) -> None:
     """Remove an alias; requests naming it then answer 404 (no alias: production, else latest)."""
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
         repo = ModelRepository(session)
         model = await _owned_model(repo, owner_id, model_id)
         row = await repo.get_alias(model_id, alias)
@@ -360,7 +372,10 @@ async def delete_alias(
             raise alias_not_found(model_id, alias)
         await repo.delete_alias(row)
         model.updated_at = utc_now()
-        await change_versions.bump(session, change_counters, owner_id)
+        await repo.flush()
+        aliases = await repo.aliases([model_id])
+        await record_alias(changes, model_id, alias, row.version, "delete")
+        await record_model(changes, to_model(model, aliases[model_id]))
     ctx.targets.invalidate(model_id)
 
 

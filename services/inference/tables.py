@@ -8,14 +8,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.change_feed import FeedTables
 from services.kit.change_versions import OwnerVersions, counter_table
 from services.kit.clock import utc_now
 from services.kit.database import UtcDateTime
 
 metadata = sa.MetaData()
-# The owners' change versions: registering a version or moving an alias moves its owner's on.
+# The owners' change versions: the last number of their change feed (`FEED`).
 change_counters = counter_table(metadata)
 VERSIONS = OwnerVersions.of(change_counters.c.last_seq, change_counters.c.owner_id)
+# The kit's change feed: models, versions, aliases (services/inference/model_feed.py).
+FEED = FeedTables.on(metadata)
 
 
 class Base(DeclarativeBase):
