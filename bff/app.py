@@ -24,7 +24,8 @@ from bff.compact.compression import Compressors
 from bff.compact.representation import RepresentationMiddleware
 from bff.context import BffContext
 from bff.dependencies import authenticate
-from bff.graphql.schema import build_graphql_router
+from bff.graphql.router import build_graphql_router
+from bff.graphql.schema import build_schema
 from bff.idempotency.middleware import IdempotencyMiddleware
 from bff.idempotency.openapi import document_idempotency_key
 from bff.idempotency.pruning import pruning
@@ -111,7 +112,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     app.add_middleware(MobileHeadersMiddleware)
     add_phone_middleware(app, context)
     include_api_routes(app)
-    app.include_router(build_graphql_router(settings))
+    app.include_router(build_graphql_router(build_schema(settings), settings))
     document_idempotency_key(app)
     return app
 
