@@ -48,6 +48,15 @@ class BffSettings(ServiceSettings):
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000
+    # What one operation may cost: each downstream call a resolver makes counts (a prediction
+    # more), priced before it runs; the cost is reported in `extensions.cost`.
+    graphql_max_cost: int = Field(default=200, ge=1)
+    # Subscriptions: at most this many at once on one connection, and for one user.
+    graphql_subscriptions_per_connection: int = Field(default=10, ge=1)
+    graphql_subscriptions_per_user: int = Field(default=30, ge=1)
+    # Persisted queries (APQ): how long a registered document is kept, and how many.
+    graphql_persisted_query_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    graphql_persisted_query_max_bytes: int = Field(default=20_000, ge=1)
 
     # Distinct app versions kept as metric labels before the rest count as "other".
     max_app_version_labels: int = 50
