@@ -2,8 +2,11 @@
 
 In order: field selection (`?fields=`), compact encoding (`Accept:
 application/vnd.tern.compact+json` or `?format=compact`), a strong ETag with `If-None-Match`
--> 304, a default Cache-Control, and compression by Accept-Encoding above a size threshold.
-Streams (file downloads, event streams) and non-JSON answers pass through untouched.
+-> 304, a default Cache-Control, and compression by Accept-Encoding above a size threshold;
+for the families of small answers that have a compression dictionary (sync, changes,
+notifications, dashboard), dcz with it when the client holds it (RFC 9842), and a `Link` to
+it when the client does not. Streams (file downloads, event streams) and non-JSON answers pass
+through untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bff.compact.codec import CompactError, encode
 from bff.compact.compression import Compressors, choose_coding
+from bff.compact.compression_dictionaries import (
+    DCZ,
+    CompressionDictionaries,
+    CompressionDictionary,
+    available_dictionary,
+    committed_dictionaries,
+)
 from bff.compact.fields import MAX_FIELDS, parse_fields, response_tree, select
 from bff.compact.schema import CompactSchema
 from services.kit.error_responses import error_response
@@ -32,6 +42,9 @@ KEYS_HEADER = "X-Tern-Keys"
 DEFAULT_CACHE_CONTROL = "private, no-cache"
 _JSON_TYPES = ("application/json", COMPACT_MEDIA_TYPE)
 _VARY = "Accept, Accept-Encoding"
+_VARY_DICTIONARY = f"{_VARY}, Available-Dictionary"
+# Below this dcz saves next to nothing: its header is 40 bytes and a zstd frame ~10 more.
+DCZ_MIN_BYTES = 96
 # Per-request scope keys: the parsed negotiation, the representer, and "answered by it".
 _NEGOTIATION = "tern.negotiation"
 _REPRESENTER = "tern.representer"
@@ -46,9 +59,15 @@ class Negotiation:
     fields: list[str]
     coding: str | None
     if_none_match: str | None
+    # The compression dictionary of this path's family, and the coding to fall back to where
+    # dcz is not used (an error, a tiny answer).
+    dictionary: CompressionDictionary | None = None
+    plain_coding: str | None = None
 
     @classmethod
-    def from_scope(cls, scope: Scope) -> Negotiation:
+    def from_scope(
+        cls, scope: Scope, dictionaries: CompressionDictionaries | None = None
+    ) -> Negotiation:
         """Read from the query string and headers; 400 on a bad `format` or too many fields."""
         headers = request_headers(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -70,12 +89,25 @@ class Negotiation:
                 f"at most {MAX_FIELDS} fields may be selected",
                 action=Action.FIX_INPUT,
             )
+        accept_encoding = headers.get("accept-encoding")
+        plain = choose_coding(accept_encoding)
+        dictionary = (dictionaries or committed_dictionaries()).for_path(scope["path"])
+        held = dictionary is not None and (
+            available_dictionary(headers.get("available-dictionary")) == dictionary.sha256
+        )
         return cls(
             compact=fmt == "compact" or (fmt is None and COMPACT_MEDIA_TYPE in accept),
             fields=fields,
-            coding=choose_coding(headers.get("accept-encoding")),
+            coding=choose_coding(accept_encoding, dictionary=True) if held else plain,
             if_none_match=headers.get("if-none-match"),
+            dictionary=dictionary,
+            plain_coding=plain,
         )
+
+    @property
+    def vary(self) -> str:
+        """What the answer varies by: with a dictionary, the one the client holds too."""
+        return _VARY if self.dictionary is None else _VARY_DICTIONARY
 
 
 class Representer:
@@ -93,9 +125,11 @@ class Representer:
         min_compress_bytes: int,
         compressors: Compressors | None = None,
         max_kept_bytes: int = 64 * 1024 * 1024,
+        dictionaries: CompressionDictionaries | None = None,
     ) -> None:
         self.min_compress_bytes = min_compress_bytes
         self.compressors = compressors or Compressors()
+        self.dictionaries = dictionaries
         # (ETag, coding) -> (headers, body): what validated answers encoded to.
         self._kept: cachetools.LRUCache[tuple[str, str | None], tuple[list[Any], bytes]] = (
             cachetools.LRUCache(max_kept_bytes, getsizeof=lambda kept: len(kept[1]) + 512)
@@ -124,7 +158,7 @@ class Representer:
         etag = f'"v{hashlib.blake2b(variant.encode(), digest_size=16).hexdigest()}"'
         headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
         if etag_matches(negotiation.if_none_match, etag):
-            await _send_not_modified(send, headers, etag)
+            await _send_not_modified(send, headers, etag, negotiation)
             return
         kept = self._kept.get((etag, negotiation.coding))
         if kept is None:
@@ -132,10 +166,10 @@ class Representer:
             if status != 200:  # the request itself was refused (unknown fields)
                 await self._finish(scope, negotiation, status, headers, body, send)
                 return
-            coding = self._coding_for(negotiation, body)
-            headers["etag"] = _with_coding(etag, coding)
-            _append_vary(headers)
-            body = self._compress(headers, coding, body)
+            coding = self._coding_for(negotiation, status, body)
+            headers["etag"] = _with_coding(etag, _coding_tag(negotiation, coding))
+            _append_vary(headers, negotiation)
+            body = self._compress(headers, negotiation, coding, body)
             kept = self._kept[etag, negotiation.coding] = (headers.raw, body)
         await _send(send, 200, list(kept[0]), kept[1], method)  # outer layers add headers
 
@@ -164,13 +198,31 @@ class Representer:
                 return _error_parts(exc)
         return status, headers, orjson.dumps(data, option=orjson.OPT_UTC_Z)
 
-    def _coding_for(self, negotiation: Negotiation, body: bytes) -> str | None:
-        return negotiation.coding if len(body) >= self.min_compress_bytes else None
+    def _coding_for(self, negotiation: Negotiation, status: int, body: bytes) -> str | None:
+        # dcz for the small answers too (they are what it is for), successful ones only (the
+        # dictionary knows those); otherwise the plain coding, above the size threshold.
+        if negotiation.coding == DCZ and 200 <= status < 300 and len(body) >= DCZ_MIN_BYTES:
+            return DCZ
+        coding = negotiation.plain_coding if negotiation.coding == DCZ else negotiation.coding
+        return coding if len(body) >= self.min_compress_bytes else None
 
-    def _compress(self, headers: MutableHeaders, coding: str | None, body: bytes) -> bytes:
-        if coding is not None:
+    def _compress(
+        self,
+        headers: MutableHeaders,
+        negotiation: Negotiation,
+        coding: str | None,
+        body: bytes,
+    ) -> bytes:
+        dictionary = negotiation.dictionary
+        if coding == DCZ and dictionary is not None:
+            body = dictionary.compress(body, self.compressors.zstd_level)
+        elif coding is not None:
             body = self.compressors.compressor(coding)(body)
+        if coding is not None:
             headers["content-encoding"] = coding
+        if dictionary is not None and coding != DCZ:  # the client lacks it: where to get it
+            existing = headers.get("link")
+            headers["link"] = f"{existing}, {dictionary.link}" if existing else dictionary.link
         headers["content-length"] = str(len(body))
         return body
 
@@ -184,16 +236,16 @@ class Representer:
         send: Send,
     ) -> None:
         method = scope["method"]
-        coding = self._coding_for(negotiation, body)
+        coding = self._coding_for(negotiation, status, body)
         if method in ("GET", "HEAD") and status == 200:
-            etag = strong_etag(body, coding)
+            etag = strong_etag(body, _coding_tag(negotiation, coding))
             headers.setdefault("cache-control", DEFAULT_CACHE_CONTROL)
             if etag_matches(negotiation.if_none_match, etag):
-                await _send_not_modified(send, headers, etag)
+                await _send_not_modified(send, headers, etag, negotiation)
                 return
             headers["etag"] = etag
-        _append_vary(headers)
-        body = self._compress(headers, coding, body)
+        _append_vary(headers, negotiation)
+        body = self._compress(headers, negotiation, coding, body)
         await _send(send, status, headers.raw, body, method)
 
 
@@ -209,11 +261,14 @@ class RepresentationMiddleware:
         prefix: str,
         min_compress_bytes: int,
         compressors: Compressors | None = None,
+        dictionaries: CompressionDictionaries | None = None,
     ) -> None:
         self.app = app
         self.prefix = prefix
         self.representer = Representer(
-            min_compress_bytes=min_compress_bytes, compressors=compressors
+            min_compress_bytes=min_compress_bytes,
+            compressors=compressors,
+            dictionaries=dictionaries,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -221,7 +276,7 @@ class RepresentationMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            scope[_NEGOTIATION] = Negotiation.from_scope(scope)
+            scope[_NEGOTIATION] = Negotiation.from_scope(scope, self.representer.dictionaries)
         except ApiError as exc:
             await error_response(exc)(scope, receive, send)
             return
@@ -378,25 +433,35 @@ def _with_coding(etag: str, coding: str | None) -> str:
     return f'{etag[:-1]}-{coding}"' if coding else etag
 
 
+def _coding_tag(negotiation: Negotiation, coding: str | None) -> str | None:
+    """How an ETag names the coding: a dcz answer's bytes depend on the dictionary too."""
+    if coding == DCZ and negotiation.dictionary is not None:
+        return f"{DCZ}.{negotiation.dictionary.id}"
+    return coding
+
+
 async def _send(send: Send, status: int, raw_headers: list[Any], body: bytes, method: str) -> None:
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body if method != "HEAD" else b""})
 
 
-async def _send_not_modified(send: Send, headers: MutableHeaders, etag: str) -> None:
+async def _send_not_modified(
+    send: Send, headers: MutableHeaders, etag: str, negotiation: Negotiation
+) -> None:
     kept = MutableHeaders()
     for name in ("cache-control", "vary", "x-request-id", KEYS_HEADER.lower()):
         if name in headers:
             kept[name] = headers[name]
     kept["etag"] = etag
-    _append_vary(kept)
+    _append_vary(kept, negotiation)
     await send({"type": "http.response.start", "status": 304, "headers": kept.raw})
     await send({"type": "http.response.body", "body": b""})
 
 
-def _append_vary(headers: MutableHeaders) -> None:
+def _append_vary(headers: MutableHeaders, negotiation: Negotiation) -> None:
     existing = headers.get("vary")
-    headers["vary"] = f"{existing}, {_VARY}" if existing else _VARY
+    vary = negotiation.vary
+    headers["vary"] = f"{existing}, {vary}" if existing else vary
 
 
 def _error_parts(exc: ApiError) -> tuple[int, MutableHeaders, bytes]:

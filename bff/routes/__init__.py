@@ -11,6 +11,7 @@ from bff.routes import (
     dashboard,
     datasets,
     devices,
+    dictionaries,
     models,
     notifications,
     push_settings,
@@ -31,5 +32,14 @@ def include_api_routes(app: FastAPI) -> None:
     prefix): a request is then matched against one router's routes, not all of them."""
     for module in (dashboard, datasets, training_jobs, models, notifications, uploads, devices):
         app.include_router(module.router, prefix=API_PREFIX)
-    for module in (sessions, app_config, schema_keys, batch, auth, push_settings, sync):
+    for module in (
+        sessions,
+        app_config,
+        schema_keys,
+        batch,
+        auth,
+        push_settings,
+        sync,
+        dictionaries,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
