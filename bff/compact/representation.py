@@ -49,6 +49,7 @@ DCZ_MIN_BYTES = 96
 _NEGOTIATION = "tern.negotiation"
 _REPRESENTER = "tern.representer"
 _REPRESENTED = "tern.represented"
+_READ_BY_POST = "tern.read_by_post"
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +313,8 @@ class RepresentationMiddleware:
 
 class Represented(Response):
     """A route's answer as data, shaped for the phone by the representer without a JSON round
-    trip; `validator` as `Representer.send_data` takes it."""
+    trip; `validator` as `Representer.send_data` takes it. `read`: a POST that only reads
+    (a sync pull, whose cursor travels in the body) takes field selection like a GET."""
 
     def __init__(
         self,
@@ -320,10 +322,13 @@ class Represented(Response):
         status_code: int = 200,
         headers: dict[str, str] | None = None,
         validator: str | None = None,
+        *,
+        read: bool = False,
     ) -> None:
         super().__init__(status_code=status_code, headers=headers)
         self.data = data
         self.validator = validator
+        self.read = read
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         representer = scope.get(_REPRESENTER)
@@ -335,6 +340,7 @@ class Represented(Response):
             await plain(scope, receive, send)
             return
         scope[_REPRESENTED] = True
+        scope[_READ_BY_POST] = self.read
         await representer.send_data(
             scope,
             send,
@@ -374,7 +380,7 @@ def _shape(scope: Scope, negotiation: Negotiation, data: Any, headers: MutableHe
     schema = compact_schema_of(scope)
     route = scope.get("route")
     spec = schema.spec_of(getattr(route, "response_model", None))
-    if negotiation.fields and scope["method"] in ("GET", "HEAD"):
+    if negotiation.fields and (scope["method"] in ("GET", "HEAD") or scope.get(_READ_BY_POST)):
         data = _select_fields(data, spec, schema, negotiation.fields)
     if negotiation.compact and spec is not None:
         try:

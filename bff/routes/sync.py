@@ -29,7 +29,7 @@ async def sync(request: SyncRequest, user: CurrentUser, bff: BffDep) -> Represen
     entity kind its upserts (with their versions) and deletions, and the next cursor."""
     cursor = SyncCursor.decode(request.cursor)
     answer = await pull(_readers(bff), str(user.id), cursor, request.entities, request.limit)
-    return Represented(answer, headers={"Cache-Control": "no-store"})
+    return Represented(answer, headers={"Cache-Control": "no-store"}, read=True)
 
 
 class PushRequest(BaseModel):

@@ -19,8 +19,10 @@ Conflict rules, per entity (the contract states them):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,8 +93,25 @@ class _Rejected(Exception):
 Applier = Callable[[PushContext, Mutation], Awaitable[MutationResult]]
 
 
+# One device's pushes run one at a time in this process, so two calls of one queue (a retry
+# racing the original) cannot interleave; across replicas the idempotency claims keep each
+# mutation to one run.
+_DEVICE_LOCKS: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+
+
 async def push(ctx: PushContext, mutations: list[Mutation]) -> list[MutationResult]:
     """Apply the mutations in order; one result per mutation."""
+    key = (ctx.user_id, ctx.device_id)
+    lock = _DEVICE_LOCKS.get(key)
+    if lock is None:
+        lock = _DEVICE_LOCKS[key] = asyncio.Lock()
+    async with lock:
+        return await _push_in_order(ctx, mutations)
+
+
+async def _push_in_order(ctx: PushContext, mutations: list[Mutation]) -> list[MutationResult]:
     results: list[MutationResult] = []
     blocked: MutationResult | None = None
     for mutation in mutations:

@@ -239,3 +239,44 @@ def test_a_burst_of_writes_pokes_the_users_other_device_once(
         len(wait_for_pushes(fake_push, tablet_token, 10**6, timeout_s=0, pokes=True))
         == tablet_before
     )
+
+
+def test_a_service_that_is_down_holds_back_only_its_own_kinds(
+    stack: Stack, bff: httpx.Client
+) -> None:
+    phone = Phone(bff)
+    _, cursor = sync_all(phone)
+    version = phone.upload("later.csv", CSV)
+    assert phone.put("/api/v1/notification-preferences", json={"hourly_cap": 9}).is_success
+
+    stack.kill("datasets")
+    try:
+        answer = phone.post("/api/v1/sync", json={"cursor": cursor})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+    finally:
+        stack.restart("datasets")
+
+    assert body["unavailable"] == ["datasets", "dataset_versions", "labels"]
+    assert body["changes"]["push_preferences"]["upserts"][0]["data"]["hourly_cap"] == 9
+    back, _ = sync_all(phone, body["cursor"])
+    assert set(back) == {"datasets", "dataset_versions"}  # what waited, and nothing again
+    assert list(back["datasets"]["upserts"]) == [version["dataset_id"]]
+
+
+def test_a_sync_answer_is_compact_and_selectable_like_every_read(
+    stack: Stack, bff: httpx.Client
+) -> None:
+    phone = Phone(bff)
+    plain = phone.post("/api/v1/sync", json={})
+    compact = bff.post(
+        "/api/v1/sync?fields=cursor,has_more",
+        json={},
+        headers={**phone.headers, "accept": "application/vnd.tern.compact+json"},
+    )
+
+    assert compact.status_code == 200, compact.text
+    assert compact.headers["content-type"].startswith("application/vnd.tern.compact+json")
+    assert "cursor" not in compact.text and len(compact.content) < len(plain.content)
+    selected = bff.post("/api/v1/sync?fields=has_more", json={}, headers=phone.headers).json()
+    assert selected == {"has_more": False}
