@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -200,9 +200,12 @@ class _Viewer:
         return self.now - timedelta(seconds=self.rnd.uniform(0, span))
 
 
-def sync_answer(rnd: random.Random, records: int | None = None) -> Json:
+def sync_answer(
+    rnd: random.Random, records: int | None = None, kinds: Sequence[str] | None = None
+) -> Json:
     """An answer of POST /api/v1/sync (bff/sync/pull.py): `records` feed entries over the
-    kinds that changed, each upsert with its feed id, version and contract data."""
+    kinds that changed (or one entry of each of `kinds`), each upsert with its feed id,
+    version and contract data."""
     # Changes since the device last synced: minutes ago for most, days for some.
     viewer = _Viewer(rnd, rnd.choice((300, 3_600, 3_600, 86_400, 7 * 86_400)))
     count = records if records is not None else rnd.choice((1, 2, 3, 5, 8, 12, 20, 40))
@@ -213,10 +216,9 @@ def sync_answer(rnd: random.Random, records: int | None = None) -> Json:
     positions = {kind: seqs[_SOURCE_OF[kind]] for kind in SYNC_KINDS} if synced_before else {}
     changes: dict[str, Json] = {}
     # In the order the answer lists them, so a "model ready" push can name a job listed above.
-    kinds = sorted(
-        rnd.choices(SYNC_KINDS, weights=_SYNC_WEIGHTS, k=count), key=_KIND_ORDER.__getitem__
-    )
-    for kind in kinds:
+    if kinds is None:
+        kinds = rnd.choices(SYNC_KINDS, weights=_SYNC_WEIGHTS, k=count)
+    for kind in sorted(kinds, key=_KIND_ORDER.__getitem__):
         source = _SOURCE_OF[kind]
         seqs[source] += rnd.choice((1, 1, 2, rnd.randint(3, 40)))
         positions[kind] = seqs[source]
