@@ -11,12 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bff.database import Base
 from services.kit.change_feed import FeedTables
-from services.kit.change_versions import counter_table
 
-# Per user, a number moved on by every change to their sessions (a sign-in, a revocation):
-# each replica forgets the session checks it remembered for that user when it hears of one.
-session_versions = counter_table(Base.metadata)
-# The BFF's own part of the change feed: the user's sessions (signed-in devices).
+# The BFF's own part of the change feed: the user's sessions (signed-in devices). Each
+# change moves the user's version on; every replica forgets the session checks it
+# remembered for that user when it hears of one.
 FEED = FeedTables.on(Base.metadata)
 SESSION = "session"
 

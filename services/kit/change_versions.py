@@ -1,8 +1,8 @@
 """Per-owner change versions: how the BFF knows, without asking, that a user's data changed.
 
-Every user-visible write moves its owner's number on inside the writing transaction (the
-service's change counter: datasets and notifications count in their change feeds, the other
-services in a `change_counters` table made by `counter_table`). When the transaction commits,
+Every user-visible write moves its owner's number on inside the writing transaction: the
+number is the last sequence number of the owner's change feed (services/kit/change_feed.py,
+its `change_counters` table made by `counter_table`). When the transaction commits,
 the new number goes out on the version bus (in-process, or Redis pub/sub shared by replicas)
 to every watcher of `GET /internal/v1/versions/watch`, and, when the owner is the user the
 request acts for, in the answer's `X-Tern-Version` header. A read answers the number it read
@@ -21,13 +21,11 @@ from typing import Any, Protocol
 import orjson
 import redis.asyncio as aioredis
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from proto.common import INTERNAL_PREFIX
 from services.kit.database import Database
-from services.kit.request_context import current_origin_device
 from services.kit.structured_logging import get_logger
 
 VERSION_HEADER = "x-tern-version"
@@ -55,18 +53,6 @@ def counter_table(metadata: sa.MetaData) -> sa.Table:
         # Tombstones up to here are pruned (`change_feed`): a reader behind it resnapshots.
         sa.Column("pruned_seq", sa.BigInteger, nullable=False, server_default="0"),
     )
-
-
-async def bump(session: AsyncSession, counters: sa.Table, owner_id: str) -> int:
-    """Move the owner's version on in this transaction (locking it until commit); the new one."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    upsert = insert(counters).values(owner_id=owner_id, last_seq=1)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[counters.c.owner_id], set_={"last_seq": counters.c.last_seq + 1}
-    ).returning(counters.c.last_seq)
-    version = int((await session.execute(statement)).scalar_one())
-    note(session, owner_id, version, current_origin_device())
-    return version
 
 
 def note(
