@@ -8,13 +8,14 @@ from fastapi import APIRouter, Path, Response
 
 from bff.dependencies import Clients, CurrentUser, Mobile
 from bff.mobile_headers import valid_device_id
+from bff.push_settings import TOPIC_PATTERN, with_phone_timezone
 from bff.routes.pagination import PageParams
 from proto.common import Page
 from proto.notifications import Preferences, TopicSubscription
 
 router = APIRouter(tags=["notifications"])
 
-TopicName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.~%-]{1,100}$")]
+TopicName = Annotated[str, Path(pattern=TOPIC_PATTERN)]
 
 
 @router.put("/devices/{device_id}/topics/{topic}", response_model=TopicSubscription)
@@ -53,6 +54,5 @@ async def put_preferences(
     body: Preferences, user: CurrentUser, clients: Clients, mobile: Mobile
 ) -> Preferences:
     """Replace the user's push preferences; the timezone defaults to the phone's X-Timezone."""
-    if "timezone" not in body.model_fields_set and mobile.timezone:
-        body = body.model_copy(update={"timezone": mobile.timezone})
-    return await clients.notifications.put_preferences(user.id, body)
+    preferences = with_phone_timezone(body, mobile.timezone)
+    return await clients.notifications.put_preferences(user.id, preferences)
