@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration bench fuzz lint fmt contracts certs clean
+.PHONY: run test test-unit test-integration bench fuzz chaos lint fmt contracts certs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)  ## benchmarks (h2load from nghttp2-client); results in tests/be
 
 fuzz: $(STAMP)  ## schemathesis against all five OpenAPI documents over the real processes
 	$(BIN)/python -m tests.fuzz $(FUZZ_SECONDS)
+
+chaos: $(STAMP)  ## SIGKILL each process under load (PostgreSQL/Redis when TEST_* are set)
+	$(BIN)/python -m tests.chaos $(CHAOS_SECONDS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

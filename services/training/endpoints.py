@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
 
-from proto.common import INT64_MAX, INTERNAL_PREFIX, Page
+from proto.common import INT64_MAX, INTERNAL_PREFIX, Batch, BatchRead, Page
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
 from services.kit.errors import ApiError
@@ -35,6 +35,13 @@ async def list_jobs(
     limit: LimitParam = None,
 ) -> Response:
     return json_response(await service.list_jobs(ctx.db, user, cursor, limit))
+
+
+@router.post("/jobs/batch", response_model=Batch[TrainingJob])
+async def read_jobs(body: BatchRead, ctx: TrainingDep, user: ActingUser) -> Response:
+    """Several of the caller's jobs at once, as lists show them (at most 100 ids); others'
+    are left out."""
+    return json_response(await service.read_jobs(ctx.db, user, body.ids))
 
 
 @router.get("/jobs/{job_id}", response_model=TrainingJob)

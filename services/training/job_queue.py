@@ -23,10 +23,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proto.notifications import SendToUser
 from services.kit.change_feed import ChangeWriter, change_writer
 from services.kit.clock import utc_now
 from services.kit.database import Database
-from services.training import repository
+from services.training import push_outbox, repository
 from services.training.job_feed import record_job, to_contract
 from services.training.repository import FINISHED_STATUSES, held_by, settle, update_lease
 from services.training.tables import FEED, Job
@@ -157,9 +158,11 @@ async def finish(
     status: str,
     *,
     now: datetime | None = None,
+    push: SendToUser | None = None,
     **values: Any,
 ) -> bool:
-    """Settle a job we hold the lease of (succeeded, failed, cancelled); False if we lost it."""
+    """Settle a job we hold the lease of (succeeded, failed, cancelled); False if we lost it.
+    `push`, if any, is owed to the owner from the same transaction (push_outbox)."""
     if status not in FINISHED_STATUSES:
         raise ValueError(f"not a finished status: {status}")
     owner_id = await _owner_of(db, job_id)
@@ -177,6 +180,8 @@ async def finish(
         if job is None:
             return False
         await record_job(changes, job)
+        if push is not None:
+            push_outbox.enqueue(session, owner_id, push)
     return True
 
 

@@ -38,34 +38,33 @@ async def count_active(session: AsyncSession, owner_id: str) -> int:
     return int(await session.scalar(query) or 0)
 
 
-# The owner's jobs for a list: every field of the contract but the (large) result.
-JOB_LIST = NewestFirst.of(
-    sa.select(
-        Job.id,
-        Job.owner_id,
-        Job.status,
-        Job.dataset_id,
-        Job.dataset_version,
-        Job.target,
-        Job.features,
-        Job.task,
-        Job.model,
-        Job.model_name,
-        Job.hyperparameters,
-        Job.validation_split,
-        Job.seed,
-        Job.created_at,
-        Job.started_at,
-        Job.finished_at,
-        Job.error,
-        Job.metrics,
-        Job.model_id,
-        Job.model_version,
-        VERSIONS.column,
-    ).where(Job.owner_id == sa.bindparam("owner_id")),
-    Job.created_at,
+# The owner's jobs for a list or a batch read: every field of the contract but the (large)
+# result.
+_JOB_FIELDS = sa.select(
     Job.id,
-)
+    Job.owner_id,
+    Job.status,
+    Job.dataset_id,
+    Job.dataset_version,
+    Job.target,
+    Job.features,
+    Job.task,
+    Job.model,
+    Job.model_name,
+    Job.hyperparameters,
+    Job.validation_split,
+    Job.seed,
+    Job.created_at,
+    Job.started_at,
+    Job.finished_at,
+    Job.error,
+    Job.metrics,
+    Job.model_id,
+    Job.model_version,
+    VERSIONS.column,
+).where(Job.owner_id == sa.bindparam("owner_id"))
+JOB_LIST = NewestFirst.of(_JOB_FIELDS, Job.created_at, Job.id)
+JOB_BATCH = _JOB_FIELDS.where(Job.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 async def cancel_if_queued(session: AsyncSession, job_id: uuid.UUID, now: datetime) -> Job | None:

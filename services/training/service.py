@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.change_feed import change_writer
@@ -83,6 +84,16 @@ async def list_jobs(db: Database, owner_id: str, cursor: str | None, limit: int 
     page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
     items = [{**row_data(row), "result": None} for row in page]
     return {"items": items, "next_cursor": next_cursor}
+
+
+async def read_jobs(
+    db: Database, owner_id: str, ids: list[uuid.UUID]
+) -> dict[str, list[dict[str, Any]]]:
+    """Those of these jobs that are the owner's, as lists show them (no result): the
+    `Batch[TrainingJob]` contract."""
+    rows = await db.fetch_all(repository.JOB_BATCH, {"owner_id": owner_id, "ids": list(set(ids))})
+    await VERSIONS.answer(db, owner_id, rows)
+    return {"items": [{**row_data(row), "result": None} for row in rows]}
 
 
 async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:

@@ -45,7 +45,9 @@ class TrainingSettings(ServiceSettings):
     # killed (a single-fit model such as logistic regression has no checkpoint until it ends).
     cancel_grace_s: float = Field(default=30.0, ge=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
-    max_attempts: int = Field(default=2, ge=1)
+    # How many times a job may be started: a crash (or a lease lost on a starved machine) costs
+    # one; the chaos run (`make chaos`) saw a crash plus a lost lease fail a job at 2.
+    max_attempts: int = Field(default=3, ge=1)
     # How often a running job's progress steps are stored (and so reach SSE listeners).
     progress_interval_s: float = Field(default=0.5, gt=0)
     # How often an SSE stream looks for new events; how long one stream may stay open.

@@ -77,3 +77,16 @@ class JobEvent(Base):
     attempt: Mapped[int] = mapped_column(sa.Integer)
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PushOutboxRow(Base):
+    """A push to its owner that a job's outcome owes, kept from the transaction that settled
+    the job until the notifications service has it (services/training/push_outbox.py)."""
+
+    __tablename__ = "push_outbox"
+
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(sa.String(200))
+    message: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -36,6 +36,7 @@ from services.training.datasets_client import DatasetsClient, DatasetTooLarge
 from services.training.inference_client import InferenceClient
 from services.training.notifications_client import NotificationsClient
 from services.training.progress import ProgressMilestones, ProgressReader
+from services.training.push_outbox import PushSender
 from services.training.settings import TrainingSettings
 from services.training.tables import Job
 from services.training.trainer import TrainingCancelled, TrainingError
@@ -96,6 +97,7 @@ class JobWorker:
         self._running: set[asyncio.Task[None]] = set()
         self._controls: dict[uuid.UUID, _JobControl] = {}
         self._loop_tasks: list[asyncio.Task[None]] = []
+        self.pushes = PushSender(db, downstreams.notifications, settings.poll_interval_s)
 
     async def start(self, stack: AsyncExitStack) -> None:
         """Start claiming jobs and watching for cancels; stopped when `stack` closes."""
@@ -108,6 +110,7 @@ class JobWorker:
         self._loop_tasks = [
             asyncio.create_task(self._claim_loop(), name="training-worker"),
             asyncio.create_task(self._cancel_poll_loop(), name="training-cancel-poll"),
+            asyncio.create_task(self.pushes.run(), name="training-push-outbox"),
             # The training processes load their libraries now, not during the first jobs.
             asyncio.create_task(self.pool.warm(), name="training-pool-warm-up"),
         ]
@@ -216,10 +219,11 @@ class JobWorker:
             model_id=version.model_id,
             model_version=version.version,
             result=result_document(result),
+            push=model_ready(job, version),
         )
         if done:
             _log.info("job_succeeded", job_id=str(job.id), model_id=str(version.model_id))
-            await self._notify_model_ready(job, version)
+            self.pushes.wake()
 
     async def _finish(self, job: Job, status: str, **values: Any) -> bool:
         done = await job_queue.finish(self.db, job.id, self.worker_id, status, **values)
@@ -383,25 +387,6 @@ class JobWorker:
         )
         return await self.downstreams.inference.register_version(job.owner_id, metadata, artifact)
 
-    async def _notify_model_ready(self, job: Job, version: ModelVersion) -> None:
-        message = SendToUser(
-            kind="display",
-            category="training",
-            title="Your model is ready",
-            data={
-                "type": "model_ready",
-                "job_id": str(job.id),
-                "model_id": str(version.model_id),
-                "model_version": str(version.version),
-            },
-            idempotency_key=f"model-ready:{job.id}",
-        )
-        try:
-            await self.downstreams.notifications.send(job.owner_id, message)
-        except (DownstreamError, DownstreamUnavailable) as exc:
-            # The model is ready either way; the app also sees it in the job list.
-            _log.warning("model_ready_push_failed", job_id=str(job.id), error=str(exc))
-
     async def _heartbeat(self, job_id: uuid.UUID, control: _JobControl) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
@@ -429,6 +414,22 @@ class _JobFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def model_ready(job: Job, version: ModelVersion) -> SendToUser:
+    """The push a succeeded job owes its owner (once: its idempotency key names the job)."""
+    return SendToUser(
+        kind="display",
+        category="training",
+        title="Your model is ready",
+        data={
+            "type": "model_ready",
+            "job_id": str(job.id),
+            "model_id": str(version.model_id),
+            "model_version": str(version.version),
+        },
+        idempotency_key=f"model-ready:{job.id}",
+    )
 
 
 def result_document(result: TrainingResult) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from services.notifications.app import create_app as create_notifications_app
 from services.notifications.settings import NotificationsSettings
 from services.training.app import create_app
 from tests.support.apps import running_app, service_headers
-from tests.support.servers import serve_app
+from tests.support.polling import eventually
+from tests.support.servers import free_port, serve_app
 from tests.support.settings import make_settings
 from tests.support.training_setup import ALICE, DatasetsApi, people_csv, training_settings
 
@@ -137,9 +138,7 @@ async def test_a_queued_job_becomes_a_registered_model_and_a_model_ready_push(
     )
     assert predicted.status_code == 200, predicted.text
     assert predicted.json()["predictions"][0]["label"] in {"yes", "no"}
-    inbox = await services.call("notifications", "GET", "/notifications")
-    assert inbox.status_code == 200, inbox.text
-    (notification,) = inbox.json()["items"]
+    notification = await _model_ready_push(services)
     assert notification["title"] == "Your model is ready"
     assert notification["data"] == {
         "type": "model_ready",
@@ -176,3 +175,65 @@ async def test_a_training_problem_fails_the_job_with_a_message_its_owner_can_act
     assert done["status"] == "failed"
     assert done["error"] == "target column 'label' has only one class in the training split"
     assert done["model_id"] is None
+
+
+async def _model_ready_push(services: Services) -> dict[str, Any]:
+    """The owner's one inbox entry, once the push outbox has sent it."""
+
+    async def arrived() -> bool:
+        inbox = await services.call("notifications", "GET", "/notifications")
+        return inbox.status_code == 200 and len(inbox.json()["items"]) > 0
+
+    await eventually(arrived, timeout_s=10)
+    (notification,) = (await services.call("notifications", "GET", "/notifications")).json()[
+        "items"
+    ]
+    return notification
+
+
+async def test_a_job_that_finishes_while_notifications_is_down_pushes_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    datasets_app = create_datasets_app(
+        make_settings(DatasetsSettings, tmp_path / "datasets", log_json=False)
+    )
+    inference_app = create_inference_app(
+        make_settings(InferenceSettings, tmp_path / "inference", log_json=False)
+    )
+    notifications_port = free_port()  # nothing listens there until the job is done
+    async with serve_app(datasets_app) as datasets_url, serve_app(inference_app) as inference_url:
+        notifications_url = f"http://127.0.0.1:{notifications_port}"
+        settings = training_settings(
+            tmp_path / "training",
+            worker_enabled=True,
+            datasets_url=datasets_url,
+            inference_url=inference_url,
+            notifications_url=notifications_url,
+            poll_interval_s=0.2,
+            heartbeat_s=0.5,
+            lease_s=10,
+        )
+        async with running_app(create_app(settings)) as training:
+            services = Services(
+                DatasetsApi(datasets_url), training, inference_url, notifications_url
+            )
+            version = await services.datasets.upload_csv(ALICE, people_csv(rows=60))
+            job = await services.create_job(dataset_id=version["dataset_id"], target="bought")
+            assert (await services.wait_finished(job["id"]))["status"] == "succeeded"
+
+            notifications_app = create_notifications_app(
+                make_settings(
+                    NotificationsSettings,
+                    tmp_path / "notifications",
+                    log_json=False,
+                    fcm_enabled=False,
+                    apns_enabled=False,
+                )
+            )
+            async with serve_app(notifications_app, port=notifications_port):
+                notification = await _model_ready_push(services)
+                await asyncio.sleep(1.0)  # another round of the outbox sends nothing twice
+                inbox = await services.call("notifications", "GET", "/notifications")
+
+    assert notification["data"]["job_id"] == job["id"]
+    assert len(inbox.json()["items"]) == 1
