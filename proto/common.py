@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +31,25 @@ class Page(Contract, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+# --- batch reads (the BFF's DataLoaders) -----------------------------------------------------
+
+# The most ids one batch read may name: past it, a 422 VALIDATION_FAILED (split the batch).
+MAX_BATCH_IDS = 100
+
+
+class BatchRead(Contract):
+    """POST .../batch: the ids to read at once (1-100, repeats allowed). Only the acting
+    user's come back: a missing id, or another user's, is simply absent from the answer."""
+
+    ids: list[UUID] = Field(min_length=1, max_length=MAX_BATCH_IDS)
+
+
+class Batch(Contract, Generic[T]):
+    """What a batch read found, in no particular order (match them up by id)."""
+
+    items: list[T]
 
 
 # --- the change feed (services/kit/change_feed.py) ----------------------------------------

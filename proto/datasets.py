@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from proto.common import Contract, Count
+from proto.common import MAX_BATCH_IDS, Contract, Count, Ordinal
 
 CHUNK_CHECKSUM_HEADER = "X-Chunk-SHA256"
 # A version's content (GET .../versions/{version}/content) is a Parquet file.
@@ -86,6 +86,20 @@ class Dataset(Contract):
     columns: list[ColumnSchema]
     created_at: datetime
     updated_at: datetime
+
+
+class VersionKey(Contract):
+    """One version of one dataset, as a batch read names it."""
+
+    dataset_id: UUID
+    version: Ordinal
+
+
+class VersionBatchRead(Contract):
+    """POST /internal/v1/datasets/versions/batch: the versions to read at once (1-100); only
+    the acting user's come back, the others are absent from the answer."""
+
+    keys: list[VersionKey] = Field(min_length=1, max_length=MAX_BATCH_IDS)
 
 
 # --- preview and stats ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from proto.common import Contract, Count, Ordinal
+from proto.common import MAX_BATCH_IDS, Contract, Count, Ordinal
 from proto.training import Task
 
 ArtifactFormat = Literal["onnx", "torch-safetensors"]
@@ -109,6 +109,20 @@ class Model(Contract):
     features: list[FeatureSpec]
     created_at: datetime
     updated_at: datetime
+
+
+class ModelVersionKey(Contract):
+    """One version of one model, as a batch read names it."""
+
+    model_id: UUID
+    version: Ordinal
+
+
+class ModelVersionBatchRead(Contract):
+    """POST /internal/v1/models/versions/batch: the versions to read at once (1-100); only
+    the acting user's come back, the others are absent from the answer."""
+
+    keys: list[ModelVersionKey] = Field(min_length=1, max_length=MAX_BATCH_IDS)
 
 
 class ModelAlias(Contract):

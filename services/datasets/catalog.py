@@ -10,8 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from proto.common import Page
-from proto.datasets import ColumnSchema, ColumnStats, Dataset, DatasetVersion, VersionStats
+from proto.common import Batch, Page
+from proto.datasets import (
+    ColumnSchema,
+    ColumnStats,
+    Dataset,
+    DatasetVersion,
+    VersionKey,
+    VersionStats,
+)
 from services.datasets import repository
 from services.datasets.changes import DATASET, dataset_key, forget_children
 from services.datasets.context import DatasetsContext
@@ -81,6 +88,27 @@ async def list_datasets(
     await VERSIONS.answer(ctx.db, owner_id, rows)
     page, next_cursor = split_page(rows, size, lambda row: (row.updated_at, row.id))
     return {"items": [row_data(row) for row in page], "next_cursor": next_cursor}
+
+
+async def read_datasets(
+    ctx: DatasetsContext, owner_id: str, ids: list[uuid.UUID]
+) -> dict[str, list[dict[str, Any]]]:
+    """Those of these datasets that are the owner's (the `Batch[Dataset]` contract)."""
+    rows = await ctx.db.fetch_all(
+        repository.DATASET_BATCH, {"owner_id": owner_id, "ids": list(set(ids))}
+    )
+    await VERSIONS.answer(ctx.db, owner_id, rows)
+    return {"items": [row_data(row) for row in rows]}
+
+
+async def read_versions(
+    ctx: DatasetsContext, owner_id: str, keys: list[VersionKey]
+) -> Batch[DatasetVersion]:
+    """Those of these versions that belong to the owner's datasets."""
+    pairs = list({(key.dataset_id, key.version) for key in keys})
+    async with ctx.db.session() as session:
+        rows = await repository.get_versions(session, owner_id, pairs)
+    return Batch[DatasetVersion](items=[version_contract(row) for row in rows])
 
 
 async def get_dataset(ctx: DatasetsContext, owner_id: str, dataset_id: uuid.UUID) -> Dataset:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Header, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from proto.common import INTERNAL_PREFIX, Page
+from proto.common import INTERNAL_PREFIX, Batch, BatchRead, Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
     MAX_COLUMNS_PARAM_LENGTH,
@@ -22,6 +22,7 @@ from proto.datasets import (
     RowsPage,
     UploadCreate,
     UploadSession,
+    VersionBatchRead,
     VersionStats,
 )
 from services.datasets import catalog, changes, labels, previews, uploads
@@ -79,6 +80,20 @@ async def list_datasets(
 ) -> Response:
     """The caller's datasets, most recently updated first."""
     return json_response(await catalog.list_datasets(ctx, user, cursor, limit))
+
+
+@router.post("/datasets/batch", response_model=Batch[Dataset])
+async def read_datasets(body: BatchRead, ctx: DatasetsDep, user: ActingUser) -> Response:
+    """Several of the caller's datasets at once (at most 100 ids); others' are left out."""
+    return json_response(await catalog.read_datasets(ctx, user, body.ids))
+
+
+@router.post("/datasets/versions/batch", response_model=Batch[DatasetVersion])
+async def read_versions(
+    body: VersionBatchRead, ctx: DatasetsDep, user: ActingUser
+) -> Batch[DatasetVersion]:
+    """Several versions of the caller's datasets at once (at most 100); others' are left out."""
+    return await catalog.read_versions(ctx, user, body.keys)
 
 
 @router.get("/datasets/{dataset_id}", response_model=Dataset)

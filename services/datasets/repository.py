@@ -181,8 +181,9 @@ async def get_dataset_with_latest(
     return None if row is None else (row[0], row[1])
 
 
-# The owner's datasets for a list, with their latest version's shape: plain rows, no ORM.
-DATASET_LIST = NewestFirst.of(
+# The owner's datasets with their latest version's shape, for a list or a batch read: plain
+# rows, no ORM.
+_DATASET_FIELDS = (
     sa.select(
         DatasetRow.id,
         DatasetRow.name,
@@ -201,10 +202,10 @@ DATASET_LIST = NewestFirst.of(
             DatasetVersionRow.version == DatasetRow.latest_version,
         ),
     )
-    .where(DatasetRow.owner_id == sa.bindparam("owner_id"), DatasetRow.deleted_at.is_(None)),
-    DatasetRow.updated_at,
-    DatasetRow.id,
+    .where(DatasetRow.owner_id == sa.bindparam("owner_id"), DatasetRow.deleted_at.is_(None))
 )
+DATASET_LIST = NewestFirst.of(_DATASET_FIELDS, DatasetRow.updated_at, DatasetRow.id)
+DATASET_BATCH = _DATASET_FIELDS.where(DatasetRow.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 async def list_versions(
@@ -231,6 +232,19 @@ async def get_version(
             DatasetRow.deleted_at.is_(None),
         )
     )
+
+
+async def get_versions(
+    session: AsyncSession, owner_id: str, keys: list[tuple[uuid.UUID, int]]
+) -> list[DatasetVersionRow]:
+    """Those of these (dataset, version) pairs that exist in the owner's live datasets."""
+    wanted = sa.tuple_(DatasetVersionRow.dataset_id, DatasetVersionRow.version).in_(keys)
+    rows = await session.scalars(
+        sa.select(DatasetVersionRow)
+        .join(DatasetRow, DatasetRow.id == DatasetVersionRow.dataset_id)
+        .where(wanted, DatasetRow.owner_id == owner_id, DatasetRow.deleted_at.is_(None))
+    )
+    return list(rows)
 
 
 # --- labels --------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import Depends, File, Form, Path, Response, UploadFile
 from pydantic import ValidationError
 
-from proto.common import INTERNAL_PREFIX, Page
+from proto.common import INTERNAL_PREFIX, Batch, BatchRead, Page
 from proto.inference import (
     ALIAS_PATTERN,
     AliasUpdate,
     Model,
     ModelVersion,
+    ModelVersionBatchRead,
     ModelVersionRegister,
     PredictRequest,
     PredictResponse,
@@ -73,6 +74,21 @@ async def list_models(
 ) -> Response:
     """The acting user's models, newest first."""
     return json_response(await registry.list_models(ctx, user, cursor, limit))
+
+
+@internal_router.post("/models/batch", response_model=Batch[Model])
+async def read_models(ctx: Context, user: ActingUser, body: BatchRead) -> Response:
+    """Several of the acting user's models at once (at most 100 ids); others' are left out."""
+    return json_response(await registry.read_models(ctx, user, body.ids))
+
+
+@internal_router.post("/models/versions/batch", response_model=Batch[ModelVersion])
+async def read_model_versions(
+    ctx: Context, user: ActingUser, body: ModelVersionBatchRead
+) -> Batch[ModelVersion]:
+    """Several versions of the acting user's models at once (at most 100); others' are left
+    out."""
+    return await registry.read_versions(ctx, user, body.keys)
 
 
 @internal_router.get("/models/{model_id}", response_model=Model)

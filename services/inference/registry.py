@@ -6,15 +6,17 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from proto.common import Page
+from proto.common import Batch, Page
 from proto.inference import (
     ArtifactFormat,
     FeatureSpec,
     Model,
     ModelVersion,
+    ModelVersionKey,
     ModelVersionRegister,
 )
 from services.inference.context import InferenceContext
@@ -22,6 +24,7 @@ from services.inference.model_feed import record_alias, record_model, record_ver
 from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
 from services.inference.repository import (
     ALIASES_OF,
+    MODEL_BATCH,
     MODEL_LIST,
     ModelRepository,
 )
@@ -259,11 +262,34 @@ async def list_models(
     rows = await ctx.db.fetch_all(statement, params)
     await VERSIONS.answer(ctx.db, owner_id, rows)
     page, next_cursor = split_page(rows, page_size, lambda row: (row.created_at, row.id))
-    items = {row.id: {**row_data(row), "aliases": {}} for row in page}
+    return {"items": await _with_aliases(ctx, page), "next_cursor": next_cursor}
+
+
+async def read_models(
+    ctx: InferenceContext, owner_id: str, ids: list[uuid.UUID]
+) -> dict[str, list[dict[str, Any]]]:
+    """Those of these models that are the owner's, with their aliases (`Batch[Model]`)."""
+    rows = await ctx.db.fetch_all(MODEL_BATCH, {"owner_id": owner_id, "ids": list(set(ids))})
+    await VERSIONS.answer(ctx.db, owner_id, rows)
+    return {"items": await _with_aliases(ctx, rows)}
+
+
+async def _with_aliases(ctx: InferenceContext, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    items = {row.id: {**row_data(row), "aliases": {}} for row in rows}
     if items:
         for alias in await ctx.db.fetch_all(ALIASES_OF, {"model_ids": list(items)}):
             items[alias.model_id]["aliases"][alias.alias] = alias.version
-    return {"items": list(items.values()), "next_cursor": next_cursor}
+    return list(items.values())
+
+
+async def read_versions(
+    ctx: InferenceContext, owner_id: str, keys: list[ModelVersionKey]
+) -> Batch[ModelVersion]:
+    """Those of these versions that belong to the owner's models."""
+    pairs = list({(key.model_id, key.version) for key in keys})
+    async with ctx.db.session() as session:
+        rows = await ModelRepository(session).get_versions(owner_id, pairs)
+    return Batch[ModelVersion](items=[to_model_version(row) for row in rows])
 
 
 async def get_model(ctx: InferenceContext, owner_id: str, model_id: uuid.UUID) -> Model:

@@ -11,22 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from services.inference.tables import VERSIONS, ModelAliasRow, ModelRow, ModelVersionRow
 from services.kit.paging import NewestFirst
 
-# The owner's models for a list (plain rows), and the aliases of a page of them.
-MODEL_LIST = NewestFirst.of(
-    sa.select(
-        ModelRow.id,
-        ModelRow.name,
-        ModelRow.owner_id,
-        ModelRow.task,
-        ModelRow.latest_version,
-        ModelRow.features,
-        ModelRow.created_at,
-        ModelRow.updated_at,
-        VERSIONS.column,
-    ).where(ModelRow.owner_id == sa.bindparam("owner_id")),
-    ModelRow.created_at,
+# The owner's models for a list or a batch read (plain rows), and the aliases of some of them.
+_MODEL_FIELDS = sa.select(
     ModelRow.id,
-)
+    ModelRow.name,
+    ModelRow.owner_id,
+    ModelRow.task,
+    ModelRow.latest_version,
+    ModelRow.features,
+    ModelRow.created_at,
+    ModelRow.updated_at,
+    VERSIONS.column,
+).where(ModelRow.owner_id == sa.bindparam("owner_id"))
+MODEL_LIST = NewestFirst.of(_MODEL_FIELDS, ModelRow.created_at, ModelRow.id)
+MODEL_BATCH = _MODEL_FIELDS.where(ModelRow.id.in_(sa.bindparam("ids", expanding=True)))
 ALIASES_OF = sa.select(ModelAliasRow.model_id, ModelAliasRow.alias, ModelAliasRow.version).where(
     ModelAliasRow.model_id.in_(sa.bindparam("model_ids", expanding=True))
 )
@@ -63,6 +61,18 @@ class ModelRepository:
         if before_version is not None:
             query = query.where(ModelVersionRow.version < before_version)
         query = query.order_by(ModelVersionRow.version.desc()).limit(limit + 1)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def get_versions(
+        self, owner_id: str, keys: Sequence[tuple[uuid.UUID, int]]
+    ) -> Sequence[ModelVersionRow]:
+        """Those of these (model, version) pairs that exist among the owner's models."""
+        wanted = sa.tuple_(ModelVersionRow.model_id, ModelVersionRow.version).in_(keys)
+        query = (
+            sa.select(ModelVersionRow)
+            .join(ModelRow, ModelRow.id == ModelVersionRow.model_id)
+            .where(wanted, ModelRow.owner_id == owner_id)
+        )
         return (await self.session.execute(query)).scalars().all()
 
     async def get_alias(self, model_id: uuid.UUID, alias: str) -> ModelAliasRow | None:
