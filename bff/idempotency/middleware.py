@@ -7,7 +7,8 @@ Events) or is larger than the store keeps: then the key is freed and a retry run
 same key and request again: the kept answer, with `Idempotent-Replayed: true`. The same key
 with another method, path, query or body: 422 IDEMPOTENCY_KEY_REUSED. While the first still
 runs: 409 IDEMPOTENCY_KEY_IN_FLIGHT with Retry-After. Without a valid access token the header
-is ignored: the route answers as it would (401 where it needs a user).
+is ignored: the route answers as it would (401 where it needs a user). A GraphQL mutation
+sent by POST is keyed the same way, in a scope of its own (see `graphql_requests`).
 
 Where it sits: inside the representation middleware (fields, compact keys, ETag,
 compression), right around the routes. What it keeps is the route's own answer, plain JSON
@@ -28,6 +29,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bff.compact.representation import plain_json_answers
 from bff.dependencies import bearer_token
 from bff.idempotency.errors import key_in_flight, key_reused
+from bff.idempotency.graphql_requests import (
+    GRAPHQL_SCOPE,
+    is_graphql_post,
+    is_kept_answer,
+    runs_a_mutation,
+)
 from bff.idempotency.keyed_requests import REST_SCOPE, is_keyed, request_fingerprint
 from bff.idempotency.keys import KEY_HEADER, REPLAYED_HEADER, parse_key
 from bff.idempotency.route_lookup import RouteLookup
@@ -61,7 +68,11 @@ class IdempotencyMiddleware:
         self.routes = RouteLookup()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_keyed(scope["method"], scope["path"]):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        graphql = is_graphql_post(scope["method"], scope["path"])
+        if not graphql and not is_keyed(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = request_headers(scope)
@@ -71,20 +82,26 @@ class IdempotencyMiddleware:
         if raw_key is None or user is None:
             await self.app(scope, receive, send)
             return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the phone went away, or the body limit has answered 413
+        if graphql and not runs_a_mutation(body):  # queries are not keyed
+            await self.app(scope, _replayed_body(body, receive), send)
+            return
         try:
             key = parse_key(raw_key)
         except ApiError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:
-            return  # the phone went away, or the body limit has answered 413
         fingerprint = request_fingerprint(
             scope["method"], scope["path"], scope.get("query_string", b""), body
         )
-        outcome = await self.store.claim(user, REST_SCOPE, key, fingerprint)
+        outcome = await self.store.claim(
+            user, GRAPHQL_SCOPE if graphql else REST_SCOPE, key, fingerprint
+        )
         if isinstance(outcome, Claimed):
-            await self._run(scope, _replayed_body(body, receive), send, outcome)
+            keep_if = is_kept_answer if graphql else None
+            await self._run(scope, _replayed_body(body, receive), send, outcome, keep_if)
         elif isinstance(outcome, Replay):
             await self._replay(scope, receive, send, outcome)
         elif isinstance(outcome, Mismatch):
@@ -92,7 +109,14 @@ class IdempotencyMiddleware:
         elif isinstance(outcome, InFlight):
             await error_response(key_in_flight(outcome.retry_after_s))(scope, receive, send)
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, claimed: Claimed) -> None:
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        claimed: Claimed,
+        keep_if: Callable[[bytes], bool] | None = None,
+    ) -> None:
         plain_json_answers(scope)
         answer = _Answer(self.store.max_body_bytes)
         settled = False
@@ -101,7 +125,7 @@ class IdempotencyMiddleware:
             nonlocal settled
             settled = True
             try:
-                if answer.keepable:
+                if answer.keepable and (keep_if is None or keep_if(answer.body)):
                     await self.store.complete(claimed, answer.status, answer.headers, answer.body)
                 else:
                     await self.store.release(claimed)
