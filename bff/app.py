@@ -26,6 +26,8 @@ from bff.context import BffContext
 from bff.dependencies import authenticate
 from bff.graphql.router import build_graphql_router
 from bff.graphql.schema import build_schema
+from bff.graphql.subscriptions import serving_subscriptions
+from bff.graphql.subscriptions.hub import fan_out
 from bff.idempotency.middleware import IdempotencyMiddleware
 from bff.idempotency.openapi import document_idempotency_key
 from bff.idempotency.pruning import pruning
@@ -67,9 +69,11 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
         )
         context.known.listeners.append(poker.note)
         await stack.enter_async_context(watching(context.known, runtime.clients))
+        # GraphQL subscriptions hear the same changes, and the BFF's own (sessions: revocation).
+        hub = await stack.enter_async_context(serving_subscriptions(app.state, context))
         await stack.enter_async_context(
             _forgetting_changed_sessions(
-                runtime.versions, context.auth.session_checks, on_change=poker.note
+                runtime.versions, context.auth.session_checks, fan_out(poker.note, hub.note)
             )
         )
         # The BFF's own feed (sessions) is read in-process by sync; its tombstones age out.
@@ -112,7 +116,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     app.add_middleware(MobileHeadersMiddleware)
     add_phone_middleware(app, context)
     include_api_routes(app)
-    app.include_router(build_graphql_router(build_schema(settings), settings))
+    app.include_router(build_graphql_router(build_schema(settings), settings, runtime.cache))
     document_idempotency_key(app)
     return app
 

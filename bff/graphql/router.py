@@ -1,45 +1,182 @@
-"""The /graphql route: POST, and GET for queries."""
+"""The /graphql route: POST, GET for queries (persisted or not, revalidated by ETag), and
+subscriptions over graphql-transport-ws (WebSocket) and graphql-sse (`Accept:
+text/event-stream`, distinct connections mode: one stream per request, `next` events then
+`complete`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from collections.abc import Mapping
+from typing import Any, cast
 
 import orjson
 import strawberry
+from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as CrossWebHTTPException
+from graphql import GraphQLError
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types.unset import UNSET
 
 from bff.graphql.context import Context
-from bff.graphql.context_getter import get_context
+from bff.graphql.context_getter import authenticate_connection, get_context
+from bff.graphql.errors import error_extensions
+from bff.graphql.persisted_queries import PersistedQueries, PersistedQueryError
+from bff.graphql.subscriptions.hub import too_many_subscriptions
 from bff.settings import BffSettings
+from services.kit.cache import Cache
 
 GRAPHQL_PATH = "/graphql"
+# A GET answer is the user's own and may change at any time: keep it, but ask every time.
+GET_CACHE_CONTROL = "private, max-age=0, must-revalidate"
+# graphql-transport-ws close code for a refused connection_init (the reason is the error code).
+FORBIDDEN_CLOSE = 4403
+
+
+class _TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, signed in by `connection_init` and with the per-connection limit
+    answered as an error with extensions.code TOO_MANY_SUBSCRIPTIONS."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload") or {}
+        if not (self.connection_init_received or self.connection_timed_out) and isinstance(
+            payload, dict
+        ):
+            refusal = await authenticate_connection(self.context, payload)
+            if refusal is not None:
+                if self.connection_init_timeout_task:
+                    self.connection_init_timeout_task.cancel()
+                self.connection_init_received = True
+                await self.websocket.close(code=FORBIDDEN_CLOSE, reason=refusal.code)
+                return
+        await super().handle_connection_init(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = cast(_Router, self.view).subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            refusal = too_many_subscriptions(limit, "connection")
+            error = GraphQLError(refusal.message, extensions=error_extensions(refusal))
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+
+class _TextWebSocket(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages are text frames (strawberry sends bytes as binary ones,
+    which graphql-ws clients refuse)."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 class _Router(GraphQLRouter[Context, None]):
+    graphql_transport_ws_handler_class = _TransportWsHandler
+    websocket_adapter_class = _TextWebSocket
+
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        persisted: PersistedQueries,
+        subscriptions_per_connection: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(schema, **kwargs)
+        self.persisted = persisted
+        self.subscriptions_per_connection = subscriptions_per_connection
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)  # the stdlib encoder cost more than the rest of a small answer
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET with only a persisted query's hash is a query, not a visit of the IDE.
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and data.extensions:
+            data.query = await self.persisted.document(data.query, data.extensions)
+        return data
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         # strawberry answers a request it cannot read (malformed JSON, no query, a PUT) in
         # plain text; as an HTTP error of the app's own, it gets the mobile error body.
         try:
-            return await super().run(request, context, root_value)
+            response = await super().run(request, context, root_value)
         except CrossWebHTTPException as exc:
             headers = {"Allow": "GET, POST"} if exc.status_code == 405 else None
             raise HTTPException(exc.status_code, exc.reason, headers=headers) from exc
+        except PersistedQueryError as exc:
+            error = {"message": exc.message, "extensions": error_extensions(exc.error)}
+            response = Response(orjson.dumps({"errors": [error]}), media_type="application/json")
+        if isinstance(request, Request) and request.method == "GET":
+            return _revalidated(request, response)
+        return response
+
+
+def _revalidated(request: Request, response: Response) -> Response:
+    """A GET answer with an ETag of its body; 304 when the phone has it already."""
+    if isinstance(response, StreamingResponse) or response.status_code != 200:
+        return response
+    etag = f'"{hashlib.blake2b(bytes(response.body), digest_size=16).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": GET_CACHE_CONTROL, "Vary": "Authorization"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return response
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
 
 
 def build_graphql_router(
-    schema: strawberry.Schema, settings: BffSettings
+    schema: strawberry.Schema, settings: BffSettings, cache: Cache
 ) -> GraphQLRouter[Context, None]:
-    """The /graphql route (POST, and GET for queries); no subscriptions yet."""
+    """The /graphql route: POST, GET for queries, WebSocket and SSE for subscriptions."""
     return _Router(
         schema,
+        PersistedQueries(
+            cache,
+            ttl_s=settings.graphql_persisted_query_ttl_s,
+            max_bytes=settings.graphql_persisted_query_max_bytes,
+        ),
+        settings.graphql_subscriptions_per_connection,
         path=GRAPHQL_PATH,
         context_getter=get_context,
         graphql_ide="graphiql" if settings.environment == "development" else None,
-        subscription_protocols=(),
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+        # Counted by the handler above (with its error code); strawberry's own would count
+        # queries over the socket too and answer without one.
+        max_subscriptions_per_connection=None,
     )
