@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 from uuid import UUID
 
-from bff.clients.reads import DownstreamPage, get_one, get_page, get_typed_page, page_params
+from bff.clients.reads import (
+    DownstreamPage,
+    get_one,
+    get_page,
+    get_typed_page,
+    page_params,
+    read_batch,
+)
 from proto.common import INTERNAL_PREFIX, Page
 from proto.datasets import (
     CHUNK_CHECKSUM_HEADER,
@@ -79,6 +87,18 @@ class DatasetsClient:
     async def get_dataset(self, user_id: str, dataset_id: UUID) -> Dataset:
         """One of the user's datasets."""
         return await get_one(self._http, Dataset, f"{_PREFIX}/datasets/{dataset_id}", user_id)
+
+    async def read_datasets(self, user_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Those of these datasets (at most 100 ids) that are the user's, as JSON `Dataset`s."""
+        return await read_batch(self._http, f"{_PREFIX}/datasets/batch", user_id, {"ids": ids})
+
+    async def read_versions(
+        self, user_id: str, keys: Sequence[tuple[str, int]]
+    ) -> list[dict[str, Any]]:
+        """Those of these (dataset, version) pairs (at most 100) that are the user's, as JSON
+        `DatasetVersion`s."""
+        body = {"keys": [{"dataset_id": dataset, "version": n} for dataset, n in keys]}
+        return await read_batch(self._http, f"{_PREFIX}/datasets/versions/batch", user_id, body)
 
     async def list_versions(
         self, user_id: str, dataset_id: UUID, cursor: str | None = None, limit: int | None = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from bff.clients.reads import DownstreamPage, get_one, get_page, get_typed_page
+from bff.clients.reads import DownstreamPage, get_one, get_page, get_typed_page, read_batch
 from proto.common import INTERNAL_PREFIX, Page
 from proto.inference import (
     AliasUpdate,
@@ -36,6 +38,18 @@ class InferenceClient:
     async def get_model(self, user_id: str, model_id: UUID) -> Model:
         """One of the user's models."""
         return await get_one(self._http, Model, f"{_PREFIX}/models/{model_id}", user_id)
+
+    async def read_models(self, user_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Those of these models (at most 100 ids) that are the user's, as JSON `Model`s."""
+        return await read_batch(self._http, f"{_PREFIX}/models/batch", user_id, {"ids": ids})
+
+    async def read_versions(
+        self, user_id: str, keys: Sequence[tuple[str, int]]
+    ) -> list[dict[str, Any]]:
+        """Those of these (model, version) pairs (at most 100) that are the user's, as JSON
+        `ModelVersion`s."""
+        body = {"keys": [{"model_id": model, "version": n} for model, n in keys]}
+        return await read_batch(self._http, f"{_PREFIX}/models/versions/batch", user_id, body)
 
     async def list_versions(
         self, user_id: str, model_id: UUID, cursor: str | None = None, limit: int | None = None

@@ -51,6 +51,16 @@ class DownstreamPage:
         return {"items": self.items, "next_cursor": self.next_cursor}
 
 
+async def read_batch(
+    http: ServiceClient, path: str, user_id: str, body: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """POST a batch read (`BatchRead` and kin): the items found, as the service wrote them.
+    A batch read changes nothing, so it is retried like a GET."""
+    response = await http.request("POST", path, user_id=user_id, json=body, idempotent=True)
+    items: list[dict[str, Any]] = orjson.loads(response.content)["items"]
+    return items
+
+
 async def get_page(
     http: ServiceClient, path: str, user_id: str, cursor: str | None, limit: int | None
 ) -> DownstreamPage:

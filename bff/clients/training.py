@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 from uuid import UUID
 
-from bff.clients.reads import DownstreamPage, get_one, get_page
+from bff.clients.reads import DownstreamPage, get_one, get_page, read_batch
 from proto.common import INTERNAL_PREFIX
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.http_client import ServiceClient
@@ -30,6 +31,10 @@ class TrainingClient:
     ) -> DownstreamPage:
         """One page of the user's training jobs (`Page[TrainingJob]`)."""
         return await get_page(self._http, f"{_PREFIX}/jobs", user_id, cursor, limit)
+
+    async def read_jobs(self, user_id: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Those of these jobs (at most 100 ids) that are the user's, as lists show them."""
+        return await read_batch(self._http, f"{_PREFIX}/jobs/batch", user_id, {"ids": ids})
 
     async def get_job(self, user_id: str, job_id: UUID) -> TrainingJob:
         """One of the user's training jobs."""

@@ -1,6 +1,9 @@
-"""What every resolver of one request sees: the signed-in user (or why not) and the BFF."""
+"""What every resolver of one request sees: the signed-in user (or why not), the BFF, the
+request's DataLoaders, and the warnings to add to the answer."""
 
 from __future__ import annotations
+
+from functools import cached_property
 
 from strawberry.fastapi import BaseContext
 
@@ -8,7 +11,20 @@ from bff.auth.service import AuthenticatedUser, AuthService
 from bff.clients import ServiceClients
 from bff.context import BffContext
 from bff.dependencies import auth_required
+from bff.graphql.dataloaders import Loaders
 from services.kit.errors import ApiError
+
+
+class FieldWarning:
+    """A field answered anyway (a stale copy) with an error that says why: added to `errors`
+    with `extensions.stale: true`."""
+
+    __slots__ = ("age_s", "error", "path")
+
+    def __init__(self, path: list[str | int], error: ApiError, age_s: int) -> None:
+        self.path = path
+        self.error = error
+        self.age_s = age_s
 
 
 class Context(BaseContext):
@@ -21,6 +37,7 @@ class Context(BaseContext):
         self.bff = bff
         self.user = user
         self.auth_error = auth_error
+        self.warnings: list[FieldWarning] = []
 
     @property
     def auth(self) -> AuthService:
@@ -29,6 +46,11 @@ class Context(BaseContext):
     @property
     def clients(self) -> ServiceClients:
         return self.bff.clients
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """The signed-in user's loaders, made on first use; raises the auth error if none."""
+        return Loaders(self.clients, str(self.require_user().user_id))
 
     def require_user(self) -> AuthenticatedUser:
         """The signed-in user; raises the auth error (AUTH_REQUIRED, TOKEN_EXPIRED, ...) if none."""

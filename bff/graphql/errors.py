@@ -1,15 +1,32 @@
-"""GraphQL errors carry the same codes as REST errors, in `extensions`."""
+"""GraphQL errors carry the same codes as REST errors, in `extensions`: code, action, retry.
+
+Errors raised on purpose (ApiError, a downstream that could not answer) carry their own code.
+Errors GraphQL itself raises before running anything get one too: a document that does not
+parse (GRAPHQL_PARSE_FAILED, or TOO_MANY_TOKENS), one that does not validate against the
+schema or whose variables do not fit (GRAPHQL_VALIDATION_FAILED), or one over a limit
+(QUERY_TOO_DEEP, TOO_MANY_ALIASES). A masked unexpected error is INTERNAL_ERROR, as in REST.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
-from services.kit.errors import ApiError
+from services.kit.errors import Action, ApiError
 from services.kit.http_client import DownstreamUnavailable
+
+# MaskErrors' message for an error it hid (its default `error_message`).
+MASKED_MESSAGE = "Unexpected error."
+
+# Messages of strawberry's limiters, which raise plain GraphQL errors.
+_LIMIT_CODES = (
+    ("exceeds maximum operation depth", "QUERY_TOO_DEEP"),
+    ("aliases found. Allowed:", "TOO_MANY_ALIASES"),
+    ("Document contains more than", "TOO_MANY_TOKENS"),
+)
 
 
 def as_api_error(error: BaseException | None) -> ApiError | None:
@@ -22,8 +39,12 @@ def as_api_error(error: BaseException | None) -> ApiError | None:
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """A resolver failed in a way we did not plan for (masked, logged)."""
-    return error.original_error is not None and as_api_error(error.original_error) is None
+    """A resolver failed in a way we did not plan for (masked, logged). A GraphQL error wrapped
+    in another (a variable's value that does not fit its type) is the caller's, not ours."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return as_api_error(original) is None
 
 
 def error_extensions(error: ApiError) -> dict[str, Any]:
@@ -39,13 +60,52 @@ def error_extensions(error: ApiError) -> dict[str, Any]:
     return extensions
 
 
+def graphql_error_extensions(error: GraphQLError) -> dict[str, Any]:
+    """The extensions of an error GraphQL raised itself (parse, validation, limits), or of a
+    masked one."""
+    if error.message == MASKED_MESSAGE and error.original_error is None:
+        return _plain("INTERNAL_ERROR", Action.RETRY, retry=True)
+    for fragment, code in _LIMIT_CODES:
+        if fragment in error.message:
+            return _plain(code, Action.FIX_INPUT)
+    if isinstance(error, GraphQLSyntaxError):
+        return _plain("GRAPHQL_PARSE_FAILED", Action.FIX_INPUT)
+    return _plain("GRAPHQL_VALIDATION_FAILED", Action.FIX_INPUT)
+
+
+def _plain(code: str, action: Action, *, retry: bool = False) -> dict[str, Any]:
+    return {"code": code, "action": str(action), "retry": {"allowed": retry, "after_seconds": None}}
+
+
 class ApiErrorExtensions(SchemaExtension):
-    """Adds code/action/retry to each error raised as an ApiError or DownstreamUnavailable."""
+    """Gives every error of the answer its mobile code (see the module's docstring), and adds
+    the warnings of fields answered with a stale copy (`extensions.stale: true`)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        for error in getattr(result, "errors", None) or ():
+        if result is None:
+            return
+        errors = list(getattr(result, "errors", None) or ())
+        warnings = getattr(self.execution_context.context, "warnings", None) or ()
+        for warning in warnings:
+            stale = {"stale": True, "ageS": warning.age_s}
+            errors.append(
+                GraphQLError(
+                    warning.error.message,
+                    path=warning.path,
+                    extensions={**error_extensions(warning.error), **stale},
+                )
+            )
+        for error in errors:
+            if error.extensions and "code" in error.extensions:
+                continue
             api_error = as_api_error(error.original_error)
-            if api_error is not None:
-                error.extensions = {**(error.extensions or {}), **error_extensions(api_error)}
+            code = (
+                error_extensions(api_error)
+                if api_error is not None
+                else graphql_error_extensions(error)
+            )
+            error.extensions = {**(error.extensions or {}), **code}
+        if errors:
+            result.errors = errors

@@ -9,10 +9,15 @@ import strawberry
 from strawberry.scalars import JSON
 
 from bff.graphql.types.json_values import as_datetime, as_id, as_optional_datetime
+from bff.graphql.types.node import Node, to_global_id
 
 
-@strawberry.type
-class Notification:
+@strawberry.type(
+    description="An inbox entry. `id` is its uuid (as REST routes and mutations "
+    "take it); `globalId` its Relay id. The inbox is read as a list: `node(id:)` does not "
+    "fetch a notification alone."
+)
+class Notification(Node):
     id: strawberry.ID
     category: str
     title: str | None
@@ -24,8 +29,10 @@ class Notification:
     @classmethod
     def from_json(cls, notification: dict[str, Any]) -> Notification:
         """From a `Notification` as the notifications service answers it."""
+        raw_id = as_id(notification["id"])
         return cls(
-            id=as_id(notification["id"]),
+            id=raw_id,
+            global_id=to_global_id("Notification", raw_id),
             category=notification["category"],
             title=notification.get("title"),
             body=notification.get("body"),
