@@ -7,12 +7,12 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import FileStoreSettings
 
 MIB = 1024 * 1024
 
 
-class DatasetsSettings(ServiceSettings):
+class DatasetsSettings(FileStoreSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_DATASETS_", extra="ignore")
 
     service_name: ClassVar[str] = "datasets"

@@ -8,12 +8,12 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from proto.inference import MAX_PREDICT_ROWS
-from services.kit.settings import ServiceSettings
+from services.kit.settings import FileStoreSettings
 
 _MIB = 1024 * 1024
 
 
-class InferenceSettings(ServiceSettings):
+class InferenceSettings(FileStoreSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_INFERENCE_", extra="ignore")
 
     service_name: ClassVar[str] = "inference"
