@@ -9,7 +9,7 @@ schema or whose variables do not fit (GRAPHQL_VALIDATION_FAILED), or one over a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -81,6 +81,12 @@ class ApiErrorExtensions(SchemaExtension):
     """Gives every error of the answer its mobile code (see the module's docstring), and adds
     the warnings of fields answered with a stale copy (`extensions.stale: true`)."""
 
+    def get_results(self) -> dict[str, Any]:
+        # Runs for every answer, also one refused before execution; `on_operation` does not
+        # resume after a parse error raised inside ParserCache's hook, so code those here.
+        _code_all(self.execution_context.pre_execution_errors or ())
+        return {}
+
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
@@ -97,15 +103,19 @@ class ApiErrorExtensions(SchemaExtension):
                     extensions={**error_extensions(warning.error), **stale},
                 )
             )
-        for error in errors:
-            if error.extensions and "code" in error.extensions:
-                continue
-            api_error = as_api_error(error.original_error)
-            code = (
-                error_extensions(api_error)
-                if api_error is not None
-                else graphql_error_extensions(error)
-            )
-            error.extensions = {**(error.extensions or {}), **code}
+        _code_all(errors)
         if errors:
             result.errors = errors
+
+
+def _code_all(errors: Iterable[GraphQLError]) -> None:
+    for error in errors:
+        if error.extensions and "code" in error.extensions:
+            continue
+        api_error = as_api_error(error.original_error)
+        code = (
+            error_extensions(api_error)
+            if api_error is not None
+            else graphql_error_extensions(error)
+        )
+        error.extensions = {**(error.extensions or {}), **code}
