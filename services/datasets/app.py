@@ -26,6 +26,7 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
     settings = settings or DatasetsSettings()
 
     async def startup(_runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+        stack.push_async_callback(app.state.context.files.aclose)
         start_upload_sweeper(app.state.context, stack)
 
     app = create_service_app(

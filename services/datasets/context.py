@@ -12,7 +12,7 @@ from services.datasets.parsing import ParseLimits
 from services.datasets.settings import DatasetsSettings
 from services.kit.database import Database
 from services.kit.dependencies import context_dependency
-from services.kit.file_store import FileStore, LocalFileStore
+from services.kit.file_store import FileStore, build_file_store
 from services.kit.runtime import ServiceRuntime
 
 
@@ -25,13 +25,17 @@ class DatasetsContext:
 
     @classmethod
     def build(cls, runtime: ServiceRuntime) -> DatasetsContext:
-        """Local folders under the service dir: `uploads/` for chunks, `store/` for versions."""
+        """`uploads/` under the service dir for chunks; versions in the configured file store
+        (`store/` under the service dir unless it is an S3-compatible bucket)."""
         settings = runtime.settings
         assert isinstance(settings, DatasetsSettings)
+        files = build_file_store(settings, settings.service_dir / "store")
+        if settings.store_url:
+            runtime.checks["store"] = files.ping
         return cls(
             settings=settings,
             db=runtime.db,
-            files=LocalFileStore(settings.service_dir / "store"),
+            files=files,
             chunks=ChunkStore(settings.service_dir / "uploads"),
         )
 

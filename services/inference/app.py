@@ -13,11 +13,12 @@ from services.inference.context import InferenceContext
 from services.inference.endpoints import internal_router
 from services.inference.model_cache import ModelCache
 from services.inference.prediction_cache import PredictionCache
+from services.inference.registry_changes import forgetting_changed_targets
 from services.inference.serving_targets import ServingTargets
 from services.inference.settings import InferenceSettings
 from services.inference.tables import FEED
 from services.kit.app_factory import create_service_app
-from services.kit.file_store import LocalFileStore
+from services.kit.file_store import build_file_store
 from services.kit.runtime import ServiceRuntime
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -29,12 +30,16 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     """Build the inference service app."""
     settings = settings or InferenceSettings()
 
-    async def startup(_runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
+    async def startup(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
         context: InferenceContext = app.state.context
+        stack.push_async_callback(context.store.aclose)
         stack.callback(context.executor.shutdown, wait=True, cancel_futures=True)
         stack.callback(context.cache.clear)
         stack.callback(context.predictions.clear)
         stack.callback(context.targets.clear)
+        await stack.enter_async_context(
+            forgetting_changed_targets(runtime.versions, context.targets)
+        )
 
     app = create_service_app(
         settings,
@@ -56,13 +61,19 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
 
 
 def build_context(runtime: ServiceRuntime) -> InferenceContext:
-    """The registry's store, the model cache and the inference threads (no I/O)."""
+    """The registry's store, the model cache and the inference threads (no I/O).
+
+    Artifacts live in the configured file store (`artifacts/` under the service dir unless it
+    is an S3-compatible bucket shared by the replicas); loaded models in this process only."""
     settings = runtime.settings
     assert isinstance(settings, InferenceSettings)
+    store = build_file_store(settings, settings.service_dir / "artifacts")
+    if settings.store_url:
+        runtime.checks["store"] = store.ping
     return InferenceContext(
         settings=settings,
         db=runtime.db,
-        store=LocalFileStore(settings.service_dir / "artifacts"),
+        store=store,
         cache=ModelCache(settings.model_cache_size, settings.model_cache_max_bytes),
         executor=ThreadPoolExecutor(
             max_workers=settings.inference_threads, thread_name_prefix="inference"

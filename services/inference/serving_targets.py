@@ -3,9 +3,11 @@
 Predict needs both on every request; reading them from the database each time cost more than
 running a small model. Entries are read through from the registry (one read shared by
 concurrent misses), dropped at once when this process writes a model (register, promote, roll
-back, delete an alias), and kept at most `ttl_s` so a write made by another replica shows up
-within that bound. A read that started before a local write never stores its (maybe stale)
-answer: each write bumps a generation, and a read stores only if the generation did not move.
+back, delete an alias), dropped for an owner when any replica commits a change of theirs (the
+version bus, services/inference/registry_changes.py), and kept at most `ttl_s` so a change
+whose event was lost still shows up within that bound. A read that started before a write
+never stores its (maybe stale) answer: each write (or event) bumps a generation, and a read
+stores only if the generation did not move.
 """
 
 from __future__ import annotations
@@ -73,6 +75,14 @@ class ServingTargets:
             self._entries.pop(key, None)
         # Reads in flight may have seen the old rows: later callers start a fresh one.
         for key in [k for k in self._reading if k[1] == model_id]:
+            del self._reading[key]
+
+    def forget_owner(self, owner_id: str) -> None:
+        """Forget every model of `owner_id` (a change of theirs committed somewhere)."""
+        self._generation += 1
+        for key in [k for k in self._entries if k[0] == owner_id]:
+            self._entries.pop(key, None)
+        for key in [k for k in self._reading if k[0] == owner_id]:
             del self._reading[key]
 
     def clear(self) -> None:

@@ -157,3 +157,19 @@ async def test_a_failed_read_reaches_its_callers_and_is_not_kept() -> None:
             await targets.get(("alice", MODEL, "production"), failing)
 
     assert calls == 2
+
+
+async def test_a_change_of_an_owner_elsewhere_drops_their_targets_only() -> None:
+    targets = ServingTargets(ttl_s=60, max_entries=100)
+    alices = _Registry((1, 1))
+    bobs = _Registry((3, None))
+    await targets.get(("alice", MODEL, "production"), alices.read)
+    await targets.get(("alice", OTHER, "staging"), alices.read)
+    await targets.get(("bob", OTHER, "production"), bobs.read)
+    alices.target = (2, 2)
+
+    targets.forget_owner("alice")
+
+    assert await targets.get(("alice", MODEL, "production"), alices.read) == (2, 2)
+    assert await targets.get(("bob", OTHER, "production"), bobs.read) == (3, None)
+    assert (alices.reads, bobs.reads) == (3, 1)
