@@ -3,8 +3,14 @@
 A client fetches a family's dictionary once (its URL is in the `Link` header of that family's
 answers; it is cached forever), then asks with `Accept-Encoding: ..., dcz` and
 `Available-Dictionary: :<base64 SHA-256 of the dictionary>:`. When the hash is the one of the
-dictionary for the request's path, the answer is `Content-Encoding: dcz`: the 8-byte magic,
-the dictionary's SHA-256, then a zstd frame compressed with the dictionary as raw content.
+dictionary for the request's path and representation, the answer is `Content-Encoding: dcz`:
+the 8-byte magic, the dictionary's SHA-256, then a zstd frame compressed with the dictionary
+as raw content.
+
+Each family has a dictionary for its JSON answers and one for its compact answers, with
+different ids and URLs but the same `match`: a client offers the one of the representation it
+asks for (`Accept`, `?format=`), and one that switches representation is answered without dcz,
+with a `Link` to the other dictionary, until it holds that one too.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass, field
 
 import zstandard
 
-from bff.compact.dictionaries import DICTIONARIES_PATH, FAMILIES, Family
+from bff.compact.dictionaries import DICTIONARIES_PATH, FAMILIES, REPRESENTATIONS, Family
 
 DCZ = "dcz"
 # A zstd skippable frame of 32 bytes (RFC 9842 section 5.2): old zstd decoders skip the hash.
@@ -34,10 +40,12 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 @dataclass(frozen=True, slots=True)
 class CompressionDictionary:
-    """One family's dictionary: its bytes, hash, id and URL, and the coding with it."""
+    """One family's dictionary for its JSON (or `compact`) answers: its bytes, hash, id and
+    URL, and the coding with it."""
 
     family: Family
     content: bytes
+    compact: bool = False
     sha256: bytes = field(init=False)
     _prepared: dict[int, zstandard.ZstdCompressionDict] = field(
         init=False, default_factory=dict, repr=False, compare=False
@@ -88,31 +96,37 @@ class CompressionDictionary:
 
 
 class CompressionDictionaries:
-    """The current dictionary of each family."""
+    """The current dictionaries of each family, one per representation."""
 
     def __init__(self, dictionaries: Iterable[CompressionDictionary]) -> None:
-        self._by_family = {d.family.name: d for d in dictionaries}
+        self._by_key = {(d.family.name, d.compact): d for d in dictionaries}
         # The longest match wins, as a client picks among the dictionaries it holds.
         self._by_match = sorted(
-            self._by_family.values(), key=lambda d: len(d.family.match), reverse=True
+            self._by_key.values(), key=lambda d: len(d.family.match), reverse=True
         )
 
     @classmethod
     def from_files(cls, families: Iterable[Family] = FAMILIES) -> CompressionDictionaries:
         """The dictionaries committed in bff/compact/dictionaries/."""
-        return cls(CompressionDictionary(f, f.file.read_bytes()) for f in families)
+        return cls(
+            CompressionDictionary(f, f.file(compact).read_bytes(), compact)
+            for f in families
+            for compact in REPRESENTATIONS
+        )
 
     def __iter__(self) -> Iterator[CompressionDictionary]:
-        return iter(self._by_family.values())
+        return iter(self._by_key.values())
 
-    def for_path(self, path: str) -> CompressionDictionary | None:
-        """The dictionary a client would offer for a request to `path`, if any."""
-        return next((d for d in self._by_match if d.family.matches(path)), None)
+    def for_path(self, path: str, compact: bool = False) -> CompressionDictionary | None:
+        """The dictionary for answers to `path` in JSON (or `compact`), if any."""
+        return next(
+            (d for d in self._by_match if d.compact == compact and d.family.matches(path)), None
+        )
 
     def get(self, family: str, dictionary_id: str) -> CompressionDictionary | None:
-        """The dictionary of `family` with this id, if it is the current one."""
-        found = self._by_family.get(family)
-        return found if found is not None and found.id == dictionary_id else None
+        """The dictionary of `family` with this id (of either representation), if it is a
+        current one."""
+        return next((d for d in self if d.family.name == family and d.id == dictionary_id), None)
 
 
 @functools.cache

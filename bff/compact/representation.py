@@ -3,9 +3,10 @@
 In order: field selection (`?fields=`), compact encoding (`Accept:
 application/vnd.tern.compact+json` or `?format=compact`), a strong ETag with `If-None-Match`
 -> 304, a default Cache-Control, and compression by Accept-Encoding above a size threshold;
-for the families of small answers that have a compression dictionary (sync, changes,
-notifications, dashboard), dcz with it when the client holds it (RFC 9842), and a `Link` to
-it when the client does not. Streams (file downloads, event streams) and non-JSON answers pass
+for the families of small answers that have compression dictionaries (sync, changes,
+notifications, dashboard: one for JSON answers, one for compact ones), dcz with the one of
+the representation asked for when the client holds it (RFC 9842), and a `Link` to it when
+the client does not. Streams (file downloads, event streams) and non-JSON answers pass
 through untouched.
 """
 
@@ -60,8 +61,9 @@ class Negotiation:
     fields: list[str]
     coding: str | None
     if_none_match: str | None
-    # The compression dictionary of this path's family, and the coding to fall back to where
-    # dcz is not used (an error, a tiny answer).
+    # The compression dictionary of this path's family for the representation asked for
+    # (JSON or compact), and the coding to fall back to where dcz is not used (an error, a
+    # tiny answer).
     dictionary: CompressionDictionary | None = None
     plain_coding: str | None = None
 
@@ -90,14 +92,17 @@ class Negotiation:
                 f"at most {MAX_FIELDS} fields may be selected",
                 action=Action.FIX_INPUT,
             )
+        compact = fmt == "compact" or (fmt is None and COMPACT_MEDIA_TYPE in accept)
         accept_encoding = headers.get("accept-encoding")
         plain = choose_coding(accept_encoding)
-        dictionary = (dictionaries or committed_dictionaries()).for_path(scope["path"])
+        # The dictionary of the representation asked for: a client that holds only the other
+        # one gets the usual coding and a Link to this one.
+        dictionary = (dictionaries or committed_dictionaries()).for_path(scope["path"], compact)
         held = dictionary is not None and (
             available_dictionary(headers.get("available-dictionary")) == dictionary.sha256
         )
         return cls(
-            compact=fmt == "compact" or (fmt is None and COMPACT_MEDIA_TYPE in accept),
+            compact=compact,
             fields=fields,
             coding=choose_coding(accept_encoding, dictionary=True) if held else plain,
             if_none_match=headers.get("if-none-match"),

@@ -1,9 +1,12 @@
-"""Compression dictionaries (RFC 9842), one per family of small answers, committed here.
+"""Compression dictionaries (RFC 9842), two per family of small answers, committed here.
 
-Each `<family>.dict` is a raw dictionary (RFC 9842's only type: bytes a compressor may copy
-from) trained on synthetic answers of that family (`samples.py`); `python -m
-bff.compact.dictionaries` trains them again (`training.py`). A dictionary's id is derived from
-its SHA-256, so a new one has a new URL and clients that cache the old one forever are right to.
+Each family has a raw dictionary (RFC 9842's only type: bytes a compressor may copy from) per
+representation the BFF answers in: `<family>.dict` for plain JSON and `<family>.compact.dict`
+for the compact form (`Accept: application/vnd.tern.compact+json`: short keys, base64url ids,
+epoch timestamps), each trained on synthetic answers of that family (`samples.py`) as the BFF
+encodes them in that representation; `python -m bff.compact.dictionaries` trains them again
+(`training.py`). A dictionary's id is derived from its SHA-256, so a new one has a new URL and
+clients that cache the old one forever are right to.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 DICTIONARY_DIR = Path(__file__).parent
 # Where the BFF serves them: GET {DICTIONARIES_PATH}/{family}/{id}.
 DICTIONARIES_PATH = "/api/v1/dictionaries"
+# The representations a family has a dictionary for: plain JSON, and compact (True).
+REPRESENTATIONS = (False, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +28,9 @@ class Family:
     name: str
     match: str
 
-    @property
-    def file(self) -> Path:
-        """The committed dictionary of this family."""
-        return DICTIONARY_DIR / f"{self.name}.dict"
+    def file(self, compact: bool = False) -> Path:
+        """The committed dictionary of this family's JSON (or compact) answers."""
+        return DICTIONARY_DIR / f"{self.name}{'.compact' if compact else ''}.dict"
 
     def matches(self, path: str) -> bool:
         """Whether a request path is one the client would use this dictionary for."""

@@ -4,11 +4,14 @@ Every value is made up here from a seeded random generator (no user's data is ev
 the shapes the real contracts in `proto/` and the BFF's own models give the answers: entity
 objects dumped by their pydantic models, random ids, timestamps with microseconds, full
 precision metrics. A dictionary can only learn what repeats across users (keys, enum values,
-the way ids and timestamps are written, common names); what is random stays random.
+the way ids and timestamps are written, common names); what is random stays random. The
+compact samples are the same answers through the compact codec, with the key maps of the
+BFF's routes (`compact_encoder`).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -16,9 +19,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from fastapi import FastAPI
 from pydantic import BaseModel
 
+from bff.compact.codec import encode
+from bff.compact.schema import CompactSchema, iter_response_models
 from bff.dashboard import Dashboard, Section
+from bff.routes import include_api_routes
 from proto.common import Page
 from proto.datasets import Change, ChangeFeed, ColumnSchema, Dataset, DatasetVersion, Label
 from proto.inference import FeatureSpec, Model, ModelVersion
@@ -305,16 +312,43 @@ def dashboard(rnd: random.Random) -> Json:
     return _json(board)
 
 
-def answers(sampler: Callable[[random.Random], Json], seed: int, count: int) -> Iterator[bytes]:
-    """`count` answers of one family as the BFF encodes them, from `seed`."""
+def answers(
+    sampler: Callable[[random.Random], Json],
+    seed: int,
+    count: int,
+    shape: Callable[[Json], Any] | None = None,
+) -> Iterator[bytes]:
+    """`count` answers of one family as the BFF encodes them, from `seed` (`shape`d first:
+    the compact form, say)."""
     rnd = random.Random(seed)
     for _ in range(count):
-        yield encoded(sampler(rnd))
+        answer = sampler(rnd)
+        yield encoded(shape(answer) if shape is not None else answer)
 
 
-def encoded(answer: Json) -> bytes:
+def encoded(answer: Any) -> bytes:
     """An answer's bytes as the representation middleware writes them."""
     return orjson.dumps(answer, option=orjson.OPT_UTC_Z)
+
+
+def compact_encoder(path: str) -> Callable[[Json], Any]:
+    """What the BFF answers for `path` with `Accept: application/vnd.tern.compact+json`, as a
+    function of the JSON answer: the compact codec with the key map of the route's response
+    model, from the BFF's own routes."""
+    schema, models = _bff_key_maps()
+    spec = schema.spec_of(models.get(path))
+    if spec is None:
+        raise LookupError(f"no route of the BFF answers {path} with a key map")
+    return lambda answer: encode(answer, spec, schema.resources)
+
+
+@functools.cache
+def _bff_key_maps() -> tuple[CompactSchema, dict[str, Any]]:
+    # The BFF's public routes, as bff.app.create_app includes them (without its services).
+    app = FastAPI()
+    include_api_routes(app)
+    models = {path: model for path, model in iter_response_models(app.routes) if model}
+    return CompactSchema.from_routes(app.routes, "/api/"), models
 
 
 def _json(model: BaseModel) -> Json:

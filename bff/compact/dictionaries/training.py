@@ -1,4 +1,5 @@
-"""Train each family's raw dictionary from its synthetic answers and write it beside this file.
+"""Train each family's raw dictionaries (JSON, compact) from its synthetic answers and write
+them beside this file.
 
 zstd's trainer (COVER) picks the byte runs that recur most across the samples and writes them
 after a header of entropy tables. RFC 9842 dictionaries are raw (a client loads the bytes as
@@ -16,7 +17,7 @@ from typing import Any
 
 import zstandard
 
-from bff.compact.dictionaries import FAMILIES, Family
+from bff.compact.dictionaries import FAMILIES, REPRESENTATIONS, Family
 from bff.compact.dictionaries import samples as answers
 
 DICTIONARY_BYTES = 16 * 1024
@@ -29,22 +30,28 @@ _COVER_K, _COVER_D = 290, 8
 # little-endian 32-bit (RFC 8878, Dictionary Format); the content follows.
 _REPEAT_OFFSETS = b"\x01\x00\x00\x00\x04\x00\x00\x00\x08\x00\x00\x00"
 
-SAMPLERS: dict[str, Callable[[random.Random], dict[str, Any]]] = {
-    "sync": answers.sync_answer,
-    "dataset-changes": answers.dataset_changes,
-    "notifications": answers.notifications_page,
-    "dashboard": answers.dashboard,
+# Each family's sampler, and the route whose answers it makes (whose key map the compact
+# samples are encoded with).
+SAMPLERS: dict[str, tuple[str, Callable[[random.Random], dict[str, Any]]]] = {
+    "sync": ("/api/v1/sync", answers.sync_answer),
+    "dataset-changes": ("/api/v1/datasets/changes", answers.dataset_changes),
+    "notifications": ("/api/v1/notifications", answers.notifications_page),
+    "dashboard": ("/api/v1/dashboard", answers.dashboard),
 }
 
 
-def training_samples(family: Family, seed: int = SEED, count: int = SAMPLE_COUNT) -> list[bytes]:
-    """Answers of `family` as the BFF encodes them."""
-    return list(answers.answers(SAMPLERS[family.name], seed, count))
+def training_samples(
+    family: Family, seed: int = SEED, count: int = SAMPLE_COUNT, *, compact: bool = False
+) -> list[bytes]:
+    """Answers of `family` as the BFF encodes them, in JSON or `compact`."""
+    path, sampler = SAMPLERS[family.name]
+    shape = answers.compact_encoder(path) if compact else None
+    return list(answers.answers(sampler, seed, count, shape))
 
 
-def train(family: Family) -> bytes:
-    """The raw dictionary of `family`, trained on its samples."""
-    samples: list[bytes | bytearray | memoryview] = list(training_samples(family))
+def train(family: Family, compact: bool = False) -> bytes:
+    """The raw dictionary of `family`'s JSON (or `compact`) answers, trained on its samples."""
+    samples: list[bytes | bytearray | memoryview] = list(training_samples(family, compact=compact))
     trained = zstandard.train_dictionary(
         DICTIONARY_BYTES,
         samples,
@@ -59,16 +66,18 @@ def raw_content(dictionary: bytes) -> bytes:
     """The content of a zstd-format dictionary, without its magic, id and entropy tables."""
     end = dictionary.rfind(_REPEAT_OFFSETS)
     content = dictionary[end + len(_REPEAT_OFFSETS) :] if end >= 0 else b""
-    # The samples are ASCII JSON, so their content is printable: anything else is the header.
+    # The samples are ASCII JSON (compact or not), so their content is printable: anything
+    # else is the header.
     if not content or not content.isascii() or not content.decode().isprintable():
         raise ValueError("could not find the content of the trained dictionary")
     return content
 
 
 def write_all() -> list[Path]:
-    """Train and write every family's dictionary; the files written."""
+    """Train and write every family's dictionaries; the files written."""
     written = []
     for family in FAMILIES:
-        family.file.write_bytes(train(family))
-        written.append(family.file)
+        for compact in REPRESENTATIONS:
+            family.file(compact).write_bytes(train(family, compact))
+            written.append(family.file(compact))
     return written

@@ -1,5 +1,6 @@
 """Compression Dictionary Transport (RFC 9842) as a phone sees it: fetch the dictionary a
-family's answer links to, offer its hash back, and get answers in dcz that decode with it."""
+family's answer links to (the one of its JSON answers, or of its compact ones), offer its hash
+back, and get answers in dcz that decode with it."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from bff.compact.compression_dictionaries import (
     committed_dictionaries,
 )
 from bff.compact.dictionaries import samples
-from bff.compact.representation import RepresentationMiddleware, Represented
+from bff.compact.representation import COMPACT_MEDIA_TYPE, RepresentationMiddleware, Represented
 from bff.routes import dictionaries
+from bff.sync.schemas import SyncAnswer
 from proto.datasets import ChangeFeed
 from services.kit.error_responses import install_error_handlers
 from services.kit.errors import ApiError
@@ -41,6 +43,9 @@ _SMALL_DELTA = next(
     if 300 < len(orjson.dumps(answer := samples.sync_answer(random.Random(seed), records=1))) < 500
 )
 _CHANGES = samples.dataset_changes(random.Random(3))
+# What a compact client is sent for them (the compact codec with the routes' key maps).
+_COMPACT_DELTA = samples.encoded(samples.compact_encoder("/api/v1/sync")(_DELTA))
+_COMPACT_CHANGES = samples.encoded(samples.compact_encoder("/api/v1/datasets/changes")(_CHANGES))
 
 
 def _app() -> FastAPI:
@@ -48,7 +53,7 @@ def _app() -> FastAPI:
     install_error_handlers(app)
     router = APIRouter(prefix="/api/v1")
 
-    @router.post("/sync")
+    @router.post("/sync", response_model=SyncAnswer)
     async def sync(body: dict[str, Any]) -> Represented:
         if body.get("fail"):
             raise ApiError(400, "INVALID_CURSOR", "the cursor is not valid")
@@ -237,6 +242,74 @@ async def test_errors_and_paths_without_a_family_are_not_dcz(client: httpx.Async
     assert "link" not in other and "Available-Dictionary" not in _vary(other)
 
 
+@pytest.mark.parametrize(
+    ("asks_compact", "query"),
+    [({"accept": COMPACT_MEDIA_TYPE}, ""), ({}, "?format=compact")],
+    ids=["accept", "format"],
+)
+async def test_a_compact_client_gets_dcz_with_the_compact_dictionary(
+    client: httpx.AsyncClient, asks_compact: dict[str, str], query: str
+) -> None:
+    url = f"/api/v1/sync{query}"
+    compact = {**asks_compact, "accept-encoding": PHONE}
+    first, plain = await _raw(client, "POST", url, compact, json={})
+    dictionary = await _fetch_dictionary(client, first["link"])
+    headers, body = await _raw(
+        client, "POST", url, {**compact, "available-dictionary": _offer(dictionary)}, json={}
+    )
+    json_dictionary = committed_dictionaries().for_path("/api/v1/sync")
+    compact_dictionary = committed_dictionaries().for_path("/api/v1/sync", compact=True)
+    assert json_dictionary is not None and compact_dictionary is not None
+
+    assert first["content-encoding"] == "br"
+    assert dictionary == compact_dictionary.content != json_dictionary.content
+    assert first["link"] == compact_dictionary.link != json_dictionary.link
+    assert headers["content-encoding"] == "dcz"
+    assert headers["content-type"] == COMPACT_MEDIA_TYPE
+    assert _dcz_decode(body, dictionary) == _COMPACT_DELTA
+    assert len(body) < len(plain) and len(body) <= len(gzip.compress(_COMPACT_DELTA)) / 1.4
+    assert "link" not in headers
+
+
+@pytest.mark.parametrize("holds_compact", [False, True], ids=["holds-json", "holds-compact"])
+async def test_a_client_that_switches_representation_is_sent_the_other_dictionary(
+    client: httpx.AsyncClient, holds_compact: bool
+) -> None:
+    held = committed_dictionaries().for_path("/api/v1/datasets/changes", holds_compact)
+    wanted = committed_dictionaries().for_path("/api/v1/datasets/changes", not holds_compact)
+    assert held is not None and wanted is not None
+    asks = {"accept": "application/json" if holds_compact else COMPACT_MEDIA_TYPE}
+    offered = {**asks, "accept-encoding": PHONE, "available-dictionary": _offer(held.content)}
+    switched, _ = await _raw(client, "GET", "/api/v1/datasets/changes", offered)
+    fetched = await _fetch_dictionary(client, switched["link"])
+    offered["available-dictionary"] = _offer(fetched)
+    headers, body = await _raw(client, "GET", "/api/v1/datasets/changes", offered)
+
+    assert switched["content-encoding"] == "br"  # the dictionary it holds is the other one
+    assert switched["link"] == wanted.link and fetched == wanted.content
+    assert headers["content-encoding"] == "dcz"
+    assert headers["etag"].endswith(f'-dcz.{wanted.id}"')  # names the dictionary it used
+    decoded = _dcz_decode(body, wanted.content)
+    if holds_compact:  # and now asks for JSON
+        assert orjson.loads(decoded) == _CHANGES
+    else:
+        assert decoded == _COMPACT_CHANGES
+
+
+async def test_both_dictionaries_of_a_family_are_served(client: httpx.AsyncClient) -> None:
+    found = [committed_dictionaries().for_path("/api/v1/sync", c) for c in (False, True)]
+    responses = [
+        await client.get(d.url, headers={"accept-encoding": "identity"})
+        for d in found
+        if d is not None
+    ]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    assert [r.content for r in responses] == [d.content for d in found if d is not None]
+    ids = {r.headers["use-as-dictionary"].rpartition("id=")[2] for r in responses}
+    assert len(ids) == 2  # two versions of the one family, told apart by their ids
+
+
 def test_available_dictionary_is_a_structured_field_byte_sequence() -> None:
     digest = hashlib.sha256(b"x").digest()
 
@@ -265,10 +338,14 @@ def test_each_family_has_a_dictionary_for_its_paths() -> None:
     }
 
     for path, family in paths.items():
-        found = loaded.for_path(path)
-        assert found is not None and found.family.name == family
-        assert 4 * 1024 <= len(found.content) <= 16 * 1024
+        found = [loaded.for_path(path, compact) for compact in (False, True)]
+        for compact, dictionary in zip((False, True), found, strict=True):
+            assert dictionary is not None and dictionary.family.name == family
+            assert dictionary.compact is compact
+            assert 4 * 1024 <= len(dictionary.content) <= 16 * 1024
+        assert len({d.id for d in found if d is not None}) == 2
     assert loaded.for_path("/api/v1/datasets") is None
+    assert loaded.for_path("/api/v1/datasets", compact=True) is None
     assert loaded.for_path("/api/v1/sync/push") is not None  # "/api/v1/sync*" covers it
 
 
