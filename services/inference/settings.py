@@ -40,8 +40,9 @@ class InferenceSettings(FileStoreSettings):
     # onnxruntime threads inside one run; 1 so concurrent requests don't fight over cores.
     onnx_intra_op_threads: int = Field(default=1, ge=1)
     # What predict serves (latest version, version under an alias) is kept in memory, dropped
-    # at once on this process's writes; a write on another replica shows up within this bound
-    # (seconds; 0 reads the database on every request).
+    # at once on any replica's registry writes (the version bus, Redis when configured); a
+    # write whose event was lost shows up within this bound (seconds; 0 reads the database on
+    # every request).
     serving_target_ttl_s: float = Field(default=1.0, ge=0)
     serving_target_entries: int = Field(default=10_000, ge=1)
     # Micro-batching: concurrent requests for one model version run as one batch of at most
