@@ -12,7 +12,8 @@ from services.datasets.parsing import ParseLimits
 from services.datasets.settings import DatasetsSettings
 from services.kit.database import Database
 from services.kit.dependencies import context_dependency
-from services.kit.file_store import FileStore, build_file_store
+from services.kit.file_store import FileStore
+from services.kit.file_store_settings import build_file_store
 from services.kit.runtime import ServiceRuntime
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import FileStoreSettings
+from services.kit.file_store_settings import FileStoreSettings
 
 MIB = 1024 * 1024
 

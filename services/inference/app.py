@@ -18,7 +18,7 @@ from services.inference.serving_targets import ServingTargets
 from services.inference.settings import InferenceSettings
 from services.inference.tables import FEED
 from services.kit.app_factory import create_service_app
-from services.kit.file_store import build_file_store
+from services.kit.file_store_settings import build_file_store
 from services.kit.runtime import ServiceRuntime
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from proto.inference import MAX_PREDICT_ROWS
-from services.kit.settings import FileStoreSettings
+from services.kit.file_store_settings import FileStoreSettings
 
 _MIB = 1024 * 1024
 

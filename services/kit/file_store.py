@@ -2,7 +2,7 @@
 
 Domain code depends on `FileStore` only: `LocalFileStore` (a local directory, the embedded
 default) or `S3FileStore` (services/kit/s3_file_store.py, an S3-compatible bucket every
-replica reaches), as `build_file_store` picks from the settings. Keys are relative,
+replica reaches), as services/kit/file_store_settings.py picks from the settings. Keys are relative,
 slash-separated names chosen by the service (e.g. ``datasets/<id>/<upload>.parquet``), never
 user input.
 """
@@ -15,10 +15,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from services.kit.settings import FileStoreSettings
+from typing import Protocol
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
 DEFAULT_READ_CHUNK = 1024 * 1024
@@ -64,25 +61,6 @@ class FileStore(Protocol):
     async def aclose(self) -> None:
         """Release connections (at shutdown)."""
         ...
-
-
-def build_file_store(settings: FileStoreSettings, local_dir: Path) -> FileStore:
-    """The S3-compatible store `settings.store_url` names, else a local directory."""
-    if not settings.store_url:
-        return LocalFileStore(local_dir)
-    # Imported here: botocore costs a process that keeps files locally ~0.4 s of start-up.
-    from services.kit.s3_file_store import S3Connection, S3FileStore, S3Location
-
-    secret = settings.store_secret_access_key
-    connection = S3Connection(
-        endpoint_url=settings.store_endpoint_url,
-        region=settings.store_region,
-        access_key_id=settings.store_access_key_id,
-        secret_access_key=secret.get_secret_value() if secret is not None else None,
-    )
-    return S3FileStore(
-        S3Location.parse(settings.store_url), connection, settings.store_part_size_bytes
-    )
 
 
 def validate_key(key: str) -> str:

@@ -154,7 +154,6 @@ class S3FileStore:
                 )
                 parts.append({"ETag": answer["ETag"], "PartNumber": number})
                 number += 1
-            del chunk
             await s3.complete_multipart_upload(
                 Bucket=bucket, Key=name, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -93,43 +93,6 @@ class ServiceSettings(BaseSettings):
     def service_dir(self) -> Path:
         """This service's own folder for files (uploads, artifacts, keys)."""
         return self.data_dir.resolve() / self.service_name
-
-
-class FileStoreSettings(ServiceSettings):
-    """Settings of a service that keeps files (services/kit/file_store.py `build_file_store`)."""
-
-    # Unset: files live under the data dir, seen by this process only. `s3://bucket/prefix`:
-    # an S3-compatible bucket every replica reaches; the endpoint is unset for AWS itself,
-    # and unset credentials use the AWS chain (AWS_* variables, web identity, instance role).
-    store_url: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
-    store_endpoint_url: str | None = None
-    store_region: str | None = None
-    store_access_key_id: str | None = None
-    store_secret_access_key: SecretStr | None = None
-    # Uploads go in parts of this size, one part in memory at a time (S3: 5 MiB at least).
-    store_part_size_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
-
-    @field_validator(
-        "store_url",
-        "store_endpoint_url",
-        "store_region",
-        "store_access_key_id",
-        "store_secret_access_key",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # Compose and k8s pass an unset optional value as an empty string.
-        return None if value == "" else value
-
-    @model_validator(mode="after")
-    def _store_credentials_in_pairs(self) -> FileStoreSettings:
-        if (self.store_access_key_id is None) != (self.store_secret_access_key is None):
-            prefix = str(self.model_config.get("env_prefix", "")).upper()
-            raise ValueError(
-                f"{prefix}STORE_ACCESS_KEY_ID and {prefix}STORE_SECRET_ACCESS_KEY go together"
-            )
-        return self
 
 
 def normalize_database_url(url: str) -> str:

@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from services.datasets.settings import DatasetsSettings
-from services.kit.file_store import LocalFileStore, StoredFileMissing, build_file_store
+from services.kit.file_store import LocalFileStore, StoredFileMissing
+from services.kit.file_store_settings import build_file_store
 from services.kit.s3_file_store import MIN_PART_BYTES, S3FileStore, S3Location
 from tests.support.object_store import S3Server, s3_server
 
