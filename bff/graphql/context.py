@@ -28,7 +28,7 @@ class FieldWarning:
 
 
 class Context(BaseContext):
-    """Built fresh for each GraphQL request."""
+    """Built for each GraphQL request (for each WebSocket connection: `start_operation`)."""
 
     def __init__(
         self, bff: BffContext, user: AuthenticatedUser | None, auth_error: ApiError | None
@@ -51,6 +51,12 @@ class Context(BaseContext):
     def loaders(self) -> Loaders:
         """The signed-in user's loaders, made on first use; raises the auth error if none."""
         return Loaders(self.clients, str(self.require_user().user_id))
+
+    def start_operation(self) -> None:
+        """Forget what an earlier operation loaded: over a WebSocket one context serves every
+        operation of the connection, and each event a subscription yields reads afresh."""
+        self.__dict__.pop("loaders", None)
+        self.warnings = []
 
     def require_user(self) -> AuthenticatedUser:
         """The signed-in user; raises the auth error (AUTH_REQUIRED, TOKEN_EXPIRED, ...) if none."""

@@ -19,6 +19,7 @@ from strawberry.extensions import (
 )
 from strawberry.types.execution import StreamExecutionResult
 
+from bff.graphql.context import Context
 from bff.graphql.cost import QueryCost
 from bff.graphql.errors import ApiErrorExtensions, as_api_error, error_extensions, is_unexpected
 from bff.settings import BffSettings
@@ -40,10 +41,21 @@ def schema_extensions(settings: BffSettings) -> list[Callable[[], SchemaExtensio
         lambda: ParserCache(maxsize=_DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=_DOCUMENT_CACHE_SIZE),
         lambda: QueryCost(max_cost=settings.graphql_max_cost),
+        FreshLoaders,
         ApiErrorExtensions,
         StreamedErrorCodes,
         lambda: MaskErrors(should_mask_error=is_unexpected),
     ]
+
+
+class FreshLoaders(SchemaExtension):
+    """Each operation loads afresh, also the second one on a WebSocket connection."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.start_operation()
+        yield
 
 
 class StreamedErrorCodes(SchemaExtension):

@@ -70,6 +70,7 @@ class Subscription:
         async with _subscribed(info) as (_, box):
             while True:
                 for service, version in (await box.changes()).items():
+                    info.context.start_operation()
                     yield DataChange(service=service, version=version)
 
     @strawberry.subscription
@@ -89,6 +90,7 @@ class Subscription:
                         break
                     for entry in page.entries:
                         if entry.op == "upsert" and entry.data is not None:
+                            info.context.start_operation()
                             yield Notification.from_json(entry.data)
                     since = page.next_since
                     if not page.has_more:
@@ -107,6 +109,7 @@ class Subscription:
             ) as chunks,
         ):
             async for event, data in until_ended(box, read_events(chunks)):
+                info.context.start_operation()
                 if event == "progress":
                     yield TrainingJobUpdate(progress=TrainingProgress.from_json(orjson.loads(data)))
                 elif event == "status":
