@@ -97,7 +97,9 @@ class JobWorker:
         self._running: set[asyncio.Task[None]] = set()
         self._controls: dict[uuid.UUID, _JobControl] = {}
         self._loop_tasks: list[asyncio.Task[None]] = []
-        self.pushes = PushSender(db, downstreams.notifications, settings.poll_interval_s)
+        # Woken when a job finishes; the poll only retries what the notifications service
+        # could not take, so it need not be as eager as the job poll.
+        self.pushes = PushSender(db, downstreams.notifications, max(settings.poll_interval_s, 1.0))
 
     async def start(self, stack: AsyncExitStack) -> None:
         """Start claiming jobs and watching for cancels; stopped when `stack` closes."""

@@ -316,11 +316,14 @@ async def test_two_replicas_on_one_database_never_run_a_job_twice(
 ) -> None:
     version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=40))
     async with AsyncExitStack() as stack:
+        # Leases long enough that a busy machine's late heartbeat is not a lost lease: the
+        # point is that two replicas never claim one job, not how fast a dead one is replaced.
+        lease = {"lease_s": 10, "heartbeat_s": 0.5}
         first = await stack.enter_async_context(
-            replica(downstream, tmp_path / "a", database_url=database_url, concurrency=1)
+            replica(downstream, tmp_path / "a", database_url=database_url, concurrency=1, **lease)
         )
         second = await stack.enter_async_context(
-            replica(downstream, tmp_path / "b", database_url=database_url, concurrency=1)
+            replica(downstream, tmp_path / "b", database_url=database_url, concurrency=1, **lease)
         )
         jobs = [
             await create_job(
@@ -381,7 +384,12 @@ async def test_a_job_over_the_run_time_limit_fails_and_a_concurrent_job_finishes
 ) -> None:
     version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=400))
     async with replica(
-        downstream, tmp_path / "training", concurrency=2, max_run_time_s=3
+        downstream,
+        tmp_path / "training",
+        concurrency=2,
+        max_run_time_s=3,
+        lease_s=10,  # a late heartbeat on a busy machine is not what this test is about
+        heartbeat_s=0.5,
     ) as training:
         await training.worker.pool.warm()  # both processes loaded, so only training is timed
         endless = await create_job(
