@@ -54,7 +54,7 @@ class BffSettings(ServiceSettings):
     # Subscriptions: at most this many at once on one connection, and for one user.
     graphql_subscriptions_per_connection: int = Field(default=10, ge=1)
     graphql_subscriptions_per_user: int = Field(default=30, ge=1)
-    # Persisted queries (APQ): how long a registered document is kept, and how many.
+    # Persisted queries (APQ): how long a registered document is kept, and the largest kept.
     graphql_persisted_query_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     graphql_persisted_query_max_bytes: int = Field(default=20_000, ge=1)
 
