@@ -46,7 +46,7 @@ from bff.routes.models import MODEL_UPLOADS_PATH
 from bff.routes.uploads import CHUNKS_PATH
 from bff.settings import BffSettings
 from bff.sync.entities import BFF as BFF_SOURCE
-from bff.sync.pokes import Poker, poke_through, poking
+from bff.sync.pokes import Poker, poke_through
 from services.kit.app_factory import create_service_app
 from services.kit.change_versions import VersionBus
 from services.kit.errors import ApiError
@@ -65,7 +65,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     async def startup(runtime: ServiceRuntime, stack: AsyncExitStack) -> None:
         # Every change heard (the services' and the BFF's own) pokes the user's other devices.
         poker = await stack.enter_async_context(
-            poking(Poker(poke_through(context.clients), settings.poke_debounce_s))
+            contextlib.aclosing(Poker(poke_through(context.clients), settings.poke_debounce_s))
         )
         context.known.listeners.append(poker.note)
         await stack.enter_async_context(watching(context.known, runtime.clients))

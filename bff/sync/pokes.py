@@ -12,12 +12,12 @@ name the burst by its first event, and the notifications service sends a key onc
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bff.clients import ServiceClients
 from proto.notifications import Poke
+from services.kit.background import BackgroundTasks
 from services.kit.structured_logging import get_logger
 
 _log = get_logger(__name__)
@@ -38,7 +38,7 @@ class Poker:
         self._send = send
         self._debounce_s = debounce_s
         self._bursts: dict[str, _Burst] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def note(self, source: str, user_id: str, version: int, origin: str | None) -> None:
         """A change of `user_id` committed at `source` (version `version`) by `origin`."""
@@ -48,9 +48,7 @@ class Poker:
                 _log.warning("poke_dropped", reason="too many pending bursts")
                 return
             burst = self._bursts[user_id] = _Burst(key=f"poke:{source}:{version}")
-            task = asyncio.get_running_loop().create_task(self._flush(user_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._flush(user_id))
         burst.origins.add(origin)
 
     async def _flush(self, user_id: str) -> None:
@@ -63,19 +61,7 @@ class Poker:
             _log.warning("poke_failed", error=type(exc).__name__)
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-
-
-@contextlib.asynccontextmanager
-async def poking(poker: Poker) -> AsyncIterator[Poker]:
-    try:
-        yield poker
-    finally:
-        await poker.aclose()
+        await self._tasks.aclose()
 
 
 def poke_through(clients: ServiceClients) -> SendPoke:

@@ -20,7 +20,7 @@ from bff.context import BffContext
 from bff.graphql.context import Context
 from bff.graphql.context_getter import connection_token
 from bff.graphql.subscriptions.data_change import DataChange
-from bff.graphql.subscriptions.hub import Mailbox, SubscriptionHub, serving, until_ended
+from bff.graphql.subscriptions.hub import Mailbox, SubscriptionHub, until_ended
 from bff.graphql.subscriptions.server_sent_events import read_events
 from bff.graphql.subscriptions.training_job_update import TrainingJobUpdate
 from bff.graphql.subscriptions.training_progress import TrainingProgress
@@ -44,7 +44,7 @@ async def serving_subscriptions(state: Any, bff: BffContext) -> AsyncIterator[Su
     setattr(state, HUB_STATE, hub)
     bff.known.listeners.append(hub.note)
     try:
-        async with serving(hub):
+        async with contextlib.aclosing(hub):
             yield hub
     finally:
         bff.known.listeners.remove(hub.note)

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from bff.known_versions import ChangeListener
 from bff.sync.entities import BFF as BFF_SOURCE
+from services.kit.background import BackgroundTasks
 from services.kit.errors import ApiError
 from services.kit.structured_logging import get_logger
 
@@ -85,7 +86,7 @@ class SubscriptionHub:
         self._check_token = check_token
         self._per_user = per_user
         self._boxes: dict[str, set[Mailbox]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def note(self, service: str, user_id: str, version: int, origin: str | None) -> None:
         """A `ChangeListener`: a change of `user_id` committed at `service`."""
@@ -95,9 +96,7 @@ class SubscriptionHub:
         for box in boxes:
             box.offer(service, version)
         if service == BFF_SOURCE:  # the user's sessions changed: is each stream's still live?
-            task = asyncio.get_running_loop().create_task(self._check_sessions(list(boxes)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._check_sessions(list(boxes)))
 
     def open_count(self, user_id: str) -> int:
         return len(self._boxes.get(user_id, ()))
@@ -128,20 +127,8 @@ class SubscriptionHub:
                 _log.warning("subscription_session_check_failed", error=type(exc).__name__)
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-
-
-@contextlib.asynccontextmanager
-async def serving(hub: SubscriptionHub) -> AsyncIterator[SubscriptionHub]:
-    """The hub while the app runs; its pending session checks are cancelled at shutdown."""
-    try:
-        yield hub
-    finally:
-        await hub.aclose()
+        """Cancel the session checks still pending (at shutdown)."""
+        await self._tasks.aclose()
 
 
 async def until_ended(box: Mailbox, source: AsyncIterator[T]) -> AsyncIterator[T]:
