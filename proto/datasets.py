@@ -228,3 +228,10 @@ class ChangeFeed(Contract):
     changes: list[Change]
     next_since: int
     has_more: bool
+
+
+# Kinds of this service's entries in its change feed (GET /internal/v1/feed); ids are
+# "<dataset id>", "<dataset id>/<version>" and "<dataset id>/<version>/<row id>".
+FEED_DATASET = "dataset"
+FEED_DATASET_VERSION = "dataset_version"
+FEED_LABEL = "label"

@@ -155,3 +155,10 @@ class PredictResponse(Contract):
     model_id: UUID
     version: int
     predictions: list[Prediction]
+
+
+# Kinds of this service's entries in its change feed (GET /internal/v1/feed); ids are
+# "<model id>", "<model id>/<version>" and "<model id>/<alias>".
+FEED_MODEL = "model"
+FEED_MODEL_VERSION = "model_version"
+FEED_MODEL_ALIAS = "model_alias"

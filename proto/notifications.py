@@ -176,3 +176,11 @@ class Poke(Contract):
 class PokeResult(Contract):
     deliveries: int
     duplicate: bool = False
+
+
+# Kinds of this service's entries in its change feed (GET /internal/v1/feed); a topic
+# subscription's id is "<device id>/<topic>", the preferences' the owner's.
+FEED_NOTIFICATION = "notification"
+FEED_DEVICE = "device"
+FEED_TOPIC_SUBSCRIPTION = "topic_subscription"
+FEED_PUSH_PREFERENCES = "push_preferences"

@@ -81,3 +81,7 @@ class TrainingProgress(Contract):
     val_metric: float | None = None
     eta_s: float | None = None
     created_at: datetime
+
+
+# The kind of this service's entries in its change feed (GET /internal/v1/feed).
+FEED_TRAINING_JOB = "training_job"

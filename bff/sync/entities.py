@@ -8,10 +8,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from bff.auth.tables import SESSION
-from proto.datasets import Dataset, DatasetVersion, Label
-from proto.inference import Model, ModelVersion
-from proto.notifications import Device, Notification, Preferences, TopicSubscription
-from proto.training import TrainingJob
+from proto.datasets import (
+    FEED_DATASET,
+    FEED_DATASET_VERSION,
+    FEED_LABEL,
+    Dataset,
+    DatasetVersion,
+    Label,
+)
+from proto.inference import (
+    FEED_MODEL,
+    FEED_MODEL_ALIAS,
+    FEED_MODEL_VERSION,
+    Model,
+    ModelVersion,
+)
+from proto.notifications import (
+    FEED_DEVICE,
+    FEED_NOTIFICATION,
+    FEED_PUSH_PREFERENCES,
+    FEED_TOPIC_SUBSCRIPTION,
+    Device,
+    Notification,
+    Preferences,
+    TopicSubscription,
+)
+from proto.training import FEED_TRAINING_JOB, TrainingJob
 from services.kit.errors import invalid_input
 
 BFF = "bff"  # the BFF's own feed: sessions
@@ -26,17 +48,17 @@ class EntityKind:
 
 
 ENTITY_KINDS: tuple[EntityKind, ...] = (
-    EntityKind("datasets", "datasets", "dataset", Dataset),
-    EntityKind("dataset_versions", "datasets", "dataset_version", DatasetVersion),
-    EntityKind("labels", "datasets", "label", Label),
-    EntityKind("training_jobs", "training", "training_job", TrainingJob),
-    EntityKind("models", "inference", "model", Model),
-    EntityKind("model_versions", "inference", "model_version", ModelVersion),
-    EntityKind("model_aliases", "inference", "model_alias", dict[str, Any]),
-    EntityKind("notifications", "notifications", "notification", Notification),
-    EntityKind("devices", "notifications", "device", Device),
-    EntityKind("topic_subscriptions", "notifications", "topic_subscription", TopicSubscription),
-    EntityKind("push_preferences", "notifications", "push_preferences", Preferences),
+    EntityKind("datasets", "datasets", FEED_DATASET, Dataset),
+    EntityKind("dataset_versions", "datasets", FEED_DATASET_VERSION, DatasetVersion),
+    EntityKind("labels", "datasets", FEED_LABEL, Label),
+    EntityKind("training_jobs", "training", FEED_TRAINING_JOB, TrainingJob),
+    EntityKind("models", "inference", FEED_MODEL, Model),
+    EntityKind("model_versions", "inference", FEED_MODEL_VERSION, ModelVersion),
+    EntityKind("model_aliases", "inference", FEED_MODEL_ALIAS, dict[str, Any]),
+    EntityKind("notifications", "notifications", FEED_NOTIFICATION, Notification),
+    EntityKind("devices", "notifications", FEED_DEVICE, Device),
+    EntityKind("topic_subscriptions", "notifications", FEED_TOPIC_SUBSCRIPTION, TopicSubscription),
+    EntityKind("push_preferences", "notifications", FEED_PUSH_PREFERENCES, Preferences),
     EntityKind("sessions", BFF, SESSION, dict[str, Any]),
 )
 BY_NAME = {kind.name: kind for kind in ENTITY_KINDS}

@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import uuid
 
-from proto.datasets import Change, ChangeFeed, Dataset, Label
+from proto.datasets import (
+    FEED_DATASET,
+    FEED_DATASET_VERSION,
+    FEED_LABEL,
+    Change,
+    ChangeFeed,
+    Dataset,
+    Label,
+)
 from services.datasets.context import DatasetsContext
 from services.datasets.tables import FEED
 from services.kit.change_feed import ChangeWriter, read_feed
 from services.kit.errors import Action, ApiError
 
-DATASET = "dataset"
-VERSION = "dataset_version"
-LABEL = "label"
+DATASET = FEED_DATASET
+VERSION = FEED_DATASET_VERSION
+LABEL = FEED_LABEL
 _PUBLIC_KINDS = (DATASET, LABEL)
 
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 import uuid
 
 from proto.common import FeedOp
-from proto.inference import Model, ModelAlias, ModelVersion
+from proto.inference import (
+    FEED_MODEL,
+    FEED_MODEL_ALIAS,
+    FEED_MODEL_VERSION,
+    Model,
+    ModelAlias,
+    ModelVersion,
+)
 from services.kit.change_feed import ChangeWriter
 
-MODEL = "model"
-MODEL_VERSION = "model_version"
-MODEL_ALIAS = "model_alias"
+MODEL = FEED_MODEL
+MODEL_VERSION = FEED_MODEL_VERSION
+MODEL_ALIAS = FEED_MODEL_ALIAS
 
 
 async def record_model(changes: ChangeWriter, model: Model) -> None:

@@ -8,13 +8,19 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proto.notifications import (
+    FEED_DEVICE,
+    FEED_NOTIFICATION,
+    FEED_PUSH_PREFERENCES,
+    FEED_TOPIC_SUBSCRIPTION,
+)
 from services.kit.change_feed import ChangeWriter, change_writer
 from services.notifications.tables import FEED
 
-NOTIFICATION = "notification"
-DEVICE = "device"
-SUBSCRIPTION = "topic_subscription"
-PREFERENCES = "push_preferences"
+NOTIFICATION = FEED_NOTIFICATION
+DEVICE = FEED_DEVICE
+SUBSCRIPTION = FEED_TOPIC_SUBSCRIPTION
+PREFERENCES = FEED_PUSH_PREFERENCES
 
 
 @asynccontextmanager

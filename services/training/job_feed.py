@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from proto.training import TrainingJob
+from proto.training import FEED_TRAINING_JOB, TrainingJob
 from services.kit.change_feed import ChangeWriter
 from services.training.tables import Job
 
-TRAINING_JOB = "training_job"
+TRAINING_JOB = FEED_TRAINING_JOB
 
 
 def to_contract(job: Job, *, with_result: bool = True) -> TrainingJob:
