@@ -15,20 +15,20 @@ from tests.support.servers import free_port
 
 
 def _modes() -> list[str]:
-    # Every process on Granian (the default server); embedded defaults also on Hypercorn, the
-    # other supported server, so that nothing comes to depend on one server.
-    modes = ["embedded", "hypercorn"]
+    # Embedded defaults on Granian (the default server), and a second pass on Hypercorn, the
+    # other supported server, so that nothing comes to depend on one server: on PostgreSQL +
+    # Redis when TEST_* URLs are set (CI), else on the embedded defaults again.
     if backends.postgres_admin_url() or backends.redis_admin_url():
-        modes.append("postgres_redis")
-    return modes
+        return ["embedded", "postgres_redis"]
+    return ["embedded", "hypercorn"]
 
 
 @pytest.fixture(scope="module", params=_modes())
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """All six processes; again on Hypercorn, and on PostgreSQL + Redis when TEST_* URLs
-    are set."""
+    """All six processes; again on Hypercorn (with PostgreSQL + Redis when TEST_* URLs are
+    set)."""
     mode: str = request.param
     data_dir: Path = tmp_path_factory.mktemp(f"stack-{mode}")
     database_urls: dict[str, str] = {}
@@ -50,7 +50,7 @@ def stack(
         environment="test",
         database_urls=database_urls,
         redis_url=redis_url,
-        server="hypercorn" if mode == "hypercorn" else None,
+        server=None if mode == "embedded" else "hypercorn",
     )
     running = Stack(config)
     try:
