@@ -116,7 +116,9 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     app.add_middleware(MobileHeadersMiddleware)
     add_phone_middleware(app, context)
     include_api_routes(app)
-    app.include_router(build_graphql_router(build_schema(settings), settings, runtime.cache))
+    app.include_router(
+        build_graphql_router(build_schema(settings), settings, runtime.cache, context.known)
+    )
     document_idempotency_key(app)
     return app
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import cachetools
 
+from bff import read_versions
 from bff.clients.reads import DownstreamPage
 from bff.known_versions import KnownVersions
 from services.kit.change_versions import VERSION_HEADER
@@ -65,6 +66,7 @@ class KeptPages:
         """The page from memory when current, else from the service (and kept)."""
         section = self.current(service, user_id, key)
         if section is not None:
+            read_versions.note(service, section.version)
             return section
         page = await fetch()
         version = page.response.headers.get(VERSION_HEADER)

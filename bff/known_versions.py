@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 import cachetools
 import orjson
 
+from bff import read_versions
 from services.kit.change_versions import WATCH_PATH, parse_events
 from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
 from services.kit.structured_logging import get_logger
@@ -54,7 +55,12 @@ class KnownVersions:
             return None
         return self._known[service].get(user_id)
 
-    def observe(self, service: str, user_id: str, version: int) -> None:
+    def observe(self, service: str, user_id: str, version: int | None) -> None:
+        """An answer of `service` for the user: the version it carried, if any, is known now
+        and noted as one the current answer was read under."""
+        read_versions.note(service, version)
+        if version is None:
+            return
         known = self._known[service]
         if version > known.get(user_id, -1):
             known[user_id] = version

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from strawberry.fastapi import BaseContext
+from strawberry.types.graphql import OperationType
 
 from bff.auth.service import AuthenticatedUser, AuthService
 from bff.clients import ServiceClients
@@ -38,6 +39,8 @@ class Context(BaseContext):
         self.user = user
         self.auth_error = auth_error
         self.warnings: list[FieldWarning] = []
+        # What the operation that ran last was (a query's answer may be kept).
+        self.operation_type: OperationType | None = None
 
     @property
     def auth(self) -> AuthService:
@@ -57,6 +60,7 @@ class Context(BaseContext):
         operation of the connection, and each event a subscription yields reads afresh."""
         self.__dict__.pop("loaders", None)
         self.warnings = []
+        self.operation_type = None
 
     def require_user(self) -> AuthenticatedUser:
         """The signed-in user; raises the auth error (AUTH_REQUIRED, TOKEN_EXPIRED, ...) if none."""

@@ -49,13 +49,16 @@ def schema_extensions(settings: BffSettings) -> list[Callable[[], SchemaExtensio
 
 
 class FreshLoaders(SchemaExtension):
-    """Each operation loads afresh, also the second one on a WebSocket connection."""
+    """Each operation loads afresh, also the second one on a WebSocket connection; the
+    context learns what kind of operation ran."""
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context):
             context.start_operation()
         yield
+        if isinstance(context, Context):
+            context.operation_type = self.execution_context.operation_type
 
 
 class StreamedErrorCodes(SchemaExtension):

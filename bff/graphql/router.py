@@ -31,13 +31,17 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     SubscribeMessage,
 )
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from bff import read_versions
 from bff.graphql.context import Context
 from bff.graphql.context_getter import authenticate_connection, get_context
 from bff.graphql.errors import error_extensions
+from bff.graphql.kept_answers import KeptAnswers
 from bff.graphql.persisted_queries import PersistedQueries, PersistedQueryError
 from bff.graphql.subscriptions.hub import too_many_subscriptions
+from bff.known_versions import KnownVersions
 from bff.settings import BffSettings
 from services.kit.cache import Cache
 
@@ -101,11 +105,13 @@ class _Router(GraphQLRouter[Context, None]):
         self,
         schema: strawberry.Schema,
         persisted: PersistedQueries,
+        answers: KeptAnswers,
         subscriptions_per_connection: int,
         **kwargs: Any,
     ) -> None:
         super().__init__(schema, **kwargs)
         self.persisted = persisted
+        self.answers = answers
         self.subscriptions_per_connection = subscriptions_per_connection
 
     def encode_json(self, data: object) -> bytes:
@@ -124,6 +130,32 @@ class _Router(GraphQLRouter[Context, None]):
         if isinstance(data, GraphQLRequestData) and data.extensions:
             data.query = await self.persisted.document(data.query, data.extensions)
         return data
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        # A query answered before, and still current at every service: answered again
+        # without running it (bff/graphql/kept_answers.py).
+        key = self.answers.key(context, request_data)
+        if key is None:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        kept = self.answers.current(key)
+        if kept is not None:
+            return kept
+        with read_versions.reading() as reads:
+            result = await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        self.answers.keep(key, context, reads, result)
+        return result
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         # strawberry answers a request it cannot read (malformed JSON, no query, a PUT) in
@@ -161,7 +193,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def build_graphql_router(
-    schema: strawberry.Schema, settings: BffSettings, cache: Cache
+    schema: strawberry.Schema, settings: BffSettings, cache: Cache, known: KnownVersions
 ) -> GraphQLRouter[Context, None]:
     """The /graphql route: POST, GET for queries, WebSocket and SSE for subscriptions."""
     return _Router(
@@ -171,6 +203,7 @@ def build_graphql_router(
             ttl_s=settings.graphql_persisted_query_ttl_s,
             max_bytes=settings.graphql_persisted_query_max_bytes,
         ),
+        KeptAnswers(known, reuse=settings.reuse_current_pages),
         settings.graphql_subscriptions_per_connection,
         path=GRAPHQL_PATH,
         context_getter=get_context,

@@ -143,8 +143,9 @@ class ServiceClient:
         self._max_connections = max_connections
         self.breaker = breaker or CircuitBreaker()
         self._session: aiohttp.ClientSession | None = None
-        # Told (user, version) of each answer that carries the user's change version.
-        self.on_version: Callable[[str, int], None] | None = None
+        # Told (user, version) of each answer to a call for a user: the user's change version
+        # the answer carries, or None when it carries none (a read no version covers).
+        self.on_version: Callable[[str, int | None], None] | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop that runs it.
@@ -256,8 +257,7 @@ class ServiceClient:
                 raise _RetryableStatus(response.status)
         if user_id is not None and self.on_version is not None:
             version = response.headers.get(VERSION_HEADER)
-            if version is not None and version.isdigit():
-                self.on_version(user_id, int(version))
+            self.on_version(user_id, int(version) if version and version.isdigit() else None)
         return ServiceResponse(response.status, response.headers, content)
 
     async def ping(self) -> None:

@@ -95,6 +95,18 @@ def test_a_phones_own_write_shows_in_its_next_read(stack: Stack, phone: Phone) -
     }
 
 
+def test_a_phones_own_write_shows_in_its_next_graphql_read(stack: Stack, phone: Phone) -> None:
+    first = phone.post("/graphql", json={"query": _VIEWER}).json()
+    assert phone.post("/graphql", json={"query": _VIEWER}).json() == first  # the kept answer
+
+    phone.upload("third.csv", churn_csv(rows=40, seed=3))
+    after = phone.post("/graphql", json={"query": _VIEWER}).json()
+
+    names = [item["name"] for item in after["data"]["viewer"]["datasets"]["items"]]
+    assert names[0] == "third"
+    assert len(names) == len(first["data"]["viewer"]["datasets"]["items"]) + 1
+
+
 def test_a_change_a_service_makes_shows_within_a_second(stack: Stack, phone: Phone) -> None:
     dataset_id = phone.get("/api/v1/datasets").json()["items"][0]["id"]
     created = phone.post(
@@ -104,12 +116,16 @@ def test_a_change_a_service_makes_shows_within_a_second(stack: Stack, phone: Pho
     assert created.status_code == 201, created.text
     job_id = created.json()["id"]
     assert _job_status_in_dashboard(phone, job_id) in ("queued", "running")
+    assert _job_status_in_viewer(phone, job_id) in ("queued", "running")
 
     # Asked of the training service itself (this route is not kept by the BFF).
     phone.wait_for_job(job_id, timeout_s=120)
     finished_seen = time.monotonic()
     while _job_status_in_dashboard(phone, job_id) != "succeeded":
         assert time.monotonic() - finished_seen < 1.0, "the dashboard still shows the old job"
+        time.sleep(0.02)
+    while _job_status_in_viewer(phone, job_id) != "succeeded":
+        assert time.monotonic() - finished_seen < 1.0, "the viewer still shows the old job"
         time.sleep(0.02)
 
 
@@ -127,14 +143,21 @@ def test_a_revoked_session_is_refused_at_once(stack: Stack) -> None:
 
 def test_one_users_kept_pages_never_reach_another(stack: Stack, phone: Phone) -> None:
     mine = phone.get("/api/v1/dashboard").json()
+    my_viewer = phone.post("/graphql", json={"query": _VIEWER}).json()
     with httpx.Client(base_url=stack.config.bff_url, timeout=30.0) as client:
         other = Phone(client)
         theirs = other.get("/api/v1/dashboard").json()
         their_viewer = other.post("/graphql", json={"query": _VIEWER}).json()
 
-    assert mine["datasets"]["items"]
+    assert mine["datasets"]["items"] and my_viewer["data"]["viewer"]["datasets"]["items"]
     assert theirs["datasets"]["items"] == []
     assert their_viewer["data"]["viewer"]["datasets"]["items"] == []
+
+
+def _job_status_in_viewer(phone: Phone, job_id: str) -> str | None:
+    query = "{ viewer { trainingJobs { items { id status } } } }"
+    jobs = phone.post("/graphql", json={"query": query}).json()["data"]["viewer"]["trainingJobs"]
+    return next((job["status"] for job in jobs["items"] if job["id"] == job_id), None)
 
 
 def _job_status_in_dashboard(phone: Phone, job_id: str) -> str | None:

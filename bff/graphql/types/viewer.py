@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from bff import read_versions
 from bff.app_config.service import Client, evaluate
 from bff.auth.repository import as_utc
 from bff.auth.tables import User
@@ -118,6 +119,7 @@ class Viewer(Node):
     ) -> Page[Session]:
         n = page_size(first, after)
         user = info.context.require_user()
+        read_versions.unversioned()  # the BFF's own table: no service's version covers it
         rows, next_cursor = await info.context.auth.sessions(user.user_id, after, n)
         return page_from(rows, next_cursor, partial(Session.from_row, current_id=user.session_id))
 
@@ -136,6 +138,7 @@ class Viewer(Node):
 
     @described("The app config as this device sees it (its mobile headers).")
     async def app_config(self, info: Info[Context, None]) -> AppConfig:
+        read_versions.unversioned()  # it depends on the device's headers and the operators
         mobile = current_mobile_headers()
         client = Client(mobile.platform, mobile.app_version, mobile.device_id)
         return AppConfig.from_model(evaluate(await info.context.bff.app_config.snapshot(), client))
