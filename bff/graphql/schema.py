@@ -9,6 +9,7 @@ from strawberry.types import ExecutionContext
 from bff.graphql.errors import is_unexpected
 from bff.graphql.extensions import schema_extensions
 from bff.graphql.mutations import Mutation
+from bff.graphql.plain_fields import PlainFieldsExecutionContext
 from bff.graphql.query import Query
 from bff.graphql.subscriptions import Subscription
 from bff.settings import BffSettings
@@ -32,4 +33,5 @@ def build_schema(settings: BffSettings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=schema_extensions(settings),
+        execution_context_class=PlainFieldsExecutionContext,
     )
