@@ -51,7 +51,8 @@ class BffSettings(ServiceSettings):
     # What one operation may cost: each downstream call a resolver makes counts (a prediction
     # more), priced before it runs; the cost is reported in `extensions.cost`.
     graphql_max_cost: int = Field(default=200, ge=1)
-    # Subscriptions: at most this many at once on one connection, and for one user.
+    # Subscriptions: at most this many at once on one connection, and for one user (across
+    # replicas when Redis is configured: leased slots, freed when a dead replica's leases lapse).
     graphql_subscriptions_per_connection: int = Field(default=10, ge=1)
     graphql_subscriptions_per_user: int = Field(default=30, ge=1)
     # Persisted queries (APQ): how long a registered document is kept, and the largest kept.

@@ -32,6 +32,11 @@ class Cache(Protocol):
     async def hit(self, key: str, limit: int, window_s: float) -> WindowDecision: ...
     # One hit in each window, or in none when any of them is full (the tightest decides).
     async def hit_all(self, keys: Sequence[str], limit: int, window_s: float) -> WindowDecision: ...
+    # At most `limit` holders of `key` at once, each slot held for `lease_s` unless renewed
+    # (so a holder that died frees its slot): taken (True) or refused (False).
+    async def take_slot(self, key: str, holder: str, limit: int, lease_s: float) -> bool: ...
+    async def renew_slot(self, key: str, holder: str, lease_s: float) -> None: ...
+    async def free_slot(self, key: str, holder: str) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -52,6 +57,7 @@ class MemoryCache:
         self._windows: cachetools.TLRUCache[str, _Entry] = cachetools.TLRUCache(
             maxsize=maxsize, ttu=lambda _k, entry, _now: entry.expires_at, timer=time.monotonic
         )
+        self._slots: dict[str, dict[str, float]] = {}  # key -> holder -> lease end
 
     async def get(self, key: str) -> bytes | None:
         entry = self._entries.get(key)
@@ -97,12 +103,35 @@ class MemoryCache:
             for hits in windows.values()
         )
 
+    async def take_slot(self, key: str, holder: str, limit: int, lease_s: float) -> bool:
+        now = time.monotonic()
+        held = {h: end for h, end in self._slots.get(key, {}).items() if end > now}
+        if holder not in held and len(held) >= limit:
+            self._slots[key] = held
+            return False
+        held[holder] = now + lease_s
+        self._slots[key] = held
+        return True
+
+    async def renew_slot(self, key: str, holder: str, lease_s: float) -> None:
+        held = self._slots.get(key)
+        if held is not None and holder in held:
+            held[holder] = time.monotonic() + lease_s
+
+    async def free_slot(self, key: str, holder: str) -> None:
+        held = self._slots.get(key)
+        if held is not None:
+            held.pop(holder, None)
+            if not held:
+                del self._slots[key]
+
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
         self._entries.clear()
         self._windows.clear()
+        self._slots.clear()
 
 
 # Sliding window logs in one round trip: drop old hits from each window, count them, and add
@@ -139,6 +168,33 @@ return {1, remaining, tostring(reset)}
 """
 
 
+# Leased slots in one round trip: drop lapsed leases, then take (or renew) this holder's slot
+# if it holds one already or there is room. Scores are lease ends (Redis server time, so that
+# replicas with skewed clocks agree); the key lives as long as its longest lease.
+_TAKE_SLOT_SCRIPT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local limit, lease_ms, holder = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if not redis.call('ZSCORE', KEYS[1], holder) and redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now_ms + lease_ms, holder)
+if redis.call('PTTL', KEYS[1]) < lease_ms then redis.call('PEXPIRE', KEYS[1], lease_ms) end
+return 1
+"""
+_RENEW_SLOT_SCRIPT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local lease_ms = tonumber(ARGV[1])
+if redis.call('ZADD', KEYS[1], 'XX', 'CH', now_ms + lease_ms, ARGV[2]) == 1
+    and redis.call('PTTL', KEYS[1]) < lease_ms then
+  redis.call('PEXPIRE', KEYS[1], lease_ms)
+end
+return 0
+"""
+
+
 def _distinct(keys: Sequence[str]) -> list[str]:
     if not keys:
         raise ValueError("a hit counts against at least one window")
@@ -157,6 +213,8 @@ class RedisCache:
         self._redis = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._ns = namespace
         self._hit_script = self._redis.register_script(_HIT_SCRIPT)
+        self._take_slot_script = self._redis.register_script(_TAKE_SLOT_SCRIPT)
+        self._renew_slot_script = self._redis.register_script(_RENEW_SLOT_SCRIPT)
         self._seq = 0
 
     def _key(self, key: str) -> str:
@@ -192,6 +250,18 @@ class RedisCache:
         )
         return WindowDecision(bool(allowed), limit, int(remaining), max(0.0, float(reset)))
 
+    async def take_slot(self, key: str, holder: str, limit: int, lease_s: float) -> bool:
+        taken = await self._take_slot_script(
+            keys=[self._key(f"slots:{key}")], args=[limit, _ms(lease_s), holder]
+        )
+        return bool(taken)
+
+    async def renew_slot(self, key: str, holder: str, lease_s: float) -> None:
+        await self._renew_slot_script(keys=[self._key(f"slots:{key}")], args=[_ms(lease_s), holder])
+
+    async def free_slot(self, key: str, holder: str) -> None:
+        await self._redis.zrem(self._key(f"slots:{key}"), holder)
+
     async def ping(self) -> None:
         await self._redis.ping()
 
@@ -204,3 +274,7 @@ def build_cache(redis_url: str | None, namespace: str) -> Cache:
     if redis_url:
         return RedisCache(redis_url, namespace)
     return MemoryCache()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

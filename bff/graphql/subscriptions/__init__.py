@@ -40,7 +40,9 @@ _FEED_TIMEOUT_S = 5.0
 async def serving_subscriptions(state: Any, bff: BffContext) -> AsyncIterator[SubscriptionHub]:
     """The app's hub while it runs (on `state`), told of every change the services' watch
     streams bring; the BFF's own bus events go to its `note` too (see bff/app.py)."""
-    hub = SubscriptionHub(bff.auth.authenticate, bff.settings.graphql_subscriptions_per_user)
+    hub = SubscriptionHub(
+        bff.auth.authenticate, bff.settings.graphql_subscriptions_per_user, bff.runtime.cache
+    )
     setattr(state, HUB_STATE, hub)
     bff.known.listeners.append(hub.note)
     try:
@@ -58,7 +60,7 @@ async def _subscribed(info: Info[Context, None]) -> AsyncIterator[tuple[str, Mai
     token = connection_token(context) or ""
     assert context.request is not None
     hub: SubscriptionHub = getattr(context.request.app.state, HUB_STATE)
-    with hub.listening(user.id, token) as box:
+    async with hub.listening(user.id, token) as box:
         yield user.id, box
 
 

@@ -5,19 +5,25 @@ listener) and the BFF's own bus (sessions). Each open subscription has a mailbox
 per service, the newest version heard for its user only, so a slow reader never queues a
 backlog and one user never sees another's events. A change to a user's sessions checks the
 token of each of that user's subscriptions again: a revoked session (or an expired token)
-ends the stream with its auth error. A user may hold `per_user` subscriptions in this process.
+ends the stream with its auth error.
+
+A user may hold `per_user` subscriptions in all: each one holds a leased slot in the app's
+cache (Redis, shared by the replicas, when configured), renewed while it runs, so a replica
+that dies frees its users' slots when their leases lapse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TypeVar
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from bff.known_versions import ChangeListener
 from bff.sync.entities import BFF as BFF_SOURCE
 from services.kit.background import BackgroundTasks
+from services.kit.cache import Cache
 from services.kit.errors import ApiError
 from services.kit.structured_logging import get_logger
 
@@ -26,6 +32,8 @@ T = TypeVar("T")
 
 # token -> the user it is good for now, or raises the auth error (AuthService.authenticate)
 CheckToken = Callable[[str], Awaitable[object]]
+# How long a subscription's slot is held without renewal: what a dead replica's slots cost.
+SLOT_LEASE_S = 30.0
 
 
 def too_many_subscriptions(limit: int, scope: str) -> ApiError:
@@ -82,11 +90,17 @@ class Mailbox:
 class SubscriptionHub:
     """Fans each user's change events out to that user's open subscriptions."""
 
-    def __init__(self, check_token: CheckToken, per_user: int) -> None:
+    def __init__(
+        self, check_token: CheckToken, per_user: int, slots: Cache, lease_s: float = SLOT_LEASE_S
+    ) -> None:
         self._check_token = check_token
         self._per_user = per_user
+        self._slots = slots
+        self._lease_s = lease_s
         self._boxes: dict[str, set[Mailbox]] = {}
+        self._held: dict[str, str] = {}  # slot holder -> user
         self._tasks = BackgroundTasks()
+        self._renewing: asyncio.Task[Any] | None = None
 
     def note(self, service: str, user_id: str, version: int, origin: str | None) -> None:
         """A `ChangeListener`: a change of `user_id` committed at `service`."""
@@ -101,21 +115,57 @@ class SubscriptionHub:
     def open_count(self, user_id: str) -> int:
         return len(self._boxes.get(user_id, ()))
 
-    @contextlib.contextmanager
-    def listening(self, user_id: str, token: str) -> Iterator[Mailbox]:
+    @contextlib.asynccontextmanager
+    async def listening(self, user_id: str, token: str) -> AsyncIterator[Mailbox]:
         """A mailbox for one subscription of `user_id` while the block runs; 429
-        TOO_MANY_SUBSCRIPTIONS past the per-user limit."""
-        boxes = self._boxes.setdefault(user_id, set())
-        if len(boxes) >= self._per_user:
+        TOO_MANY_SUBSCRIPTIONS past the per-user limit (across replicas)."""
+        holder = uuid.uuid4().hex
+        if not await self._take_slot(user_id, holder):
             raise too_many_subscriptions(self._per_user, "user")
+        self._held[holder] = user_id
+        self._start_renewing()
         box = Mailbox(user_id, token)
-        boxes.add(box)
+        self._boxes.setdefault(user_id, set()).add(box)
         try:
             yield box
         finally:
+            del self._held[holder]
+            # Awaited even when the stream ends by cancellation (a client's `complete`); if
+            # that is cut short, the lease lapses.
+            await self._free_slot(user_id, holder)
+            boxes = self._boxes.get(user_id, set())
             boxes.discard(box)
             if not boxes:
                 self._boxes.pop(user_id, None)
+
+    async def _take_slot(self, user_id: str, holder: str) -> bool:
+        try:
+            return await self._slots.take_slot(
+                _slot_key(user_id), holder, self._per_user, self._lease_s
+            )
+        except Exception as exc:  # the shared store blinked: serve, unlimited, rather than fail
+            _log.warning("subscription_slot_unavailable", error=type(exc).__name__)
+            return True
+
+    async def _free_slot(self, user_id: str, holder: str) -> None:
+        try:
+            await self._slots.free_slot(_slot_key(user_id), holder)
+        except Exception as exc:  # its lease lapses instead
+            _log.warning("subscription_slot_unavailable", error=type(exc).__name__)
+
+    def _start_renewing(self) -> None:
+        if self._renewing is None or self._renewing.done():
+            self._renewing = self._tasks.spawn(self._renew_slots())
+
+    async def _renew_slots(self) -> None:
+        """Renew every slot held here, a third of a lease apart, while any is held."""
+        while self._held:
+            await asyncio.sleep(self._lease_s / 3)
+            for holder, user_id in list(self._held.items()):
+                try:
+                    await self._slots.renew_slot(_slot_key(user_id), holder, self._lease_s)
+                except Exception as exc:  # tried again next round, within the lease
+                    _log.warning("subscription_slot_unavailable", error=type(exc).__name__)
 
     async def _check_sessions(self, boxes: list[Mailbox]) -> None:
         for box in boxes:
@@ -127,8 +177,12 @@ class SubscriptionHub:
                 _log.warning("subscription_session_check_failed", error=type(exc).__name__)
 
     async def aclose(self) -> None:
-        """Cancel the session checks still pending (at shutdown)."""
+        """Cancel the session checks and slot renewals still pending (at shutdown)."""
         await self._tasks.aclose()
+
+
+def _slot_key(user_id: str) -> str:
+    return f"graphql-subscriptions:{user_id}"
 
 
 async def until_ended(box: Mailbox, source: AsyncIterator[T]) -> AsyncIterator[T]:

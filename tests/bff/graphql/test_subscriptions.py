@@ -6,7 +6,7 @@ BFF serves on loopback (WebSockets need a real server)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +26,7 @@ from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.training import job_queue
 from services.training.app import create_app as create_training_app
+from tests.support import backends
 from tests.support.bff_accounts import PASSWORD, bearer, bff_settings, sign_up
 from tests.support.polling import eventually
 from tests.support.servers import serve_app
@@ -196,6 +197,57 @@ async def test_subscriptions_are_limited_per_connection_and_per_user(tmp_path: P
             # Completing one frees its place.
             await first.send_json({"id": "1", "type": "complete"})
             await subscribed(bff, user_id, 2)
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[str]:
+    admin = backends.redis_admin_url()
+    if not admin:
+        pytest.skip("TEST_REDIS_URL not set")
+    url = backends.claim_redis_database(admin)
+    try:
+        yield url
+    finally:
+        backends.flush_redis_database(url)
+
+
+async def test_the_per_user_limit_holds_across_replicas_sharing_redis(
+    tmp_path: Path, shared_redis: str
+) -> None:
+    # Two replicas behind one load balancer: one database, one Redis.
+    settings = {"graphql_subscriptions_per_user": 2, "redis_url": shared_redis}
+    async with (
+        serving_bff(tmp_path, **settings) as a,
+        serving_bff(tmp_path, **settings) as b,
+    ):
+        ada = await sign_up(a.client)
+        user_id, token = ada["user"]["id"], ada["access_token"]
+        async with socket(a, token) as on_a, socket(b, token) as on_b:
+            await acknowledged(on_a)
+            await acknowledged(on_b)
+            await subscribe(on_a, "1", CHANGES)
+            await subscribe(on_b, "1", CHANGES)
+            await subscribed(a, user_id, 1)
+            await subscribed(b, user_id, 1)
+
+            await subscribe(on_a, "2", CHANGES)
+            refused = await receive(on_a)
+            extensions = refused["payload"]["errors"][0]["extensions"]
+            assert (extensions["code"], extensions["details"]["scope"]) == (
+                "TOO_MANY_SUBSCRIPTIONS",
+                "user",
+            )
+            assert await receive(on_a) == {"id": "2", "type": "complete"}
+
+            # Ending one on replica b frees a place on replica a (freed before it is let go).
+            await on_b.send_json({"id": "1", "type": "complete"})
+            await subscribed(b, user_id, 0)
+
+            async def held_twice() -> bool:
+                return a.hub.open_count(user_id) == 2
+
+            await subscribe(on_a, "3", CHANGES)
+            await eventually(held_twice)
 
 
 async def test_sse_streams_changes_to_the_header_token_until_revoked(tmp_path: Path) -> None:

@@ -71,3 +71,30 @@ async def test_hit_all_answers_for_the_tightest_window(cache: Cache) -> None:
 
     assert (decision.allowed, decision.limit, decision.remaining) == (True, 5, 2)
     assert (await cache.hit("user:1", limit=5, window_s=30)).remaining == 3  # counted once
+
+
+async def test_slots_hold_a_limit_of_holders_and_free_on_release(cache: Cache) -> None:
+    assert await cache.take_slot("user-1", "a", limit=2, lease_s=10)
+    assert await cache.take_slot("user-1", "b", limit=2, lease_s=10)
+    assert not await cache.take_slot("user-1", "c", limit=2, lease_s=10)
+    assert await cache.take_slot("user-1", "a", limit=2, lease_s=10)  # a holder takes it again
+    assert await cache.take_slot("user-2", "c", limit=2, lease_s=10)  # another key's own
+
+    await cache.free_slot("user-1", "b")
+
+    assert await cache.take_slot("user-1", "c", limit=2, lease_s=10)
+
+
+async def test_a_slot_not_renewed_lapses_and_a_renewed_one_holds(cache: Cache) -> None:
+    assert await cache.take_slot("user-1", "dead", limit=2, lease_s=0.3)
+    assert await cache.take_slot("user-1", "alive", limit=2, lease_s=0.3)
+    for _ in range(3):
+        await asyncio.sleep(0.15)
+        await cache.renew_slot("user-1", "alive", lease_s=0.3)
+
+    assert await cache.take_slot("user-1", "new", limit=2, lease_s=0.3)  # the dead one lapsed
+    assert not await cache.take_slot("user-1", "newer", limit=2, lease_s=0.3)
+
+    await cache.renew_slot("user-1", "never-held", lease_s=10)  # renews nothing
+    await cache.free_slot("user-1", "alive")
+    assert await cache.take_slot("user-1", "newer", limit=2, lease_s=0.3)
