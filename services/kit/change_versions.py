@@ -7,6 +7,8 @@ the new number goes out on the version bus (in-process, or Redis pub/sub shared 
 to every watcher of `GET /internal/v1/versions/watch`, and, when the owner is the user the
 request acts for, in the answer's `X-Tern-Version` header. A read answers the number it read
 before its data, so a copy cached under that number is never newer than the number says.
+A request's answer starts only once what its commits published is out on the bus
+(`published`): the caller's next request, to any replica, comes after the bus has it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ _QUEUE_SIZE = 10_000  # a watcher this far behind is cut off; it reconnects and 
 _log = get_logger(__name__)
 _acting_user: ContextVar[str | None] = ContextVar("tern_acting_user", default=None)
 _answered: ContextVar[int | None] = ContextVar("tern_answered_version", default=None)
+# What this request's commits handed the bus and the bus has not sent yet.
+_publishing: ContextVar[list[Awaitable[None]] | None] = ContextVar(
+    "tern_version_publishing", default=None
+)
+# How long an answer waits for its publishes: past it, Redis is in trouble and watchers catch
+# up when their streams restart (the database has the change).
+PUBLISH_WAIT_S = 1.0
 
 VersionEvent = tuple[str, int, str | None]
 """(owner, version, origin): the origin is the device whose request made every change of
@@ -100,9 +109,10 @@ def row_data(row: sa.Row[Any]) -> dict[str, Any]:
 
 
 def start_request() -> None:
-    """A new request acts for no one yet and answers no version."""
+    """A new request acts for no one yet, answers no version and has published nothing."""
     _acting_user.set(None)
     _answered.set(None)
+    _publishing.set([])
 
 
 def act_for(user_id: str) -> None:
@@ -120,6 +130,21 @@ def answer(version: int) -> None:
 def answered() -> int | None:
     """The version this request answers, if any."""
     return _answered.get()
+
+
+async def published(timeout_s: float = PUBLISH_WAIT_S) -> None:
+    """Wait until the bus has sent what this request's commits published.
+
+    Called before an answer starts: a caller that writes through one replica and reads
+    through another (a phone whose next request reaches another BFF, a model registered on
+    one inference replica and served by the next) must not get there before the news does.
+    """
+    pending = _publishing.get()
+    if not pending:
+        return
+    sending = [asyncio.ensure_future(p) for p in pending]
+    pending.clear()
+    await asyncio.wait(sending, timeout=timeout_s)
 
 
 class Subscription:
@@ -141,7 +166,9 @@ class Subscription:
 class VersionBus(Protocol):
     """Carries (owner, version) from the process that committed to every watcher."""
 
-    def publish(self, events: list[VersionEvent]) -> None: ...
+    def publish(self, events: list[VersionEvent]) -> Awaitable[None] | None:
+        """Send the events; what to await until they are out, None when they already are."""
+        ...
 
     async def subscribe(self) -> Subscription:
         """Registered on return: every event published from then on reaches it."""
@@ -157,7 +184,12 @@ def publish_committed(bus: VersionBus) -> Any:
         pending: dict[str, tuple[int, str | None]] | None = session.info.pop(_PENDING, None)
         if not pending:
             return
-        bus.publish([(owner, version, origin) for owner, (version, origin) in pending.items()])
+        sending = bus.publish(
+            [(owner, version, origin) for owner, (version, origin) in pending.items()]
+        )
+        publishing = _publishing.get()
+        if sending is not None and publishing is not None:
+            publishing.append(sending)
         acting = _acting_user.get()
         if acting is not None and acting in pending:
             answer(pending[acting][0])
@@ -196,10 +228,11 @@ class RedisVersionBus:
         self._channel = channel
         self._sending: set[asyncio.Task[None]] = set()
 
-    def publish(self, events: list[VersionEvent]) -> None:
+    def publish(self, events: list[VersionEvent]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._send(events))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+        return task
 
     async def _send(self, events: list[VersionEvent]) -> None:
         try:

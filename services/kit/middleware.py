@@ -74,6 +74,7 @@ class RequestContextMiddleware:
         async def send_wrapper(message: Message) -> None:
             nonlocal status, size
             if message["type"] == "http.response.start":
+                await change_versions.published()  # before the caller can ask another replica
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
