@@ -26,6 +26,17 @@ SERVICES: tuple[tuple[str, str, int], ...] = (
 DATABASE_SERVICES = ("bff", "datasets", "training", "inference", "notifications")
 
 
+def replica_name(name: str, index: int) -> str:
+    """The process name of a deployable's `index`-th replica: its own name for the first."""
+    return name if index == 1 else f"{name}-{index}"
+
+
+def split_replica(process: str) -> tuple[str, int]:
+    """(deployable, replica index) of a process name made by `replica_name`."""
+    name, _, index = process.rpartition("-")
+    return (name, int(index)) if name and index.isdigit() else (process, 1)
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Where and how to run: ports, data dir, secrets, and optional PostgreSQL/Redis."""
@@ -43,9 +54,36 @@ class StackConfig:
     # The ASGI server every process runs on (services/kit/server.py); None: each one's default.
     server: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Processes per deployable (default 1). Replica i is named `replica_name(name, i)` in
+    # `ports` and in the Stack, keeps its own data dir under `data_dir`, and shares the
+    # databases, Redis and the file store with its siblings; it calls replica i of each
+    # service (wrapping round where a service has fewer), so that a request's path through
+    # the replicas is known: see `downstream`.
+    replicas: Mapping[str, int] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
+        """Base URL of a process by its name (`replica_name`)."""
+        if split_replica(name)[0] == "bff":
+            scheme = "https" if self.tls_certfile else "http"
+            return f"{scheme}://{self.host}:{self.ports[name]}"
         return f"http://{self.host}:{self.ports[name]}"
+
+    def replica_count(self, name: str) -> int:
+        return self.replicas.get(name, 1)
+
+    def process_names(self, name: str) -> list[str]:
+        """The process names of every replica of a deployable."""
+        return [replica_name(name, i) for i in range(1, self.replica_count(name) + 1)]
+
+    def downstream(self, caller: str, callee: str) -> str:
+        """The process of `callee` that process `caller` calls: replica i calls replica i.
+
+        A fixed path (rather than a balancer in front of each service) makes every
+        cross-replica effect in a test deliberate: a write through one BFF replica lands on
+        one service replica, a read through the other BFF lands on the other.
+        """
+        index = split_replica(caller)[1]
+        return replica_name(callee, (index - 1) % self.replica_count(callee) + 1)
 
     def tls_verify(self) -> ssl.SSLContext | bool:
         """How local clients check the BFF's certificate: trust the configured (self-signed) one."""
@@ -55,18 +93,23 @@ class StackConfig:
 
     @property
     def bff_url(self) -> str:
-        scheme = "https" if self.tls_certfile else "http"
-        return f"{scheme}://{self.host}:{self.ports['bff']}"
+        return self.url("bff")
+
+    def data_dir_of(self, process: str) -> Path:
+        """The first replica keeps `data_dir` itself; each other one a folder of its own."""
+        return self.data_dir if process == split_replica(process)[0] else self.data_dir / process
 
 
-def service_env(config: StackConfig, name: str) -> dict[str, str]:
-    """The environment variables one process gets (each deployable has its own prefix)."""
+def service_env(config: StackConfig, process: str) -> dict[str, str]:
+    """The environment variables one process gets (each deployable has its own prefix);
+    `process` is a deployable's name or one of its replicas' (`replica_name`)."""
+    name = split_replica(process)[0]
     prefix = f"TERN_{name.upper()}_"
     env = {
         f"{prefix}ENVIRONMENT": config.environment,
         f"{prefix}HOST": config.host,
-        f"{prefix}PORT": str(config.ports[name]),
-        f"{prefix}DATA_DIR": str(config.data_dir),
+        f"{prefix}PORT": str(config.ports[process]),
+        f"{prefix}DATA_DIR": str(config.data_dir_of(process)),
         f"{prefix}SERVICE_TOKEN_SECRET": config.service_token_secret,
     }
     if config.server is not None:
@@ -79,13 +122,17 @@ def service_env(config: StackConfig, name: str) -> dict[str, str]:
     if name == "bff":
         env[f"{prefix}JWT_SECRET"] = config.jwt_secret
         for downstream in ("datasets", "training", "inference", "notifications"):
-            env[f"{prefix}{downstream.upper()}_URL"] = config.url(downstream)
+            env[f"{prefix}{downstream.upper()}_URL"] = config.url(
+                config.downstream(process, downstream)
+            )
         if config.tls_certfile and config.tls_keyfile:
             env[f"{prefix}TLS_CERTFILE"] = str(config.tls_certfile)
             env[f"{prefix}TLS_KEYFILE"] = str(config.tls_keyfile)
     elif name == "training":
         for downstream in ("datasets", "inference", "notifications"):
-            env[f"{prefix}{downstream.upper()}_URL"] = config.url(downstream)
+            env[f"{prefix}{downstream.upper()}_URL"] = config.url(
+                config.downstream(process, downstream)
+            )
     elif name == "notifications":
         env[f"{prefix}FCM_BASE_URL"] = push
         env[f"{prefix}FCM_TOKEN_URI"] = f"{push}/token"
@@ -125,11 +172,13 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name, module, _port in SERVICES:
             if self.only is None or name in self.only:
-                self.start_process(name, module)
+                for process in self.config.process_names(name):
+                    self.start_process(process, module)
         self.wait_healthy(timeout_s)
 
     def start_process(self, name: str, module: str | None = None) -> ManagedProcess:
-        module = module or dict((n, m) for n, m, _ in SERVICES)[name]
+        """Start one process: a deployable, or one of its replicas (`replica_name`)."""
+        module = module or dict((n, m) for n, m, _ in SERVICES)[split_replica(name)[0]]
         log_path = self.log_dir / f"{name}.log"
         env = {**os.environ, **service_env(self.config, name), "PYTHONUNBUFFERED": "1"}
         log = log_path.open("ab")
@@ -157,7 +206,7 @@ class Stack:
                         raise RuntimeError(
                             f"{name} exited with code {code} during start-up:\n{proc.tail()}"
                         )
-                    base = self.config.bff_url if name == "bff" else self.config.url(name)
+                    base = self.config.url(name)
                     try:
                         if client.get(f"{base}{self._ready_path(name)}").status_code == 200:
                             pending.discard(name)
@@ -170,7 +219,8 @@ class Stack:
 
     def _ready_path(self, name: str) -> str:
         # The whole system is up when the BFF is ready: every service answers and is heard.
-        return "/ready" if name == "bff" and self.only is None else "/health"
+        bff = split_replica(name)[0] == "bff"
+        return "/ready" if bff and self.only is None else "/health"
 
     def dead(self) -> list[ManagedProcess]:
         """Processes that have exited."""
