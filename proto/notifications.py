@@ -184,3 +184,38 @@ FEED_NOTIFICATION = "notification"
 FEED_DEVICE = "device"
 FEED_TOPIC_SUBSCRIPTION = "topic_subscription"
 FEED_PUSH_PREFERENCES = "push_preferences"
+
+
+# --- operator reads (the BFF's admin API; only the BFF may call them) ----------------------
+
+# The most a count answers exactly: past it, `at_least` is true (a count never scans all).
+MAX_COUNT = 100_000
+DeadStatus = Literal["failed", "invalid_token"]
+
+
+class TopicAudience(Contract):
+    """GET /internal/v1/topics/{topic}/audience: how many devices a broadcast to the topic
+    would reach now (a broadcast's dry run); counted up to MAX_COUNT."""
+
+    topic: str
+    devices: int
+    at_least: bool = False
+
+
+class DeadDelivery(Contract):
+    """A push that will not be retried: the provider refused it (`failed`, after its
+    attempts) or called the device's token dead (`invalid_token`; the device is forgotten).
+
+    GET /internal/v1/deliveries/dead?status=&cursor=&limit=: newest first, one status at a time.
+    """
+
+    id: UUID
+    source: str = Field(description="user (a notification), topic (a broadcast) or poke")
+    content_id: UUID = Field(description="the notification, broadcast or poke pushed")
+    owner_id: str
+    platform: str
+    status: DeadStatus
+    attempts: int
+    last_error: str | None = None
+    created_at: datetime
+    failed_at: datetime

@@ -85,3 +85,20 @@ class TrainingProgress(Contract):
 
 # The kind of this service's entries in its change feed (GET /internal/v1/feed).
 FEED_TRAINING_JOB = "training_job"
+
+
+# The most a queue count answers exactly: past it, `counts_at_least` is true.
+MAX_QUEUE_COUNT = 100_000
+QueueStatus = Literal["queued", "running"]
+
+
+class JobQueue(Contract):
+    """GET /internal/v1/queue?status=&cursor=&limit=: every user's queued and running jobs
+    (or one status's), in the order workers take them (oldest first); only the BFF may ask.
+    `queued` and `running` count the whole queue, up to MAX_QUEUE_COUNT each."""
+
+    items: list[TrainingJob]
+    next_cursor: str | None = None
+    queued: int
+    running: int
+    counts_at_least: bool = False

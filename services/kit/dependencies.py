@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +62,20 @@ async def _acting_user(principal: Caller) -> str:
         raise ApiError(403, "ACTING_USER_REQUIRED", "this call must act for a user")
     change_versions.act_for(principal.user_id)
     return principal.user_id
+
+
+def only_from(*callers: str) -> Any:
+    """A route dependency: only these services may call it (403 SERVICE_CALLER_NOT_ALLOWED),
+    for reads across every user that only an operator surface needs."""
+
+    async def check(principal: Caller) -> ServicePrincipal:
+        if principal.caller not in callers:
+            raise ApiError(
+                403, "SERVICE_CALLER_NOT_ALLOWED", f"{principal.caller!r} may not call this"
+            )
+        return principal
+
+    return Depends(check)
 
 
 ActingUser = Annotated[str, Depends(_acting_user)]

@@ -13,6 +13,8 @@ from proto.notifications import (
     UNREAD_COUNT_HEADER,
     Broadcast,
     BroadcastResult,
+    DeadDelivery,
+    DeadStatus,
     Device,
     DeviceRegister,
     MarkRead,
@@ -24,14 +26,21 @@ from proto.notifications import (
     SendResult,
     SendToDevices,
     SendToUser,
+    TopicAudience,
     TopicSubscription,
     UnreadCount,
 )
-from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Caller, DbSession
+from services.kit.dependencies import (
+    INTERNAL_DEPENDENCIES,
+    ActingUser,
+    Caller,
+    DbSession,
+    only_from,
+)
 from services.kit.paging import CursorParam, LimitParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
-from services.notifications import service, topics
+from services.notifications import operator_reads, service, topics
 from services.notifications.context import NotificationsDep
 
 router = PrefixedRouter(prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES)
@@ -184,3 +193,25 @@ async def broadcast(
 async def get_broadcast(broadcast_id: UUID, _caller: Caller, session: DbSession) -> BroadcastResult:
     """How far a broadcast's fan-out got."""
     return await topics.get_broadcast(session, broadcast_id)
+
+
+# Reads across every user, for the BFF's admin API only.
+_BFF_ONLY = [only_from("bff")]
+
+
+@router.get("/topics/{topic}/audience", response_model=TopicAudience, dependencies=_BFF_ONLY)
+async def topic_audience(topic: Topic, session: DbSession) -> TopicAudience:
+    """How many devices a broadcast to this topic would reach now (a dry run)."""
+    return await operator_reads.topic_audience(session, topic)
+
+
+@router.get("/deliveries/dead", response_model=Page[DeadDelivery], dependencies=_BFF_ONLY)
+async def dead_deliveries(
+    session: DbSession,
+    status: DeadStatus = "failed",
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
+) -> Page[DeadDelivery]:
+    """Pushes given up on (`failed`) or refused for a dead token (`invalid_token`), newest
+    first."""
+    return await operator_reads.dead_deliveries(session, status, cursor, limit)

@@ -532,3 +532,24 @@ async def mark_read(
             .values(read_at=now)
         )
     return changed
+
+
+async def count_topic_devices(session: AsyncSession, topic: str, limit: int) -> int:
+    """How many devices follow `topic`, counting no further than `limit` (its index's range)."""
+    capped = (
+        sa.select(TopicSubscriptionRow.device_pk)
+        .where(TopicSubscriptionRow.topic == topic)
+        .limit(limit)
+        .subquery()
+    )
+    return int((await session.execute(sa.select(sa.func.count()).select_from(capped))).scalar_one())
+
+
+async def dead_deliveries(
+    session: AsyncSession, status: str, after: Position | None, limit: int
+) -> list[DeliveryRow]:
+    """Deliveries settled as `status`, newest first: a settled row's next_attempt_at is when
+    it settled, so (status, next_attempt_at) walks ix_deliveries_due; `limit` + 1 rows."""
+    query = sa.select(DeliveryRow).where(DeliveryRow.status == status)
+    query = newest_first(query, DeliveryRow.next_attempt_at, DeliveryRow.id, after, limit)
+    return list((await session.execute(query)).scalars().all())

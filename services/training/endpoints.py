@@ -10,13 +10,13 @@ from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from proto.common import INT64_MAX, INTERNAL_PREFIX, Batch, BatchRead, Page
-from proto.training import TrainingJob, TrainingJobCreate
-from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser
+from proto.training import JobQueue, QueueStatus, TrainingJob, TrainingJobCreate
+from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, DbSession, only_from
 from services.kit.errors import ApiError
 from services.kit.paging import CursorParam, LimitParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
-from services.training import event_stream, service
+from services.training import event_stream, queue_listing, service
 from services.training.context import TrainingDep
 
 router = PrefixedRouter(prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES, tags=["jobs"])
@@ -105,3 +105,15 @@ async def job_report(job_id: uuid.UUID, ctx: TrainingDep, user: ActingUser) -> R
     title = f"{job.model_name} — {job.model}, {job.task}"
     png = await asyncio.to_thread(render_report, title, job.result)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/queue", response_model=JobQueue, dependencies=[only_from("bff")])
+async def job_queue(
+    session: DbSession,
+    status: QueueStatus | None = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = None,
+) -> JobQueue:
+    """Every user's queued and running jobs (or one status's), oldest first, with counts: the
+    operator's view of the queue."""
+    return await queue_listing.job_queue(session, status, cursor, limit)
