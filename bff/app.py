@@ -12,6 +12,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
+from bff.admin.context import AdminContext
+from bff.admin.dependencies import admin_principal
+from bff.admin.endpoints import router as admin_router
 from bff.app_config.service import AppConfigService
 from bff.app_config.version_gate import VersionGateMiddleware
 from bff.auth.access_tokens import AccessTokens
@@ -51,6 +54,7 @@ from services.kit.app_factory import create_service_app
 from services.kit.change_versions import VersionBus
 from services.kit.errors import ApiError
 from services.kit.feed_endpoint import pruning_tombstones
+from services.kit.openapi_document import Credentials
 from services.kit.runtime import ServiceRuntime
 from services.kit.structured_logging import get_logger
 
@@ -116,6 +120,9 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     app.add_middleware(MobileHeadersMiddleware)
     add_phone_middleware(app, context)
     include_api_routes(app)
+    # The operator surface: its own router and credential (admin tokens), outside /api/v1.
+    app.state.admin = AdminContext.build(runtime.db)
+    app.include_router(admin_router)
     app.include_router(
         build_graphql_router(build_schema(settings), settings, runtime.cache, context.known)
     )
@@ -123,7 +130,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     return app
 
 
-USER_TOKEN = {
+USER_TOKEN: Credentials = {
     authenticate: (
         "userToken",
         {
@@ -132,7 +139,16 @@ USER_TOKEN = {
             "bearerFormat": "JWT",
             "description": "the access token sign-in or refresh answered",
         },
-    )
+    ),
+    admin_principal: (
+        "adminToken",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an admin token (`python -m bff.admin tokens create`), never a "
+            "user's; each admin route needs one of its scopes",
+        },
+    ),
 }
 
 

@@ -106,6 +106,11 @@ class AppConfigService:
             self._read_at = now
         return self._cached
 
+    async def current(self) -> Snapshot:
+        """The config as the database has it now (kept as this replica's copy)."""
+        self._cached, self._read_at = await self._read(), time.monotonic()
+        return self._cached
+
     def invalidate(self) -> None:
         """Read the database again on next use (after this replica changed it)."""
         self._cached = None
@@ -146,6 +151,15 @@ class AppConfigService:
             row.description, row.updated_at = description, utc_now()
             db.add(row)
         self.invalidate()
+
+    async def delete_flag(self, key: str) -> bool:
+        """Remove a feature flag; whether it existed."""
+        async with self._db.transaction() as db:
+            row = await db.get(FeatureFlag, key)
+            if row is not None:
+                await db.delete(row)
+        self.invalidate()
+        return row is not None
 
     async def _read(self) -> Snapshot:
         async with self._db.session() as db:

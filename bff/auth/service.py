@@ -176,6 +176,14 @@ class AuthService:
         self.session_checks.forget_user(user_id)
         return len(ended)
 
+    async def revoke_device_sessions(self, user_id: uuid.UUID, device_id: str) -> int:
+        """End the user's sessions on one device (an operator's revoke); how many were live."""
+        async with self._db.transaction() as db:
+            ended = await AuthRepository(db).revoke_device_sessions(user_id, device_id, utc_now())
+            await self._sessions_changed(db, user_id, ended=ended)
+        self.session_checks.forget_user(user_id)
+        return len(ended)
+
     async def authenticate(self, access_token: str) -> AuthenticatedUser:
         """The user of a valid access token; 401 when it expired, is invalid or was revoked."""
         claims = self.access_tokens.verify(access_token)

@@ -8,6 +8,10 @@ from bff.clients.reads import DownstreamPage, get_one, get_typed_page, page_para
 from proto.common import INTERNAL_PREFIX, Page
 from proto.notifications import (
     UNREAD_COUNT_HEADER,
+    Broadcast,
+    BroadcastResult,
+    DeadDelivery,
+    DeadStatus,
     Device,
     DeviceRegister,
     MarkRead,
@@ -16,6 +20,7 @@ from proto.notifications import (
     PokeResult,
     Preferences,
     ReadResult,
+    TopicAudience,
     TopicSubscription,
     UnreadCount,
 )
@@ -133,3 +138,25 @@ class NotificationsClient:
         """One silent push to the user's devices but `poke.except_device`, so they sync."""
         response = await self._http.request("POST", f"{_PREFIX}/pokes", user_id=user_id, json=poke)
         return PokeResult.model_validate_json(response.content)
+
+    # The operator's calls (the admin API): for no user, across every user.
+
+    async def broadcast(self, topic: str, broadcast: Broadcast) -> BroadcastResult:
+        """Push to every device following `topic` (idempotent per topic and key)."""
+        response = await self._http.request(
+            "POST", f"{_PREFIX}/topics/{topic}/broadcasts", json=broadcast, idempotent=True
+        )
+        return BroadcastResult.model_validate_json(response.content)
+
+    async def topic_audience(self, topic: str) -> TopicAudience:
+        """How many devices a broadcast to `topic` would reach now."""
+        response = await self._http.request("GET", f"{_PREFIX}/topics/{topic}/audience")
+        return TopicAudience.model_validate_json(response.content)
+
+    async def dead_deliveries(
+        self, status: DeadStatus, cursor: str | None = None, limit: int | None = None
+    ) -> Page[DeadDelivery]:
+        """Pushes given up on, or refused for a dead token, newest first."""
+        params = {**page_params(cursor, limit), "status": status}
+        response = await self._http.request("GET", f"{_PREFIX}/deliveries/dead", params=params)
+        return Page[DeadDelivery].model_validate_json(response.content)

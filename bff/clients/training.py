@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
-from bff.clients.reads import DownstreamPage, get_one, get_page, read_batch
+from bff.clients.reads import DownstreamPage, get_one, get_page, page_params, read_batch
 from proto.common import INTERNAL_PREFIX
-from proto.training import TrainingJob, TrainingJobCreate
+from proto.training import JobQueue, QueueStatus, TrainingJob, TrainingJobCreate
 from services.kit.http_client import ServiceClient
 
 _PREFIX = INTERNAL_PREFIX
@@ -69,3 +69,13 @@ class TrainingClient:
             "GET", f"{_PREFIX}/jobs/{job_id}/report.png", user_id=user_id, timeout_s=30.0
         )
         return response.content
+
+    async def job_queue(
+        self, status: QueueStatus | None = None, cursor: str | None = None, limit: int | None = None
+    ) -> JobQueue:
+        """Every user's queued and running jobs, oldest first, with counts (the operator's)."""
+        params: dict[str, str | int] = page_params(cursor, limit)
+        if status is not None:
+            params["status"] = status
+        response = await self._http.request("GET", f"{_PREFIX}/queue", params=params)
+        return JobQueue.model_validate_json(response.content)

@@ -1,6 +1,7 @@
 """Alembic environment of the BFF; the logic lives in the service kit."""
 
-import bff.app_config.tables  # registers the app config tables on the metadata
+import bff.admin.tables  # registers the admin tables on the metadata
+import bff.app_config.tables
 import bff.auth.tables
 import bff.idempotency.tables  # noqa: F401  (each registers its tables on the metadata)
 from bff.database import Base
