@@ -48,6 +48,24 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+def _python() -> str:
+    """This interpreter, as a command typed in the current directory would name it."""
+    relative = os.path.relpath(sys.executable)
+    return relative if not relative.startswith("..") else sys.executable
+
+
+def _operator_commands(bff_url: str, data_dir: Path) -> str:
+    """How to use the admin CLI (development: the first token is minted in the database)."""
+    python = _python()
+    return f"""Operate it (the admin API, {bff_url}/admin/v1; a dev token, minted in the database):
+  export TERN_ADMIN_URL={bff_url}
+  export TERN_ADMIN_TOKEN=$(TERN_BFF_DATA_DIR={data_dir} {python} -m bff.admin \\
+    tokens bootstrap --name dev --all-scopes --ttl 1d --quiet)
+  {python} -m bff.admin config
+README.md, "Operating Tern", goes on from there (forcing an update, rolling a flag out).
+"""
+
+
 def _tour(bff_url: str, dataset_id: str, log_dir: Path) -> str:
     insecure = " -k" if bff_url.startswith("https") else ""
     return f"""
@@ -109,6 +127,7 @@ def main() -> int:
         if not args.no_seed:
             result = seed(config.bff_url, config.tls_verify())
             print(_tour(config.bff_url, result.dataset_id, stack.log_dir), flush=True)
+        print(_operator_commands(config.bff_url, data_dir), flush=True)
         reported: set[str] = set()
         while not stopping:
             for proc in stack.dead():
