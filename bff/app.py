@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from bff.admin.context import AdminContext
 from bff.admin.dependencies import admin_principal
 from bff.admin.endpoints import router as admin_router
+from bff.app_config.replicas import build_config_bus, hearing_config_changes
 from bff.app_config.service import AppConfigService
 from bff.app_config.version_gate import VersionGateMiddleware
 from bff.auth.access_tokens import AccessTokens
@@ -80,6 +81,8 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
                 runtime.versions, context.auth.session_checks, fan_out(poker.note, hub.note)
             )
         )
+        # An operator's config change, made through any replica, reaches this one at once.
+        await stack.enter_async_context(hearing_config_changes(context.app_config))
         # The BFF's own feed (sessions) is read in-process by sync; its tombstones age out.
         await stack.enter_async_context(pruning_tombstones(runtime, SESSIONS_FEED))
         await stack.enter_async_context(
@@ -160,7 +163,9 @@ def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:
         runtime=runtime,
         clients=ServiceClients.from_runtime(runtime),
         auth=build_auth_service(settings, runtime),
-        app_config=AppConfigService(runtime.db, settings.app_config_ttl_s),
+        app_config=AppConfigService(
+            runtime.db, settings.app_config_ttl_s, build_config_bus(settings.redis_url)
+        ),
         known=known,
         pages=KeptPages(
             known,

@@ -11,10 +11,13 @@ from bff.app_config.rollout import in_rollout
 from bff.app_config.schemas import AppConfig, MaintenanceOut
 from bff.app_config.tables import FeatureFlag, Maintenance, PlatformRelease
 from bff.app_config.versions import is_below, parse_version
+from services.kit.change_versions import VersionBus, VersionEvent
 from services.kit.clock import utc_now
 from services.kit.database import Database
 
 _MAINTENANCE_ROW = 1
+# The bus event of a config change: what changed is read again from the database.
+_CHANGED: list[VersionEvent] = [("app-config", 0, None)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +93,13 @@ def evaluate(snapshot: Snapshot, client: Client) -> AppConfig:
 
 
 class AppConfigService:
-    """The config in the BFF's database; each replica re-reads it every `ttl_s` seconds."""
+    """The config in the BFF's database; each replica re-reads it every `ttl_s` seconds, and
+    at once after a change made through it or (with `bus`) through any replica."""
 
-    def __init__(self, db: Database, ttl_s: float) -> None:
+    def __init__(self, db: Database, ttl_s: float, bus: VersionBus | None = None) -> None:
         self._db = db
         self._ttl_s = ttl_s
+        self.bus = bus
         self._cached: Snapshot | None = None
         self._read_at = 0.0
 
@@ -115,6 +120,14 @@ class AppConfigService:
         """Read the database again on next use (after this replica changed it)."""
         self._cached = None
 
+    async def _changed(self) -> None:
+        """After a write: this replica reads it on next use; the others hear of it."""
+        self.invalidate()
+        if self.bus is not None:
+            sending = self.bus.publish(_CHANGED)
+            if sending is not None:
+                await sending
+
     async def set_release(
         self,
         platform: str,
@@ -129,7 +142,7 @@ class AppConfigService:
             row.min_version, row.latest_version = min_version, latest_version
             row.update_url, row.updated_at = update_url, utc_now()
             db.add(row)
-        self.invalidate()
+        await self._changed()
 
     async def set_maintenance(self, enabled: bool, message: str | None = None) -> None:
         """Turn maintenance mode on or off."""
@@ -137,7 +150,7 @@ class AppConfigService:
             row = await db.get(Maintenance, _MAINTENANCE_ROW) or Maintenance(id=_MAINTENANCE_ROW)
             row.enabled, row.message, row.updated_at = enabled, message, utc_now()
             db.add(row)
-        self.invalidate()
+        await self._changed()
 
     async def set_flag(self, flag: Flag, description: str | None = None) -> None:
         """Create or change a feature flag."""
@@ -150,7 +163,7 @@ class AppConfigService:
             row.min_app_version, row.max_app_version = flag.min_app_version, flag.max_app_version
             row.description, row.updated_at = description, utc_now()
             db.add(row)
-        self.invalidate()
+        await self._changed()
 
     async def delete_flag(self, key: str) -> bool:
         """Remove a feature flag; whether it existed."""
@@ -158,7 +171,7 @@ class AppConfigService:
             row = await db.get(FeatureFlag, key)
             if row is not None:
                 await db.delete(row)
-        self.invalidate()
+        await self._changed()
         return row is not None
 
     async def _read(self) -> Snapshot:
