@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
+from fastapi.telemetry import TelemetryConfig
 from starlette.responses import Response
 
-from services.kit import openapi_document
+from services.kit import openapi_document, tracing
 from services.kit.change_feed import FeedTables
 from services.kit.dependencies import service_principal
 from services.kit.error_responses import error_response, install_error_handlers
@@ -32,6 +34,9 @@ from services.kit.version_watch import build_version_watch_router
 StartupHook = Callable[[ServiceRuntime, AsyncExitStack], Awaitable[None]]
 # Builds the deployable's typed context (what its routes reach through one dependency).
 ContextFactory = Callable[[ServiceRuntime], object]
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 _log = get_logger(__name__)
 SERVICE_TOKEN: openapi_document.Credentials = {
@@ -76,6 +81,12 @@ def create_service_app(
     """
     runtime = ServiceRuntime.build(settings, downstreams or {}, metric_labels)
     default_checks(runtime, include_downstreams=ready_checks_downstreams)
+    tracer_provider = tracing.build_tracer_provider(settings)
+    if tracer_provider is not None:
+        tracer = tracer_provider.get_tracer(tracing.INSTRUMENTATION)
+        for client in runtime.clients.values():
+            client.trace_with(tracer)
+        runtime.db.trace_with(tracer)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +95,11 @@ def create_service_app(
         if migrations_dir is not None:
             await upgrade_to_head(runtime.db, migrations_dir)
         async with AsyncExitStack() as stack:
+            if tracer_provider is not None and settings.otlp_endpoint:
+                # Entered first, left last: the spans of the shutdown's own calls go out too.
+                await stack.enter_async_context(
+                    tracing.exporting(tracer_provider, settings.otlp_endpoint)
+                )
             stack.push_async_callback(runtime.aclose)
             if change_feed is not None:
                 await stack.enter_async_context(pruning_tombstones(runtime, change_feed))
@@ -94,9 +110,7 @@ def create_service_app(
             _log.info("service_stopping")
 
     app = FastAPI(
-        # FastAPI's own OpenTelemetry hooks cost every request a look at the global providers;
-        # this process's request spans and metrics are the kit middleware's.
-        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        telemetry=_telemetry(tracer_provider),
         title=title,
         lifespan=lifespan,
         # The documents are in proto/ for whoever builds a client; production serves none.
@@ -131,5 +145,30 @@ def create_service_app(
         extra_labels=extra_labels,
         log_fields=log_fields,
         origin_device_header=origin_device_header,
+        traced=tracer_provider is not None,
     )
     return app
+
+
+_UNTRACED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+def _telemetry(tracer_provider: TracerProvider | None) -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry: server spans with this process's provider when traces
+    are exported, else nothing at all (disabled, it costs a request one check of the flags).
+
+    Metrics and logs stay the kit's (Prometheus, structlog). No operation spans: each would
+    add a span to every dependency, endpoint and serialization of every request, for timings
+    the server span and the access log already bound."""
+    if tracer_provider is None:
+        return {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {
+        "tracer_provider": tracer_provider,
+        "tracing": True,
+        "metrics": False,
+        "logs": False,
+        "operation_spans": False,
+        "auto_configure": False,
+        # Probes and scrapes every few seconds are no trace anyone reads.
+        "exclude": lambda scope: scope.get("path") in _UNTRACED_PATHS,
+    }

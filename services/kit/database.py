@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
+from opentelemetry.trace import SpanKind, Tracer, get_current_span
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.orm.exc import StaleDataError
 
+_UNTRACED: AbstractContextManager[None] = nullcontext()
 # A reader on the event loop waits at most this long for a lock (only WAL recovery takes
 # one), then the read goes through the engine's own thread instead.
 _READER_BUSY_TIMEOUT_MS = 50
@@ -88,6 +90,14 @@ class Database:
         self._reader: Connection | None = None
         self._read_engine: sa.Engine | None = None
         self._reads_here = self.is_sqlite and ":memory:" not in url
+        # Set only when traces are exported: then each session is a span.
+        self._tracer: Tracer | None = None
+
+    def trace_with(self, tracer: Tracer) -> None:
+        """A span per session and transaction (not per statement: the hot reads of
+        `fetch_all` take tens of microseconds, about what a span costs; the server span
+        holds their time)."""
+        self._tracer = tracer
 
     def on_commit(self, hook: CommitHook) -> None:
         """Call `hook(session)` after each commit of this database's sessions (same task)."""
@@ -133,14 +143,35 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session; the caller commits. Rolled back on error."""
-        async with self.sessions() as session:
-            yield session
+        if self._tracer is None:
+            async with self.sessions() as session:
+                yield session
+            return
+        with self._span("db.session"):
+            async with self.sessions() as session:
+                yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction, committed on success."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        if self._tracer is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        with self._span("db.transaction"):
+            async with self.sessions() as session, session.begin():
+                yield session
+
+    def _span(self, name: str) -> AbstractContextManager[object]:
+        assert self._tracer is not None
+        if not get_current_span().is_recording():
+            # Only within a sampled request's (or call's) trace: a background loop's sessions
+            # would each be a trace of one span.
+            return _UNTRACED
+        system = "sqlite" if self.is_sqlite else "postgresql"
+        return self._tracer.start_as_current_span(
+            name, kind=SpanKind.CLIENT, attributes={"db.system.name": system}
+        )
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

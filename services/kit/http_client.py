@@ -5,6 +5,8 @@ aiohttp, not httpx: in `tests/bench/results/http_client.md` a keep-alive GET cos
 Calls between services are HTTP/1.1 keep-alive on a pool per downstream; the service token,
 request id and `traceparent` ride on every call; idempotent calls are retried through
 connection errors and 5xx; a circuit breaker fails fast while a downstream keeps failing.
+When traces are exported (`trace_with`), each attempt is a CLIENT span whose id the
+`traceparent` carries.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
+from opentelemetry.trace import Span, Tracer
 from pydantic import BaseModel
 from pydantic_core import to_json
 from tenacity import (
@@ -26,10 +29,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from services.kit import tracing
 from services.kit.change_versions import VERSION_HEADER
 from services.kit.circuit_breaker import CircuitBreaker
 from services.kit.errors import ApiError, service_unavailable
-from services.kit.request_context import outbound_headers
+from services.kit.request_context import TRACEPARENT_HEADER, outbound_headers
 from services.kit.service_auth import ServiceTokenIssuer
 from services.kit.structured_logging import get_logger
 
@@ -40,6 +44,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # close an idle keep-alive connection, so a call never goes out on one the server just closed.
 _KEEPALIVE_S = 15.0
 _JSON_HEADERS = {"content-type": "application/json"}
+_UNTRACED: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 # A multipart part: (filename or None, content, content type).
 FilePart = tuple[str | None, bytes | str, str]
@@ -146,6 +151,14 @@ class ServiceClient:
         # Told (user, version) of each answer to a call for a user: the user's change version
         # the answer carries, or None when it carries none (a read no version covers).
         self.on_version: Callable[[str, int | None], None] | None = None
+        # Set only when traces are exported: then each attempt is a client span.
+        self._tracer: Tracer | None = None
+        self._peer: dict[str, str | int] = {}
+
+    def trace_with(self, tracer: Tracer) -> None:
+        """Make a CLIENT span of each attempt of each call (kit tracing is on)."""
+        self._tracer = tracer
+        self._peer = tracing.peer_attributes(self.service, self.base_url)
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop that runs it.
@@ -204,9 +217,13 @@ class ServiceClient:
         url = f"{self.base_url}{path}"
         timeout = self._timeout_of(timeout_s)
 
-        async def send_once() -> ServiceResponse:
+        async def send_once(resend_count: int = 0) -> ServiceResponse:
             data = _form(files) if files is not None else body
-            return await self._send(method, url, data, params, user_id, headers, timeout)
+            if self._tracer is None:
+                return await self._send(method, url, data, params, user_id, headers, timeout)
+            return await self._traced_send(
+                method, url, data, params, user_id, headers, timeout, resend_count
+            )
 
         try:
             try:
@@ -222,7 +239,7 @@ class ServiceClient:
                     reraise=True,
                 ):
                     with attempt:
-                        response = await send_once()
+                        response = await send_once(attempt.retry_state.attempt_number)
         except _RetryableStatus as exc:
             _log.warning("downstream_5xx", service=self.service, status=exc.status)
             raise DownstreamUnavailable(self.service, f"answered {exc.status}") from exc
@@ -260,6 +277,31 @@ class ServiceClient:
             self.on_version(user_id, int(version) if version and version.isdigit() else None)
         return ServiceResponse(response.status, response.headers, content)
 
+    async def _traced_send(
+        self,
+        method: str,
+        url: str,
+        data: Any,
+        params: Mapping[str, str | int] | None,
+        user_id: str | None,
+        headers: Mapping[str, str] | None,
+        client_timeout: aiohttp.ClientTimeout | None,
+        resend_count: int,
+    ) -> ServiceResponse:
+        assert self._tracer is not None
+        with tracing.client_span(self._tracer, method, url, self._peer, resend_count) as span:
+            # This attempt's span is the callee's parent, not the request's server span.
+            extra = {**(headers or {}), TRACEPARENT_HEADER: tracing.traceparent(span)}
+            try:
+                response = await self._send(
+                    method, url, data, params, user_id, extra, client_timeout
+                )
+            except _RetryableStatus as exc:
+                tracing.answered(span, exc.status)
+                raise
+            tracing.answered(span, response.status)
+            return response
+
     async def ping(self) -> None:
         """GET /health once, outside the breaker and without retries (readiness checks)."""
         async with self._http().get(
@@ -296,17 +338,29 @@ class ServiceClient:
             timeout = aiohttp.ClientTimeout(
                 total=None, connect=self._connect_timeout_s, sock_read=read_timeout_s
             )
-        with self._breaker_call() if guarded else contextlib.nullcontext():
+        method = method.upper()
+        url = f"{self.base_url}{path}"
+        # A stream's span ends once its status is known: its body may flow for hours.
+        traced: contextlib.AbstractContextManager[Span | None] = (
+            _UNTRACED
+            if self._tracer is None
+            else tracing.client_span(self._tracer, method, url, self._peer)
+        )
+        with traced as span, self._breaker_call() if guarded else contextlib.nullcontext():
+            if span is not None:
+                headers = {**(headers or {}), TRACEPARENT_HEADER: tracing.traceparent(span)}
             try:
                 response = await self._http().request(
-                    method.upper(),
-                    f"{self.base_url}{path}",
+                    method,
+                    url,
                     data=content,
                     headers=self._headers(user_id, headers),
                     timeout=timeout,
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise DownstreamUnavailable(self.service, _reason(exc)) from exc
+            if span is not None:
+                tracing.answered(span, response.status)
             if response.status >= 500:
                 response.release()
                 raise DownstreamUnavailable(self.service, f"answered {response.status}")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit import change_versions, request_context
+from services.kit import change_versions, request_context, tracing
 from services.kit.error_responses import error_response
 from services.kit.errors import ApiError
 from services.kit.metrics import HttpMetrics
@@ -50,6 +50,7 @@ class RequestContextMiddleware:
         extra_labels: ExtraLabels | None = None,
         log_fields: LogFields | None = None,
         origin_device_header: str = request_context.ORIGIN_DEVICE_HEADER,
+        traced: bool = False,
     ) -> None:
         self.app = app
         self.metrics = metrics
@@ -57,6 +58,9 @@ class RequestContextMiddleware:
         self.log_fields = log_fields
         # Where the device a request comes from is named: the BFF's phones say X-Device-ID.
         self.origin_device_header = origin_device_header
+        # Traces are exported (kit tracing): FastAPI's server span, which runs outside this
+        # middleware, is current here, and its ids are the ones logged and sent onward.
+        self.traced = traced
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +68,10 @@ class RequestContextMiddleware:
             return
         headers = request_context.request_headers(scope)
         request_id = request_context.accept_request_id(headers.get("x-request-id"))
-        trace = request_context.parse_traceparent(headers.get("traceparent"))
+        if self.traced:
+            trace = tracing.current_trace(headers.get("traceparent"))
+        else:
+            trace = request_context.parse_traceparent(headers.get("traceparent"))
         request_context.bind(request_id, trace, headers.get(self.origin_device_header))
         change_versions.start_request()
         started = time.perf_counter()

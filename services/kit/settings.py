@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -60,6 +60,21 @@ class ServiceSettings(BaseSettings):
     feed_tombstone_max_age_days: int = Field(default=30, ge=1)
     feed_tombstones_per_owner: int = Field(default=5000, ge=1)
     feed_prune_interval_s: float = Field(default=600.0, gt=0)
+
+    # Traces (services/kit/tracing.py): with an OTLP/HTTP receiver's base URL (a collector's
+    # http://otel-collector:4318) spans are posted to its /v1/traces; unset, nothing is traced
+    # and tracing costs nothing. Of the traces that start here (no caller's traceparent) this
+    # share is kept; a caller's sampling decision holds for the rest of its trace.
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _an_http_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("the OTLP endpoint is an http:// or https:// URL")
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
