@@ -17,6 +17,9 @@ class BffSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TERN_BFF_", extra="ignore")
 
     service_name: ClassVar[str] = "bff"
+    calls: ClassVar[frozenset[str]] = frozenset(
+        {"datasets", "training", "inference", "notifications"}
+    )
     secret_fields: ClassVar[tuple[str, ...]] = ("service_token_secret", "jwt_secret")
 
     port: int = 8000

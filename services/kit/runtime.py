@@ -24,7 +24,7 @@ class ServiceRuntime:
     settings: ServiceSettings
     db: Database
     cache: Cache
-    tokens: ServiceTokenIssuer
+    tokens: ServiceTokenIssuer | None  # None: a production service that calls nobody
     verifier: ServiceTokenVerifier
     metrics: HttpMetrics
     versions: VersionBus
@@ -38,22 +38,13 @@ class ServiceRuntime:
         downstreams: dict[str, str],
         metric_labels: tuple[str, ...] = (),
     ) -> ServiceRuntime:
-        secret = settings.service_token_secret.get_secret_value()
-        tokens = ServiceTokenIssuer(secret, settings.service_name, settings.service_token_ttl_s)
-        clients = {
-            name: ServiceClient(
-                name,
-                url,
-                tokens,
-                connect_timeout_s=settings.http_connect_timeout_s,
-                timeout_s=settings.http_timeout_s,
-                retries=settings.http_retries,
-                breaker=CircuitBreaker(
-                    settings.breaker_failure_threshold, settings.breaker_reset_timeout_s
-                ),
-            )
-            for name, url in downstreams.items()
-        }
+        key = settings.signing_key()
+        tokens = (
+            None
+            if key is None
+            else ServiceTokenIssuer(key, settings.service_name, settings.service_token_ttl_s)
+        )
+        clients = _clients(settings, downstreams, tokens) if downstreams else {}
         db = Database(settings.sqlalchemy_url)
         versions = build_version_bus(settings.redis_url, settings.service_name)
         db.on_commit(publish_committed(versions))
@@ -63,7 +54,7 @@ class ServiceRuntime:
             cache=build_cache(settings.redis_url, f"tern:{settings.service_name}"),
             tokens=tokens,
             verifier=ServiceTokenVerifier(
-                secret, settings.service_name, callers=settings.accepted_callers
+                settings.trusted_keys(), settings.service_name, callers=settings.accepted_callers
             ),
             metrics=HttpMetrics(settings.service_name, metric_labels),
             versions=versions,
@@ -80,3 +71,25 @@ class ServiceRuntime:
         await self.cache.close()
         await self.versions.close()
         await self.db.dispose()
+
+
+def _clients(
+    settings: ServiceSettings, downstreams: dict[str, str], tokens: ServiceTokenIssuer | None
+) -> dict[str, ServiceClient]:
+    if tokens is None:
+        # Settings refuse this in production already (`calls` names what needs a key).
+        raise ValueError(f"{settings.service_name} calls other services but has no signing key")
+    return {
+        name: ServiceClient(
+            name,
+            url,
+            tokens,
+            connect_timeout_s=settings.http_connect_timeout_s,
+            timeout_s=settings.http_timeout_s,
+            retries=settings.http_retries,
+            breaker=CircuitBreaker(
+                settings.breaker_failure_threshold, settings.breaker_reset_timeout_s
+            ),
+        )
+        for name, url in downstreams.items()
+    }

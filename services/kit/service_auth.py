@@ -1,9 +1,16 @@
 """Service-to-service auth: short-lived JWTs whose audience is the service being called.
 
+Each service signs with its own Ed25519 key (EdDSA); the token's header names the key
+(`kid`) and a verifier holds the public keys it trusts, each bound to the one service that
+owns it: a token is refused when its key is unknown, when its `iss` is not the key's owner
+(one service cannot speak for another), and when that service is not among the callee's
+callers. Keys and their settings live in `services.kit.service_keys`.
+
 Both ends keep what they already worked out: an issuer reuses a token for the first half of
-its life (one HMAC per audience and user every 30 s, not per call), and a verifier remembers
-the tokens it has checked until they expire (one decode per token, not per call). A cached
-token is the exact string that was verified, so caching trusts nothing new.
+its life (one signature per audience and user every 30 s, not per call), and a verifier
+remembers the tokens it has checked until they expire (one Ed25519 check per token, not
+per call). A cached token is the exact string that was verified, so caching trusts nothing
+new.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import cachetools
 import jwt
 
 from services.kit.errors import ApiError
+from services.kit.service_keys import SigningKey, TrustedKeys, derive_signing_key
 
-_ALGORITHM = "HS256"
+_ALGORITHM = "EdDSA"
 _LEEWAY_S = 5
 _MAX_CACHED_TOKENS = 10_000
 
@@ -32,10 +40,13 @@ class ServicePrincipal:
 
 
 class ServiceTokenIssuer:
-    """Mints tokens for outbound calls from one service."""
+    """Mints tokens for outbound calls from one service, signed with its own key.
 
-    def __init__(self, secret: str, issuer: str, ttl_s: int = 60) -> None:
-        self._secret = secret
+    A `str` in place of the key is a development seed: the key is then derived for `issuer`
+    (as settings do outside production without a configured key)."""
+
+    def __init__(self, key: SigningKey | str, issuer: str, ttl_s: int = 60) -> None:
+        self._key = derive_signing_key(key, issuer) if isinstance(key, str) else key
         self._issuer = issuer
         self._ttl_s = ttl_s
         self._minted: cachetools.TTLCache[tuple[str, str | None], str] = cachetools.TTLCache(
@@ -63,21 +74,26 @@ class ServiceTokenIssuer:
         }
         if user_id is not None:
             claims["sub"] = user_id
-        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+        return jwt.encode(
+            claims, self._key.private_key, algorithm=_ALGORITHM, headers={"kid": self._key.kid}
+        )
 
 
 class ServiceTokenVerifier:
-    """Checks tokens on inbound internal calls to one service."""
+    """Checks tokens on inbound internal calls to one service.
+
+    A `str` in place of the trusted keys is a development seed: every known service's
+    derived public key is trusted (and `callers` still decides who may call)."""
 
     def __init__(
         self,
-        secret: str,
+        trusted: TrustedKeys | str,
         audience: str,
         max_ttl_s: int = 300,
         clock: Callable[[], float] = time.time,
         callers: frozenset[str] | None = None,
     ) -> None:
-        self._secret = secret
+        self._trusted = TrustedKeys.derived(trusted) if isinstance(trusted, str) else trusted
         self._audience = audience
         self._callers = callers  # None: any service
         self._max_ttl_s = max_ttl_s
@@ -103,9 +119,20 @@ class ServiceTokenVerifier:
 
     def _decode(self, token: str) -> tuple[ServicePrincipal, int]:
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise ApiError(401, "SERVICE_TOKEN_INVALID", f"invalid service token: {exc}") from exc
+        key = self._trusted.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise ApiError(
+                401,
+                "SERVICE_TOKEN_INVALID",
+                f"invalid service token: the {self._audience} service does not trust its key",
+            )
+        try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                key.public_key,
                 algorithms=[_ALGORITHM],
                 audience=self._audience,
                 leeway=_LEEWAY_S,
@@ -123,6 +150,13 @@ class ServiceTokenVerifier:
         if int(claims["exp"]) - int(claims["iat"]) > self._max_ttl_s:
             raise ApiError(401, "SERVICE_TOKEN_INVALID", "service token lives too long")
         caller = str(claims["iss"])
+        if caller != key.owner:
+            # A service signing in another's name: the shared-secret hole this design closes.
+            raise ApiError(
+                401,
+                "SERVICE_TOKEN_INVALID",
+                f"invalid service token: signed with a key of {key.owner!r}, issued as {caller!r}",
+            )
         if self._callers is not None and caller not in self._callers:
             raise ApiError(
                 403,

@@ -8,14 +8,21 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kit.service_keys import (
+    KeyFormatError,
+    SigningKey,
+    TrustedKeys,
+    derive_signing_key,
+)
+
 Environment = Literal["development", "test", "production"]
 # The ASGI server a process runs on (services/kit/server.py); Granian unless set otherwise.
 ServerName = Literal["granian", "hypercorn"]
 
 # Values that mean "nobody set this": accepted in development only.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret"})
-# HS256 keys shorter than the hash output weaken it (RFC 7518 3.2): service tokens and the
-# BFF's access tokens are both signed with one.
+# HS256 keys shorter than the hash output weaken it (RFC 7518 3.2): the BFF's access tokens
+# are signed with one, and the development seed of service keys is held to the same length.
 MIN_SECRET_BYTES = 32
 DEV_PLACEHOLDER = "change-me"
 
@@ -29,6 +36,8 @@ class ServiceSettings(BaseSettings):
     # The services whose tokens this one accepts on its internal API (least privilege: a
     # token minted by any other service is refused with 403 even when its signature holds).
     accepted_callers: ClassVar[frozenset[str]] = frozenset()
+    # The services this one calls: it needs a signing key of its own only if it calls any.
+    calls: ClassVar[frozenset[str]] = frozenset()
     secret_fields: ClassVar[tuple[str, ...]] = ("service_token_secret",)
 
     environment: Environment = "development"
@@ -37,6 +46,12 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     redis_url: str | None = None
+    # Service tokens (services/kit/service_keys.py): this service's own Ed25519 private key,
+    # and the public keys of the services it takes calls from, `bff=<base64url>,...` (two per
+    # service while one rotates). Required in production; elsewhere, what is left out is
+    # derived from `service_token_secret`, the development seed (never used in production).
+    service_signing_key: SecretStr | None = None
+    service_trusted_keys: str = ""
     service_token_secret: SecretStr = SecretStr(DEV_PLACEHOLDER)
     service_token_ttl_s: int = 60
     metrics_token: SecretStr | None = None
@@ -82,11 +97,18 @@ class ServiceSettings(BaseSettings):
         # In development too: a certificate without its key would silently serve cleartext.
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError(f"{prefix}TLS_CERTFILE and {prefix}TLS_KEYFILE go together")
-        if self.environment == "development":
-            return self
+        if self.environment != "development":
+            self._refuse_placeholders(prefix)
+        self._check_service_keys(prefix)
+        return self
+
+    def _refuse_placeholders(self, prefix: str) -> None:
         # In production /metrics (every route's traffic) answers only with its own token.
         production = ("metrics_token",) if self.environment == "production" else ()
+        seeded = self._derives_service_keys()
         for field in (*self.secret_fields, *production):
+            if field == "service_token_secret" and not seeded:
+                continue  # only ever a seed of development keys
             value = getattr(self, field)
             raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")
             if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw.encode()) < MIN_SECRET_BYTES:
@@ -95,7 +117,70 @@ class ServiceSettings(BaseSettings):
                     f"{env_name} must be set to a real secret ({MIN_SECRET_BYTES}+ bytes) "
                     f"when environment is {self.environment!r}"
                 )
-        return self
+
+    def _configured_signing_key(self) -> str:
+        key = self.service_signing_key
+        return key.get_secret_value().strip() if key is not None else ""
+
+    def _has_signing_key(self) -> bool:
+        return bool(self._configured_signing_key())
+
+    def _has_trusted_keys(self) -> bool:
+        return bool(self.service_trusted_keys.strip())
+
+    def _derives_service_keys(self) -> bool:
+        return self.environment != "production" and not (
+            self._has_signing_key() and self._has_trusted_keys()
+        )
+
+    def _check_service_keys(self, prefix: str) -> None:
+        """Configured keys parse; production has each key it needs, and derives none."""
+        signing_var, trusted_var = f"{prefix}SERVICE_SIGNING_KEY", f"{prefix}SERVICE_TRUSTED_KEYS"
+        if self._has_signing_key():
+            try:
+                SigningKey.parse(self._configured_signing_key())
+            except KeyFormatError as exc:
+                raise ValueError(f"{signing_var}: {exc}") from None
+        elif self.environment == "production" and self.calls:
+            raise ValueError(
+                f"{signing_var} must be set in production: {self.service_name} calls "
+                f"{', '.join(sorted(self.calls))} with tokens signed by its own key "
+                f"(python -m services.kit.service_keys generate {self.service_name})"
+            )
+        if self._has_trusted_keys():
+            try:
+                owners = TrustedKeys.parse(self.service_trusted_keys).owners()
+            except KeyFormatError as exc:
+                raise ValueError(f"{trusted_var}: {exc}") from None
+            missing = self.accepted_callers - owners
+            if missing:
+                raise ValueError(
+                    f"{trusted_var} has no key of {', '.join(sorted(missing))}, which may call "
+                    f"{self.service_name}"
+                )
+        elif self.environment == "production" and self.accepted_callers:
+            raise ValueError(
+                f"{trusted_var} must be set in production: the public keys of "
+                f"{', '.join(sorted(self.accepted_callers))}, which call {self.service_name}"
+            )
+
+    def signing_key(self) -> SigningKey | None:
+        """This service's own key: the configured one, else (outside production) derived from
+        the development seed; None in production when it has none (then it calls nobody)."""
+        if self._has_signing_key():
+            return SigningKey.parse(self._configured_signing_key())
+        if self.environment == "production":
+            return None
+        return derive_signing_key(self.service_token_secret.get_secret_value(), self.service_name)
+
+    def trusted_keys(self) -> TrustedKeys:
+        """The public keys whose tokens this service checks (who may call is `accepted_callers`):
+        the configured ones, else (outside production) every service's derived key."""
+        if self._has_trusted_keys():
+            return TrustedKeys.parse(self.service_trusted_keys)
+        if self.environment == "production":
+            return TrustedKeys(())
+        return TrustedKeys.derived(self.service_token_secret.get_secret_value())
 
     @property
     def sqlalchemy_url(self) -> str:

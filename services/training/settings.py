@@ -15,6 +15,7 @@ class TrainingSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "training"
     accepted_callers: ClassVar[frozenset[str]] = frozenset({"bff"})
+    calls: ClassVar[frozenset[str]] = frozenset({"datasets", "inference", "notifications"})
 
     port: int = 8102
     datasets_url: str = "http://127.0.0.1:8101"

@@ -5,6 +5,7 @@ from pydantic import SecretStr, ValidationError
 
 from bff.settings import BffSettings
 from tests.support.bff_accounts import JWT_SECRET
+from tests.support.service_keys import production_keys
 from tests.support.settings import make_settings
 
 
@@ -28,6 +29,7 @@ def test_a_real_secret_is_accepted(tmp_path: Path) -> None:
         environment="production",
         jwt_secret=SecretStr(JWT_SECRET),
         metrics_token=SecretStr("m" * 32),
+        **production_keys("bff"),
     )
 
     assert settings.access_token_ttl_s == 900

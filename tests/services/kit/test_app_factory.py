@@ -24,6 +24,7 @@ from tests.support import backends
 from tests.support.apps import running_app
 from tests.support.logs import access_lines, json_lines
 from tests.support.servers import free_port, serve_app
+from tests.support.service_keys import production_keys
 from tests.support.settings import make_settings
 
 
@@ -359,7 +360,11 @@ async def test_metrics_can_require_a_token(tmp_path: Path) -> None:
 async def test_production_serves_no_api_documents_and_metrics_only_with_the_token(
     tmp_path: Path,
 ) -> None:
-    production = {"environment": "production", "metrics_token": SecretStr("m" * 32)}
+    production = {
+        "environment": "production",
+        "metrics_token": SecretStr("m" * 32),
+        **production_keys("datasets"),
+    }
     async with running_app(_app(tmp_path, **production)) as c:
         documents = [(await c.get(path)).status_code for path in ("/openapi.json", "/docs")]
         metrics = await c.get("/metrics")
