@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bff.graphql.types.node import to_global_id
@@ -237,3 +238,37 @@ async def test_another_users_object_is_null_with_not_found(stack: Stack, ada: Ph
     assert body["errors"][0]["extensions"]["code"] == "DATASET_NOT_FOUND"
     assert body["errors"][0]["path"] == ["node"]
     assert garbled.json()["errors"][0]["extensions"]["code"] == "INVALID_ID"
+
+
+async def test_each_operation_on_one_websocket_loads_afresh(stack: Stack, ada: Phone) -> None:
+    # Over a WebSocket one context serves every operation of the connection: what the first
+    # operation loaded must not answer the second, after a change in between.
+    dataset = await ada.dataset()
+    global_id = to_global_id("Dataset", dataset["dataset_id"])
+    url = str(stack.client.base_url).replace("http", "ws", 1) + "/graphql"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, protocols=("graphql-transport-ws",)) as ws,
+    ):
+        await ws.send_json({"type": "connection_init", "payload": bearer(ada.tokens)})
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+
+        async def node() -> dict[str, Any]:
+            op_id = uuid.uuid4().hex
+            payload = {"query": NODE, "variables": {"id": global_id}}
+            await ws.send_json({"id": op_id, "type": "subscribe", "payload": payload})
+            answer: dict[str, Any] = await ws.receive_json(timeout=10)
+            assert await ws.receive_json(timeout=10) == {"id": op_id, "type": "complete"}
+            return answer
+
+        first = await node()
+        deleted = await ada.mutate(
+            "mutation($id: ID!) { deleteDataset(input: {datasetId: $id}) { deletedDatasetId } }",
+            id=dataset["dataset_id"],
+        )
+        second = await node()
+
+    assert first["payload"]["data"]["node"]["name"] == "data"
+    assert deleted["deleteDataset"]["deletedDatasetId"] == dataset["dataset_id"]
+    assert second["payload"]["data"] == {"node": None}
+    assert second["payload"]["errors"][0]["extensions"]["code"] == "DATASET_NOT_FOUND"
