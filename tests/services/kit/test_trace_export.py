@@ -17,6 +17,7 @@ from services.datasets.settings import DatasetsSettings
 from services.kit.app_factory import create_service_app
 from services.kit.errors import ApiError
 from services.kit.runtime import ServiceRuntime
+from services.kit.tracing import traces_url
 from services.training.settings import TrainingSettings
 from tests.support.logs import access_lines
 from tests.support.otlp_receiver import ReceivedSpan, otlp_receiver
@@ -215,3 +216,6 @@ def test_the_endpoint_and_ratio_are_read_per_service(monkeypatch: pytest.MonkeyP
         DatasetsSettings(otlp_endpoint="collector:4318")
     with pytest.raises(ValidationError):
         DatasetsSettings(trace_sample_ratio=1.5)
+    # A base URL gets the traces path; a full one is taken as it is.
+    assert traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"
+    assert traces_url("http://collector:4318/v1/traces") == "http://collector:4318/v1/traces"
