@@ -52,7 +52,7 @@ from bff.settings import BffSettings
 from bff.sync.entities import BFF as BFF_SOURCE
 from bff.sync.pokes import Poker, poke_through
 from services.kit.app_factory import create_service_app
-from services.kit.change_versions import VersionBus
+from services.kit.change_versions import VersionBus, build_version_bus
 from services.kit.errors import ApiError
 from services.kit.feed_endpoint import pruning_tombstones
 from services.kit.openapi_document import Credentials
@@ -157,7 +157,9 @@ USER_TOKEN: Credentials = {
 
 def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:
     """Everything the routes reach through `BffDep`, built without I/O."""
-    known = KnownVersions(runtime.clients)
+    # Replicas (Redis) tell each other what they learn from answers: read-your-writes on any.
+    shared = build_version_bus(settings.redis_url, "bff-known") if settings.redis_url else None
+    known = KnownVersions(runtime.clients, shared=shared)
     return BffContext(
         settings=settings,
         runtime=runtime,

@@ -7,6 +7,11 @@ answer; and each service streams every committed version to a watcher here
 push arriving) is known within milliseconds. A cached section is good while its version is
 the one known now. What a watcher might have missed it forgets: while a service's stream is
 down nothing of that service counts as known, and each new stream starts from nothing.
+
+With replicas (Redis), a version this process learns from an answer goes to the other BFF
+replicas too, directly over Redis, and the phone's answer waits until it is out: a phone's
+write through one replica shows in its next read through any other. A service's watch
+stream would tell them as well, but a hop later, which can be after the phone's next read.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import cachetools
 import orjson
 
 from bff import read_versions
-from services.kit.change_versions import WATCH_PATH, parse_events
+from services.kit.change_versions import WATCH_PATH, VersionBus, hold_answer, parse_events
 from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
 from services.kit.structured_logging import get_logger
 
@@ -40,8 +45,12 @@ class NotWatching(Exception):
 class KnownVersions:
     """Per service: user -> the highest version heard of, while the service is watched."""
 
-    def __init__(self, services: Iterable[str], max_users: int = 100_000) -> None:
+    def __init__(
+        self, services: Iterable[str], max_users: int = 100_000, shared: VersionBus | None = None
+    ) -> None:
         self._max_users = max_users
+        # The other BFF replicas: what this one learns from answers, each hears (`hear_others`).
+        self.shared = shared
         self._known: dict[str, cachetools.LRUCache[str, int]] = {
             name: cachetools.LRUCache(max_users) for name in services
         }
@@ -64,6 +73,27 @@ class KnownVersions:
         known = self._known[service]
         if version > known.get(user_id, -1):
             known[user_id] = version
+            if self.shared is not None:
+                hold_answer(self.shared.publish([(_shared_owner(service, user_id), version, None)]))
+
+    async def hear_others(self) -> None:
+        """Raise what the other BFF replicas learned from their answers, until cancelled."""
+        assert self.shared is not None
+        while True:
+            try:
+                subscription = await self.shared.subscribe()
+            except Exception as exc:  # Redis unreachable: the watch streams still tell, later
+                _log.warning("known_versions_bus_lost", error=type(exc).__name__)
+                await asyncio.sleep(_RETRY_MAX_S)
+                continue
+            try:
+                while (event := await subscription.queue.get()) is not None:
+                    service, _, user_id = event[0].partition("/")
+                    known = self._known.get(service)
+                    if known is not None and event[1] > known.get(user_id, -1):
+                        known[user_id] = event[1]
+            finally:
+                await subscription.close()
 
     def start_watching(self, service: str) -> None:
         """A new stream is registered at the service: count from here, knowing nothing."""
@@ -133,10 +163,19 @@ async def watching(known: KnownVersions, clients: dict[str, ServiceClient]) -> A
     answers carry."""
     for name, client in clients.items():
         client.on_version = functools.partial(known.observe, name)
-    task = asyncio.create_task(watch_all(known, clients))
+    tasks = [asyncio.create_task(watch_all(known, clients))]
+    if known.shared is not None:
+        tasks.append(asyncio.create_task(known.hear_others()))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if known.shared is not None:
+            await known.shared.close()
+
+
+def _shared_owner(service: str, user_id: str) -> str:
+    return f"{service}/{user_id}"

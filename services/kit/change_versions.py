@@ -132,6 +132,13 @@ def answered() -> int | None:
     return _answered.get()
 
 
+def hold_answer(sending: Awaitable[None] | None) -> None:
+    """Have this request's answer wait for `sending` (news for other replicas) to be out."""
+    pending = _publishing.get()
+    if sending is not None and pending is not None:
+        pending.append(sending)
+
+
 async def published(timeout_s: float = PUBLISH_WAIT_S) -> None:
     """Wait until the bus has sent what this request's commits published.
 
@@ -184,12 +191,9 @@ def publish_committed(bus: VersionBus) -> Any:
         pending: dict[str, tuple[int, str | None]] | None = session.info.pop(_PENDING, None)
         if not pending:
             return
-        sending = bus.publish(
-            [(owner, version, origin) for owner, (version, origin) in pending.items()]
+        hold_answer(
+            bus.publish([(owner, version, origin) for owner, (version, origin) in pending.items()])
         )
-        publishing = _publishing.get()
-        if sending is not None and publishing is not None:
-            publishing.append(sending)
         acting = _acting_user.get()
         if acting is not None and acting in pending:
             answer(pending[acting][0])

@@ -119,6 +119,9 @@ def scaled(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "TERN_TRAINING_HEARTBEAT_S": "1",
             # Only the version bus, not the targets' age, may tell a replica of a new version.
             "TERN_INFERENCE_SERVING_TARGET_TTL_S": "300",
+            # A sync mutation a killed BFF was applying is retried after this (its claim stays
+            # "in flight" until then): longer than any request here takes.
+            "TERN_BFF_IDEMPOTENCY_IN_FLIGHT_S": "5",
             "TERN_BFF_RATE_LIMITS": json.dumps(
                 {
                     "auth": "300/60",
@@ -302,6 +305,7 @@ class _Load:
     stop: threading.Event = field(default_factory=threading.Event)
     applied: dict[int, str] = field(default_factory=dict)  # row -> label acknowledged
     failed_reads: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # edits the server would not take
     reads: int = 0
     switched: int = 0  # edits retried on the survivor after their BFF died
 
@@ -320,27 +324,45 @@ class _Load:
                 "data": {"label": f"r{row}", "note": None},
                 "base_version": 0,
             }
-            for attempt in range(20):
+            deadline = time.monotonic() + 30
+            attempt = 0
+            while time.monotonic() < deadline:
                 live = [i for i, up in enumerate(self.up) if up] or [0, 1]
                 index = live[(row + attempt) % len(live)]
-                if self._push(index, mutation):
+                outcome = self._push(index, mutation)
+                if outcome == "applied":
                     self.applied[row] = f"r{row}"
                     self.switched += attempt > 0
                     break
-                time.sleep(0.1)
+                if outcome != "retry":
+                    self.refused.append(outcome)
+                    break
+                attempt += 1
+                time.sleep(0.2)
             time.sleep(0.05)
 
-    def _push(self, index: int, mutation: dict[str, Any]) -> bool:
+    def _push(self, index: int, mutation: dict[str, Any]) -> str:
+        """ "applied", "retry" (later or elsewhere), or why the server refused it."""
         try:
             answer = self.bffs[index].post(
                 "/api/v1/sync/push", json={"mutations": [mutation]}, headers=self.phone.headers
             )
         except httpx.TransportError:
             self.up[index] = False
-            return False
+            return "retry"
+        if answer.status_code == 503:
+            return "retry"
         if answer.status_code != 200:
-            return False
-        return bool(answer.json()["results"][0]["status"] in ("applied", "duplicate"))
+            return f"{mutation['id']}: {answer.status_code} {answer.text[:200]}"
+        result = answer.json()["results"][0]
+        if result["status"] in ("applied", "duplicate"):
+            return "applied"
+        if result["status"] == "conflict":  # the dead BFF applied it, and died answering
+            ours = (result["server_state"] or {}).get("label") == mutation["data"]["label"]
+            return "applied" if ours else f"{mutation['id']}: conflict {result}"
+        if (result["error"] or {}).get("retryable"):  # in flight on the dead BFF: later
+            return "retry"
+        return f"{mutation['id']}: {result}"
 
     def read(self, survivor: int) -> None:
         """The dashboard, the job list and a prediction, through the surviving BFF."""
@@ -397,7 +419,7 @@ def test_killing_one_replica_of_each_loses_nothing(scaled: Scaled) -> None:
     ]
     for thread in threads:
         thread.start()
-    time.sleep(1.0)
+    _wait_for_progress(phone, job_id)  # training, with hundreds of epochs to go
 
     for name in ("training", "inference", "bff"):
         stack.kill(replica_name(name, victim))
@@ -421,6 +443,7 @@ def test_killing_one_replica_of_each_loses_nothing(scaled: Scaled) -> None:
     assert models["survivor"]["latest_version"] == 1
     assert len(_pushes(scaled.config, token, expected=2)) == 2  # one per job, none twice
 
+    assert load.refused == []
     assert len(load.applied) == 60, f"{60 - len(load.applied)} label edits never applied"
     assert load.switched > 0  # some edit met the dead BFF, and was applied once on the other
     labels = _labels(survivor_phone, dataset_id)
@@ -457,7 +480,7 @@ def _job_starts(stack: Stack) -> dict[str, list[tuple[str, int]]]:
                 continue
             event = json.loads(line)
             starts.setdefault(event["job_id"], []).append((process, int(event["attempt"])))
-    return starts
+    return {job: sorted(runs, key=lambda run: run[1]) for job, runs in starts.items()}
 
 
 def _wait_until_training(stack: Stack, phone: Phone, job_id: str) -> int:
@@ -471,6 +494,19 @@ def _wait_until_training(stack: Stack, phone: Phone, job_id: str) -> int:
             return split_replica(runs[0][0])[1]
         time.sleep(0.1)
     raise AssertionError("the job never started")
+
+
+def _wait_for_progress(phone: Phone, job_id: str) -> None:
+    """Return once the job reported its first progress (its live event stream says so)."""
+    with phone.client.stream(
+        "GET", f"/api/v1/training-jobs/{job_id}/events", headers=phone.headers
+    ) as events:
+        assert events.status_code == 200
+        for line in events.iter_lines():
+            assert line != "event: status", "the job finished before it could be killed"
+            if line == "event: progress":
+                return
+    raise AssertionError("the job's event stream ended without progress")
 
 
 def _pushes(config: StackConfig, token: str, expected: int) -> list[dict[str, Any]]:
