@@ -19,9 +19,11 @@ from bff.app_config.replicas import build_config_bus, hearing_config_changes
 from bff.app_config.service import AppConfigService
 from bff.app_config.version_gate import VersionGateMiddleware
 from bff.auth.access_tokens import AccessTokens
+from bff.auth.attestation import AttestationChallenges, SignInAttestation, build_verifier
 from bff.auth.passwords import Passwords
 from bff.auth.service import AuthService
 from bff.auth.session_checks import SessionChecks
+from bff.auth.signing_keys import SigningKeys
 from bff.auth.tables import FEED as SESSIONS_FEED
 from bff.clients import ServiceClients
 from bff.compact.compression import Compressors
@@ -49,6 +51,9 @@ from bff.routes import API_PREFIX, include_api_routes
 from bff.routes.models import MODEL_UPLOADS_PATH
 from bff.routes.uploads import CHUNKS_PATH
 from bff.settings import BffSettings
+from bff.signing.middleware import SignedRequestMiddleware
+from bff.signing.openapi import document_request_signing
+from bff.signing.policy import PlatformPolicy
 from bff.sync.entities import BFF as BFF_SOURCE
 from bff.sync.pokes import Poker, poke_through
 from services.kit.app_factory import create_service_app
@@ -130,6 +135,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
         build_graphql_router(build_schema(settings), settings, runtime.cache, context.known)
     )
     document_idempotency_key(app)
+    document_request_signing(app)
     return app
 
 
@@ -180,12 +186,17 @@ def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:
             in_flight_s=settings.idempotency_in_flight_s,
             max_body_bytes=settings.idempotency_max_answer_bytes,
         ),
+        attestation=SignInAttestation(
+            build_verifier(settings),
+            AttestationChallenges(runtime.cache, settings.attestation_challenge_ttl_s),
+            PlatformPolicy(settings.attestation_required),
+        ),
     )
 
 
 def add_phone_middleware(app: FastAPI, context: BffContext) -> None:
-    """Version gate, rate limits, the compact representation and idempotency keys, for every
-    API route."""
+    """Version gate, rate limits, request signatures, the compact representation and
+    idempotency keys, for every API route."""
     settings = context.settings
     access_tokens = context.auth.access_tokens
 
@@ -205,6 +216,15 @@ def add_phone_middleware(app: FastAPI, context: BffContext) -> None:
                 cache=context.runtime.cache,
                 limits=settings.rate_limits,
                 user_of=user_of,
+            ),
+            # Outside anything that reads the body: the signature covers the bytes as sent.
+            Middleware(
+                SignedRequestMiddleware,
+                auth=context.auth,
+                keys=context.auth.signing_keys,
+                cache=context.runtime.cache,
+                policy=PlatformPolicy(settings.signed_requests),
+                window_s=settings.signature_window_s,
             ),
             Middleware(
                 RepresentationMiddleware,
@@ -233,7 +253,15 @@ def build_auth_service(settings: BffSettings, runtime: ServiceRuntime) -> AuthSe
         password_min_length=settings.password_min_length,
         password_max_length=settings.password_max_length,
         session_checks=SessionChecks(settings.session_check_ttl_s),
+        signing_keys=SigningKeys(runtime.db, _signing_keys_secret(settings)),
     )
+
+
+def _signing_keys_secret(settings: BffSettings) -> str:
+    """What seals the sessions' signing keys: its own secret, else one derived from the JWT
+    secret (HKDF with its own label, so neither key is the other)."""
+    secret = settings.signing_keys_secret or settings.jwt_secret
+    return secret.get_secret_value()
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bff.app_config.service import AppConfigService
+from bff.auth.attestation import SignInAttestation
 from bff.auth.service import AuthService
 from bff.clients import ServiceClients
 from bff.idempotency.store import IdempotencyStore
@@ -24,3 +25,4 @@ class BffContext:
     known: KnownVersions
     pages: KeptPages
     idempotency: IdempotencyStore
+    attestation: SignInAttestation

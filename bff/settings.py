@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from bff.batch import MAX_ITEMS
-from services.kit.settings import DEV_PLACEHOLDER, ServiceSettings
+from bff.signing.policy import KNOWN_PLATFORMS
+from services.kit.settings import DEV_PLACEHOLDER, MIN_SECRET_BYTES, ServiceSettings
 
 _MIB = 1024 * 1024
+DEVELOPMENT_ATTESTATION = "development"
 
 
 class BffSettings(ServiceSettings):
@@ -40,6 +42,24 @@ class BffSettings(ServiceSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 2
+
+    # Request signing (bff/signing/): the platforms (X-Platform at sign-in) whose sessions must
+    # sign every request with their per-install key, e.g. "ios,android"; elsewhere a
+    # signature sent is still checked. A session of a missing or unknown platform counts as
+    # listed whenever any platform is. Timestamps further than the window from the BFF's
+    # clock are refused, and a nonce is remembered (in the kit cache) as long as it could pass.
+    signed_requests: Annotated[frozenset[str], NoDecode] = frozenset()
+    signature_window_s: int = Field(default=300, ge=10, le=3600)
+    # Seals the per-install keys in the sessions table (AES-GCM); derived from jwt_secret
+    # when unset. Changing it makes every stored key unreadable: those apps sign in again.
+    signing_keys_secret: SecretStr | None = None
+    # Device attestation at sign-in: the platforms that must attest (same form and rule as
+    # signed_requests), how long a challenge lasts, and the verifier: "development" (a
+    # stand-in, refused in production while any platform must attest) or "module:factory",
+    # a callable taking these settings and returning a DeviceAttestation.
+    attestation_required: Annotated[frozenset[str], NoDecode] = frozenset()
+    attestation_verifier: str = DEVELOPMENT_ATTESTATION
+    attestation_challenge_ttl_s: float = Field(default=300.0, gt=0, le=3600)
 
     # Uploads: the largest chunk the BFF streams through to the datasets service.
     upload_chunk_max_bytes: int = 8 * _MIB
@@ -112,6 +132,34 @@ class BffSettings(ServiceSettings):
     sync_source_timeout_s: float = Field(default=3.0, gt=0)
     sync_push_max_items: int = Field(default=100, ge=1, le=1000)
     poke_debounce_s: float = Field(default=0.5, ge=0, le=1.5)
+
+    @field_validator("signed_requests", "attestation_required", mode="before")
+    @classmethod
+    def _platform_list(cls, value: object) -> object:
+        """ "ios,android" (the environment's form) or any iterable of platform names."""
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list | tuple | set | frozenset):
+            return value
+        platforms = frozenset(str(name).strip().lower() for name in names) - {""}
+        unknown = platforms - KNOWN_PLATFORMS
+        if unknown:
+            raise ValueError(f"unknown platforms {sorted(unknown)}; known: ios, android")
+        return platforms
+
+    @model_validator(mode="after")
+    def _check_request_signing(self) -> BffSettings:
+        prefix = "TERN_BFF_"
+        secret = self.signing_keys_secret
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"{prefix}SIGNING_KEYS_SECRET needs {MIN_SECRET_BYTES}+ bytes")
+        stand_in = self.attestation_verifier == DEVELOPMENT_ATTESTATION
+        if self.environment == "production" and self.attestation_required and stand_in:
+            raise ValueError(
+                f"{prefix}ATTESTATION_VERIFIER must name a real verifier (module:factory) in "
+                f"production while {prefix}ATTESTATION_REQUIRED lists platforms; the "
+                "development stand-in accepts a published test token"
+            )
+        return self
 
     def downstream_urls(self) -> dict[str, str]:
         """Base URL of each service the BFF calls, by service name."""

@@ -39,15 +39,25 @@ class AuthRepository:
         return await self.db.get(Session, session_id)
 
     async def add_session(
-        self, user_id: uuid.UUID, device_id: str | None, now: datetime
+        self,
+        user_id: uuid.UUID,
+        device_id: str | None,
+        now: datetime,
+        *,
+        session_id: uuid.UUID | None = None,
+        platform: str | None = None,
+        signing_key: bytes | None = None,
     ) -> Session:
+        """A new session (its request-signing key sealed already)."""
         session = Session(
-            id=uuid.uuid4(),
+            id=session_id or uuid.uuid4(),
             user_id=user_id,
             device_id=device_id,
             family=uuid.uuid4(),
             created_at=now,
             last_used_at=now,
+            platform=platform,
+            signing_key=signing_key,
         )
         self.db.add(session)
         await self.db.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from bff.auth.passwords import Passwords
 from bff.auth.refresh_tokens import hash_refresh_token, new_refresh_token
 from bff.auth.repository import AuthRepository, as_utc
 from bff.auth.session_checks import SessionChecks
+from bff.auth.signing_keys import SigningKeys, encode_key
 from bff.auth.tables import FEED, SESSION, Session, User, session_entry
 from services.kit.change_feed import change_writer
 from services.kit.clock import utc_now
@@ -38,6 +40,8 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+    # The session's request-signing key (base64url), answered once: at sign-in, not on refresh.
+    signing_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +71,10 @@ class AuthService:
         password_min_length: int,
         password_max_length: int,
         session_checks: SessionChecks,
+        signing_keys: SigningKeys,
     ) -> None:
         self._db = db
+        self.signing_keys = signing_keys
         self._passwords = passwords
         self.access_tokens = access_tokens
         self.session_checks = session_checks
@@ -79,7 +85,9 @@ class AuthService:
         self._password_min = password_min_length
         self._password_max = password_max_length
 
-    async def register(self, email: str, password: str, device_id: str | None) -> TokenPair:
+    async def register(
+        self, email: str, password: str, device_id: str | None, platform: str | None = None
+    ) -> TokenPair:
         """Create an account and sign it in on `device_id`; 409 EMAIL_TAKEN if it exists."""
         email = normalize_email(email)
         self._check_password(password)
@@ -91,11 +99,13 @@ class AuthService:
                 if await repo.user_by_email(email) is not None:
                     raise _email_taken()
                 user = await repo.add_user(email, password_hash, now)
-                return await self._open_session(repo, user, device_id, now)
+                return await self._open_session(repo, user, device_id, platform, now)
         except IntegrityError as exc:  # a concurrent sign-up with the same email won
             raise _email_taken() from exc
 
-    async def login(self, email: str, password: str, device_id: str | None) -> TokenPair:
+    async def login(
+        self, email: str, password: str, device_id: str | None, platform: str | None = None
+    ) -> TokenPair:
         """Sign in on `device_id`; 401 INVALID_CREDENTIALS for a wrong email or password."""
         email = email.strip().lower()
         async with self._db.session() as db:
@@ -121,7 +131,7 @@ class AuthService:
             if device_id is not None:
                 ended = await repo.revoke_device_sessions(user.id, device_id, now)
                 await self._sessions_changed(db, user.id, ended=ended)
-            pair = await self._open_session(repo, user, device_id, now)
+            pair = await self._open_session(repo, user, device_id, platform, now)
         self.session_checks.forget_user(user.id)
         return pair
 
@@ -271,11 +281,27 @@ class AuthService:
         repo.db.info[_REVOKED_FOR] = session.user_id
 
     async def _open_session(
-        self, repo: AuthRepository, user: User, device_id: str | None, now: datetime
+        self,
+        repo: AuthRepository,
+        user: User,
+        device_id: str | None,
+        platform: str | None,
+        now: datetime,
     ) -> TokenPair:
-        session = await repo.add_session(user.id, device_id, now)
+        # Each session gets its own signing key; a refresh keeps it (requests in flight stay
+        # valid, and the key crosses the network once).
+        session_id, key = uuid.uuid4(), self.signing_keys.new_key()
+        session = await repo.add_session(
+            user.id,
+            device_id,
+            now,
+            session_id=session_id,
+            platform=platform,
+            signing_key=self.signing_keys.seal(session_id, key),
+        )
         await self._sessions_changed(repo.db, user.id, opened=session)
-        return await self._issue(repo, user, session, now)
+        pair = await self._issue(repo, user, session, now)
+        return dataclasses.replace(pair, signing_key=encode_key(key))
 
     async def _issue(
         self, repo: AuthRepository, user: User, session: Session, now: datetime

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, String, Uuid
+from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bff.database import Base
@@ -43,6 +43,11 @@ class Session(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # X-Platform at sign-in: whether the session must sign its requests is judged on this,
+    # never on a header a later request could leave out.
+    platform: Mapped[str | None] = mapped_column(String(16))
+    # The per-install request-signing key, sealed (bff/auth/signing_keys.py).
+    signing_key: Mapped[bytes | None] = mapped_column(LargeBinary(64))
 
 
 class RefreshToken(Base):

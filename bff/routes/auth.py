@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Response
 
-from bff.auth.schemas import AuthResponse, Credentials, RefreshRequest, UserOut
-from bff.dependencies import AuthServiceDep, CurrentUser, Mobile
+from bff.auth.schemas import (
+    AttestationChallenge,
+    AuthResponse,
+    Credentials,
+    RefreshRequest,
+    UserOut,
+)
+from bff.dependencies import AuthServiceDep, BffDep, CurrentUser, Mobile
 from bff.mobile_headers import MobileHeaders, valid_device_id
+from bff.signing.policy import known_platform
 
 router = APIRouter(tags=["auth"])
 
@@ -16,17 +25,52 @@ def _device_id(mobile: MobileHeaders, body_device_id: str | None) -> str | None:
     return valid_device_id(device_id) if device_id is not None else None
 
 
+async def _attested(bff: BffDep, body: Credentials, mobile: MobileHeaders) -> None:
+    attestation = body.attestation
+    await bff.attestation.check(
+        mobile.platform,
+        attestation.token if attestation else None,
+        attestation.challenge if attestation else None,
+    )
+
+
+@router.post("/auth/attestation-challenge", response_model=AttestationChallenge)
+async def attestation_challenge(bff: BffDep) -> AttestationChallenge:
+    """A one-time challenge to attest the next sign-in with (Play Integrity / App Attest)."""
+    challenges = bff.attestation.challenges
+    return AttestationChallenge(
+        challenge=await challenges.issue(), expires_in=math.floor(challenges.ttl_s)
+    )
+
+
 @router.post("/auth/register", status_code=201, response_model=AuthResponse)
-async def register(body: Credentials, auth: AuthServiceDep, mobile: Mobile) -> AuthResponse:
-    """Create an account and sign in on this device."""
-    pair = await auth.register(body.email, body.password, _device_id(mobile, body.device_id))
+async def register(
+    body: Credentials, bff: BffDep, auth: AuthServiceDep, mobile: Mobile
+) -> AuthResponse:
+    """Create an account and sign in on this device; the answer holds its signing key."""
+    await _attested(bff, body, mobile)
+    pair = await auth.register(
+        body.email,
+        body.password,
+        _device_id(mobile, body.device_id),
+        known_platform(mobile.platform),
+    )
     return AuthResponse.from_pair(pair)
 
 
 @router.post("/auth/login", response_model=AuthResponse)
-async def login(body: Credentials, auth: AuthServiceDep, mobile: Mobile) -> AuthResponse:
-    """Sign in on this device (ends an earlier session of the same device)."""
-    pair = await auth.login(body.email, body.password, _device_id(mobile, body.device_id))
+async def login(
+    body: Credentials, bff: BffDep, auth: AuthServiceDep, mobile: Mobile
+) -> AuthResponse:
+    """Sign in on this device (ends an earlier session of the same device); the answer holds
+    the new session's signing key."""
+    await _attested(bff, body, mobile)
+    pair = await auth.login(
+        body.email,
+        body.password,
+        _device_id(mobile, body.device_id),
+        known_platform(mobile.platform),
+    )
     return AuthResponse.from_pair(pair)
 
 
