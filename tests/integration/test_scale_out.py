@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import secrets
 import threading
 import time
@@ -41,7 +40,7 @@ from services.kit.service_auth import ServiceTokenIssuer
 from tests.integration.flows import Phone, is_poke
 from tests.support import backends
 from tests.support.object_store import S3Server, s3_server
-from tests.support.onnx_models import TrainedModel, train_classifier
+from tests.support.onnx_models import TrainedModel, to_matrix, train_classifier
 from tests.support.servers import free_port
 
 __all__ = ["s3_server"]
@@ -85,12 +84,12 @@ class Scaled:
 
 @pytest.fixture(scope="module")
 def scaled(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaled]:
+    # Set but not answering (CI): these raise, and the tests fail rather than skip.
     admin_pg = backends.postgres_admin_url() or ""
-    admin_redis = backends.redis_admin_url() or ""
+    redis_url = backends.claim_redis_database(backends.redis_admin_url() or "")
     database_urls = {
         name: backends.create_postgres_database(admin_pg, name) for name in DATABASE_SERVICES
     }
-    redis_url = backends.claim_redis_database(admin_redis)
     buckets = {"datasets": s3_server.new_bucket(), "inference": s3_server.new_bucket()}
     store_env = {
         f"TERN_{service.upper()}_{key.upper()}": value
@@ -463,12 +462,7 @@ def _artifact(model: TrainedModel, name: str, *, internal: bool = False) -> dict
 
 
 def _matrix(model: TrainedModel, rows: list[dict[str, Any]]) -> Any:
-    from tests.support.onnx_models import to_matrix
-
     return to_matrix(rows, model.features)
-
-
-_JOB_STARTED = re.compile(r"job_started")
 
 
 def _job_starts(stack: Stack) -> dict[str, list[tuple[str, int]]]:
@@ -476,7 +470,7 @@ def _job_starts(stack: Stack) -> dict[str, list[tuple[str, int]]]:
     starts: dict[str, list[tuple[str, int]]] = {}
     for process in stack.config.process_names("training"):
         for line in stack.processes[process].log_path.read_text(errors="replace").splitlines():
-            if not _JOB_STARTED.search(line):
+            if '"job_started"' not in line:
                 continue
             event = json.loads(line)
             starts.setdefault(event["job_id"], []).append((process, int(event["attempt"])))
