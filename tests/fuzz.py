@@ -2,9 +2,10 @@
 
 The whole system starts on loopback (embedded defaults); each document's operations get
 generated requests, valid and invalid, for a time budget, signed in as a user (the BFF) or
-with a service token (the services). Two checks: no input is answered with a 5xx (what
-matters for every other user), and every status an operation answers is one its document
-lists (the contract tells the truth). A summary per document is printed; the exit status is
+with a service token (the services). The checks: no input is answered with a 5xx (what
+matters for every other user), and the contract tells the truth: every status an operation
+answers is one its document lists, and every answer's body, content type and headers are
+what its document says for that status. A summary per document is printed; the exit status is
 1 on any failure. `tests/integration/test_fuzz.py` runs a short version in CI.
 
     python -m tests.fuzz [seconds per document, default 60]
@@ -94,6 +95,15 @@ def _headers(config: StackConfig, secret: str) -> dict[str, dict[str, str]]:
     return headers
 
 
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "response_schema_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+)
+
+
 def fuzz_document(
     document: Path, url: str, headers: dict[str, str], seconds: float, work: Path
 ) -> DocumentResult:
@@ -109,7 +119,7 @@ def fuzz_document(
         "--url",
         url,
         "--checks",
-        "not_a_server_error,status_code_conformance",
+        ",".join(CHECKS),
         "--max-time",
         str(max(1, round(seconds))),
         "--workers",
