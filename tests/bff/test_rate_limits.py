@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -11,7 +11,6 @@ import pytest
 from bff.app import create_app
 from bff.rate_limits import Limit, route_class
 from bff.settings import BffSettings
-from tests.support import backends
 from tests.support.apps import running_app
 from tests.support.bff_accounts import bearer, bff_settings, sign_up
 
@@ -101,18 +100,6 @@ def test_route_classes_and_limits() -> None:
     assert Limit.parse("300/60") == Limit(300, 60.0)
     with pytest.raises(ValueError, match="positive"):
         Limit.parse("0/60")
-
-
-@pytest.fixture
-def shared_redis() -> Iterator[str]:
-    admin = backends.redis_admin_url()
-    if not admin:
-        pytest.skip("TEST_REDIS_URL not set")
-    url = backends.claim_redis_database(admin)
-    try:
-        yield url
-    finally:
-        backends.flush_redis_database(url)
 
 
 async def test_the_limit_holds_across_replicas_sharing_redis(

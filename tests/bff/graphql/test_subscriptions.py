@@ -6,7 +6,7 @@ BFF serves on loopback (WebSockets need a real server)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +26,6 @@ from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.training import job_queue
 from services.training.app import create_app as create_training_app
-from tests.support import backends
 from tests.support.bff_accounts import PASSWORD, bearer, bff_settings, sign_up
 from tests.support.polling import eventually
 from tests.support.servers import serve_app
@@ -197,18 +196,6 @@ async def test_subscriptions_are_limited_per_connection_and_per_user(tmp_path: P
             # Completing one frees its place.
             await first.send_json({"id": "1", "type": "complete"})
             await subscribed(bff, user_id, 2)
-
-
-@pytest.fixture
-def shared_redis() -> Iterator[str]:
-    admin = backends.redis_admin_url()
-    if not admin:
-        pytest.skip("TEST_REDIS_URL not set")
-    url = backends.claim_redis_database(admin)
-    try:
-        yield url
-    finally:
-        backends.flush_redis_database(url)
 
 
 async def test_the_per_user_limit_holds_across_replicas_sharing_redis(

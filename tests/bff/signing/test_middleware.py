@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,6 @@ from bff.app import create_app
 from bff.auth.tables import Session
 from bff.signing.canonical import canonical_string, signature
 from tests.bff.signing.conftest import error_of, sign_in, signing_settings
-from tests.support import backends
 from tests.support.apps import running_app
 from tests.support.bff_accounts import bff_settings
 
@@ -277,18 +275,6 @@ async def test_an_upload_chunk_signs_its_declared_sha256(client: httpx.AsyncClie
     # refuses bytes that do not match X-Chunk-SHA256.
     assert passed.status_code == 503, passed.text
     assert error_of(swapped)["code"] == "SIGNATURE_INVALID"
-
-
-@pytest.fixture
-def shared_redis() -> Iterator[str]:
-    admin = backends.redis_admin_url()
-    if not admin:
-        pytest.skip("TEST_REDIS_URL not set")
-    url = backends.claim_redis_database(admin)
-    try:
-        yield url
-    finally:
-        backends.flush_redis_database(url)
 
 
 async def test_a_replica_sharing_redis_refuses_a_nonce_another_saw(
