@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from bff.idempotency.keyed_requests import is_keyed
 from bff.idempotency.store import MAX_KEY_LENGTH
+from services.kit.openapi_document import amend
 
 _PARAMETER: dict[str, Any] = {
     "name": "Idempotency-Key",
@@ -44,17 +45,7 @@ def document_idempotency_key(app: FastAPI) -> None:
     """Make `app.openapi()` list the header, `Idempotent-Replayed` and the key's errors on
     the operations an Idempotency-Key applies to (all of them need a user's access token: a
     batch's items do)."""
-    build = app.openapi
-    documented: dict[str, Any] | None = None
-
-    def openapi() -> dict[str, Any]:
-        nonlocal documented
-        if documented is None:
-            documented = build()
-            _document(documented)
-        return documented
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    amend(app, _document)
 
 
 def _document(document: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from bff.signing.canonical import NONCE_HEADER, NONCE_PATTERN, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from services.kit.openapi_document import amend
 
 _USER_SCHEME = "userToken"
 _SIGN_IN_PATHS = frozenset({"/api/v1/auth/register", "/api/v1/auth/login"})
@@ -55,17 +56,7 @@ _ATTESTATION_401 = (
 def document_request_signing(app: FastAPI) -> None:
     """Make `app.openapi()` list the signing headers and refusals on each operation a user's
     access token opens, and the attestation refusals on sign-in."""
-    build = app.openapi
-    documented: dict[str, Any] | None = None
-
-    def openapi() -> dict[str, Any]:
-        nonlocal documented
-        if documented is None:
-            documented = build()
-            _document(documented)
-        return documented
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    amend(app, _document)
 
 
 def _document(document: dict[str, Any]) -> None:

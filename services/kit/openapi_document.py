@@ -79,6 +79,22 @@ def install(app: FastAPI, credentials: Credentials, always: frozenset[int]) -> N
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def amend(app: FastAPI, amend_document: Callable[[dict[str, Any]], None]) -> None:
+    """Make `app.openapi()` pass the document it builds through `amend_document`, once (a
+    part of the app that adds to operations documents it: headers, refusals)."""
+    build = app.openapi
+    documented: dict[str, Any] | None = None
+
+    def openapi() -> dict[str, Any]:
+        nonlocal documented
+        if documented is None:
+            documented = build()
+            amend_document(documented)
+        return documented
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _document(app: FastAPI, credentials: Credentials, always: frozenset[int]) -> dict[str, Any]:
     document = get_openapi(title=app.title, version=app.version, routes=app.routes)
     components = document.setdefault("components", {})
