@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import strawberry
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
@@ -31,7 +32,8 @@ from bff.compact.representation import RepresentationMiddleware
 from bff.context import BffContext
 from bff.dependencies import authenticate
 from bff.graphql.router import build_graphql_router
-from bff.graphql.schema import build_schema
+from bff.graphql.safelists.service import Safelists
+from bff.graphql.schema import build_document_checker, build_schema
 from bff.graphql.subscriptions import serving_subscriptions
 from bff.graphql.subscriptions.hub import fan_out
 from bff.idempotency.middleware import IdempotencyMiddleware
@@ -86,8 +88,11 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
                 runtime.versions, context.auth.session_checks, fan_out(poker.note, hub.note)
             )
         )
-        # An operator's config change, made through any replica, reaches this one at once.
-        await stack.enter_async_context(hearing_config_changes(context.app_config))
+        # An operator's config change (GraphQL safelists too), made through any replica,
+        # reaches this one at once.
+        await stack.enter_async_context(
+            hearing_config_changes(context.app_config, context.safelists)
+        )
         # The BFF's own feed (sessions) is read in-process by sync; its tombstones age out.
         await stack.enter_async_context(pruning_tombstones(runtime, SESSIONS_FEED))
         await stack.enter_async_context(
@@ -121,7 +126,8 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
         origin_device_header="x-device-id",
     )
     runtime: ServiceRuntime = app.state.runtime
-    context = build_context(settings, runtime)
+    schema = build_schema(settings)
+    context = build_context(settings, runtime, schema)
     app.state.context = context
     for name, client in runtime.clients.items():  # ready once each answers and is heard
         runtime.checks[name] = context.known.readiness_check(name, client)
@@ -132,7 +138,7 @@ def create_app(settings: BffSettings | None = None) -> FastAPI:
     app.state.admin = AdminContext.build(runtime.db)
     app.include_router(admin_router)
     app.include_router(
-        build_graphql_router(build_schema(settings), settings, runtime.cache, context.known)
+        build_graphql_router(schema, settings, runtime.cache, context.known, context.safelists)
     )
     document_idempotency_key(app)
     document_request_signing(app)
@@ -161,19 +167,22 @@ USER_TOKEN: Credentials = {
 }
 
 
-def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:
+def build_context(
+    settings: BffSettings, runtime: ServiceRuntime, schema: strawberry.Schema
+) -> BffContext:
     """Everything the routes reach through `BffDep`, built without I/O."""
     # Replicas (Redis) tell each other what they learn from answers: read-your-writes on any.
     shared = build_version_bus(settings.redis_url, "bff-known") if settings.redis_url else None
     known = KnownVersions(runtime.clients, shared=shared)
+    app_config = AppConfigService(
+        runtime.db, settings.app_config_ttl_s, build_config_bus(settings.redis_url)
+    )
     return BffContext(
         settings=settings,
         runtime=runtime,
         clients=ServiceClients.from_runtime(runtime),
         auth=build_auth_service(settings, runtime),
-        app_config=AppConfigService(
-            runtime.db, settings.app_config_ttl_s, build_config_bus(settings.redis_url)
-        ),
+        app_config=app_config,
         known=known,
         pages=KeptPages(
             known,
@@ -190,6 +199,14 @@ def build_context(settings: BffSettings, runtime: ServiceRuntime) -> BffContext:
             build_verifier(settings),
             AttestationChallenges(runtime.cache, settings.attestation_challenge_ttl_s),
             PlatformPolicy(settings.attestation_required),
+        ),
+        # Operator config too: its changes travel on the app config's bus.
+        safelists=Safelists(
+            runtime.db,
+            build_document_checker(schema, settings),
+            max_documents=settings.graphql_safelist_max_documents,
+            ttl_s=settings.app_config_ttl_s,
+            bus=app_config.bus,
         ),
     )
 

@@ -8,6 +8,7 @@ from bff.app_config.service import AppConfigService
 from bff.auth.attestation import SignInAttestation
 from bff.auth.service import AuthService
 from bff.clients import ServiceClients
+from bff.graphql.safelists.service import Safelists
 from bff.idempotency.store import IdempotencyStore
 from bff.kept_pages import KeptPages
 from bff.known_versions import KnownVersions
@@ -26,3 +27,4 @@ class BffContext:
     pages: KeptPages
     idempotency: IdempotencyStore
     attestation: SignInAttestation
+    safelists: Safelists

@@ -81,6 +81,10 @@ class BffSettings(ServiceSettings):
     # Persisted queries (APQ): how long a registered document is kept, and the largest kept.
     graphql_persisted_query_ttl_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     graphql_persisted_query_max_bytes: int = Field(default=20_000, ge=1)
+    # Safelists (an app build's documents, uploaded by an operator): at most this many
+    # documents per platform and app version, each at most this large.
+    graphql_safelist_max_documents: int = Field(default=1000, ge=1)
+    graphql_safelist_max_document_bytes: int = Field(default=32_768, ge=1)
 
     # Distinct app versions kept as metric labels before the rest count as "other".
     max_app_version_labels: int = 50
@@ -91,7 +95,8 @@ class BffSettings(ServiceSettings):
     zstd_level: int = 3
     gzip_level: int = 6
 
-    # App config: how long a replica serves a config it read before reading it again.
+    # App config: how long a replica serves a config it read before reading it again (also
+    # which app versions have a GraphQL safelist); a change heard over Redis drops it at once.
     app_config_ttl_s: float = 5.0
 
     # Rate limits: "hits/seconds" per route class, for each device and each user.

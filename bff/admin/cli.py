@@ -4,6 +4,7 @@
     export TERN_ADMIN_TOKEN=tern_admin_...                          # or --token
     python -m bff.admin releases set ios --min 2.0.0 --latest 2.3.0 --update-url https://...
     python -m bff.admin flags set new_ui --rollout 10
+    python -m bff.admin safelist upload ios 2.3.0 app/graphql/*.graphql
 
 `--url` (or TERN_ADMIN_URL) is the BFF, http://127.0.0.1:8000 by default. Exit codes: 0 done,
 1 the API refused or could not be reached, 2 a usage error.
@@ -21,6 +22,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,8 +65,10 @@ def _call(
     path: str,
     body: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
+    document_names: Sequence[str] = (),
 ) -> Any:
-    """One admin API call; its JSON answer (None for 204), or CliError with the API's error."""
+    """One admin API call; its JSON answer (None for 204), or CliError with the API's error
+    (the documents it names by index named by `document_names`, e.g. their files)."""
     if not args.token:
         raise CliError("no admin token: pass --token or set TERN_ADMIN_TOKEN")
     query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -89,9 +93,15 @@ def _call(
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict):
             message = f"{response.status_code} {error.get('code')}: {error.get('message')}"
-            fields = (error.get("details") or {}).get("fields")
+            details = error.get("details") or {}
+            fields = details.get("fields")
             if fields:
                 message += "".join(f"\n  {f['field']}: {f['problem']}" for f in fields)
+            for document in details.get("documents") or ():
+                index = document.get("index")
+                named = isinstance(index, int) and 0 <= index < len(document_names)
+                name = document_names[index] if named else f"document {index}"
+                message += f"\n  {name}: {'; '.join(document.get('errors') or ())}"
             raise CliError(message)
         raise CliError(f"{response.status_code}: {response.text[:500]}")
     return data
@@ -210,6 +220,72 @@ def _maintenance(enabled: bool) -> Callable[[argparse.Namespace], None]:
         _show(args, _call(args, "PUT", "/maintenance", body), _fields)
 
     return run
+
+
+def read_documents(paths: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, text) of each document to safelist: a `.graphql` file is one document, sent
+    byte for byte as read; a `.json` file is an Apollo persisted query manifest (each
+    operation's `body`)."""
+    documents: list[tuple[str, str]] = []
+    for path in map(Path, paths):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read {path}: {exc}") from exc
+        if path.suffix != ".json":
+            documents.append((str(path), text))
+            continue
+        try:
+            operations = json.loads(text)["operations"]
+            documents.extend(
+                (f"{path}#{op.get('name') or index}", op["body"])
+                for index, op in enumerate(operations)
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CliError(f"{path} is not an Apollo persisted query manifest") from exc
+    if not documents:
+        raise CliError("no documents to upload")
+    return documents
+
+
+def _safelist_path(args: argparse.Namespace) -> str:
+    return f"/graphql/safelists/{_quote(args.platform)}/{_quote(args.app_version)}"
+
+
+def _safelist_upload(args: argparse.Namespace) -> None:
+    documents = read_documents(args.files)
+    names = [name for name, _text in documents]
+    body = {"documents": [text for _name, text in documents]}
+
+    def printer(data: dict[str, Any]) -> None:
+        print(
+            f"safelist {data['platform']} {data['app_version']}: {data['document_count']} "
+            f"documents (+{data['added']} -{data['removed']}), digest {data['digest']}"
+        )
+
+    answer = _call(args, "PUT", _safelist_path(args), body, document_names=names)
+    _show(args, answer, printer)
+
+
+def _safelist_show(args: argparse.Namespace) -> None:
+    def printer(data: dict[str, Any]) -> None:
+        _fields({k: v for k, v in data.items() if k != "documents"})
+        print()
+        _table(data["documents"], ("sha256", "operations"))
+
+    _show(args, _call(args, "GET", _safelist_path(args)), printer)
+
+
+def _safelist_list(args: argparse.Namespace) -> None:
+    params = {"cursor": args.cursor, "limit": args.limit}
+    columns = ("platform", "app_version", "document_count", "uploaded_at", "uploaded_by")
+    data = _call(args, "GET", "/graphql/safelists", params=params)
+    _show(args, data, lambda d: _page(d, columns))
+
+
+def _safelist_delete(args: argparse.Namespace) -> None:
+    _call(args, "DELETE", _safelist_path(args))
+    print(f"safelist {args.platform} {args.app_version} lifted: it runs any document again")
 
 
 def _broadcast(args: argparse.Namespace) -> None:
@@ -412,6 +488,31 @@ def _parser() -> argparse.ArgumentParser:
     maintenance_on.add_argument("--message", help="what the app shows")
     maintenance_on.set_defaults(run=_maintenance(True))
     maintenance_commands.add_parser("off").set_defaults(run=_maintenance(False))
+
+    safelist = commands.add_parser(
+        "safelist", help="the GraphQL documents an app version may run (trusted documents)"
+    )
+    safelist_commands = safelist.add_subparsers(metavar="action", required=True)
+    upload = safelist_commands.add_parser(
+        "upload", help="make these documents the whole safelist of one app build"
+    )
+    upload.add_argument("platform", choices=("ios", "android"))
+    upload.add_argument("app_version", help="as the app sends it in X-App-Version")
+    upload.add_argument(
+        "files", nargs="+", help=".graphql files (one document each) or an Apollo manifest .json"
+    )
+    upload.set_defaults(run=_safelist_upload)
+    for name, run, help_text in (
+        ("show", _safelist_show, "a version's documents, by hash"),
+        ("delete", _safelist_delete, "lift a version's safelist (it runs anything again)"),
+    ):
+        command = safelist_commands.add_parser(name, help=help_text)
+        command.add_argument("platform", choices=("ios", "android"))
+        command.add_argument("app_version")
+        command.set_defaults(run=run)
+    safelist_list = safelist_commands.add_parser("list", help="every version with a safelist")
+    _paged(safelist_list)
+    safelist_list.set_defaults(run=_safelist_list)
 
     broadcast = commands.add_parser("broadcast", help="push to every device following a topic")
     broadcast.add_argument("topic")

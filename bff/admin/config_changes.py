@@ -25,14 +25,20 @@ def check_version(field: str, value: str | None) -> str | None:
     return value
 
 
-def checked_release(
-    platform: str, min_version: str | None, latest_version: str | None, update_url: str | None
-) -> Release:
-    """A platform's release as it may be stored; 422 with a code naming what is wrong."""
+def check_platform(platform: str) -> str:
+    """`platform` if the apps name it (X-Platform); 422 UNKNOWN_PLATFORM."""
     if platform not in PLATFORMS:
         raise invalid_input(
             "UNKNOWN_PLATFORM", f"platform is one of {', '.join(PLATFORMS)}", platform=platform
         )
+    return platform
+
+
+def checked_release(
+    platform: str, min_version: str | None, latest_version: str | None, update_url: str | None
+) -> Release:
+    """A platform's release as it may be stored; 422 with a code naming what is wrong."""
+    check_platform(platform)
     check_version("min_version", min_version)
     check_version("latest_version", latest_version)
     if is_below(latest_version, min_version):

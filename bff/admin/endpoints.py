@@ -1,6 +1,6 @@
-"""The admin API under /admin/v1: app config, broadcasts, users' devices and sessions, the
-training queue, dead pushes, admin tokens and the audit log. Thin: each route checks its
-scope, calls the domain, and records every write in the audit log."""
+"""The admin API under /admin/v1: app config, GraphQL safelists, broadcasts, users' devices
+and sessions, the training queue, dead pushes, admin tokens and the audit log. Thin: each route
+checks its scope, calls the domain, and records every write in the audit log."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ from bff.admin.schemas import (
     ReleaseIn,
     ReleaseOut,
     Revoked,
+    SafelistDetail,
+    SafelistDocumentOut,
+    SafelistIn,
+    SafelistOut,
+    SafelistUploaded,
     TokenCreate,
     TokenMinted,
     TokenOut,
@@ -35,6 +40,7 @@ from bff.admin.tokens import AdminPrincipal, as_utc
 from bff.admin.users import find_user
 from bff.app_config.service import Flag, Snapshot
 from bff.dependencies import BffDep
+from bff.graphql.safelists.tables import GraphqlSafelist
 from bff.routes.pagination import PageParams
 from proto.common import Page
 from proto.notifications import Broadcast, DeadDelivery, DeadStatus, Device
@@ -63,6 +69,7 @@ FlagKey = Annotated[str, Path(min_length=1, max_length=64)]
 Topic = Annotated[str, Path(min_length=1, max_length=100)]
 UserRef = Annotated[str, Path(min_length=1, max_length=254, description="a user id or email")]
 DeviceId = Annotated[str, Path(min_length=1, max_length=200)]
+AppVersionParam = Annotated[str, Path(min_length=1, max_length=32, description="as X-App-Version")]
 
 
 # --- app config ---------------------------------------------------------------------------
@@ -128,6 +135,80 @@ async def set_maintenance(
     ):
         await bff.app_config.set_maintenance(body.enabled, body.message)
     return MaintenanceState(enabled=body.enabled, message=body.message)
+
+
+# --- GraphQL safelists --------------------------------------------------------------------
+
+_SAFELIST = "/graphql/safelists/{platform}/{app_version}"
+
+
+@router.put(_SAFELIST, response_model=SafelistUploaded, name="safelist.set")
+async def set_safelist(
+    platform: PlatformParam,
+    app_version: AppVersionParam,
+    body: SafelistIn,
+    principal: ConfigWrite,
+    bff: BffDep,
+    admin: AdminDep,
+) -> SafelistUploaded:
+    """Upload an app build's GraphQL documents: from now on that platform and version runs
+    only these (sent whole, or by APQ hash without registering), on every replica."""
+    details = {"documents": len(body.documents)}
+    target = f"{platform}/{app_version}"
+    async with admin.audit.recording(principal, "safelist.set", target, details) as entry:
+        config_changes.check_platform(platform)
+        config_changes.check_version("app_version", app_version)
+        upload = await bff.safelists.replace(platform, app_version, body.documents, principal.name)
+        entry.details.update(
+            digest=upload.safelist.digest,
+            previous_digest=upload.previous_digest,
+            added=upload.added,
+            removed=upload.removed,
+        )
+    return SafelistUploaded(
+        **_safelist(upload.safelist).model_dump(),
+        added=upload.added,
+        removed=upload.removed,
+        previous_digest=upload.previous_digest,
+    )
+
+
+@router.get(_SAFELIST, response_model=SafelistDetail)
+async def get_safelist(
+    platform: PlatformParam, app_version: AppVersionParam, _: ConfigRead, bff: BffDep
+) -> SafelistDetail:
+    """A version's safelist: the hash and operation names of each document."""
+    row, documents = await bff.safelists.listed(platform, app_version)
+    return SafelistDetail(
+        **_safelist(row).model_dump(),
+        documents=[
+            SafelistDocumentOut(sha256=document.sha256, operations=list(document.operations))
+            for document in documents
+        ],
+    )
+
+
+@router.delete(_SAFELIST, status_code=204, response_class=Response, name="safelist.delete")
+async def delete_safelist(
+    platform: PlatformParam,
+    app_version: AppVersionParam,
+    principal: ConfigWrite,
+    bff: BffDep,
+    admin: AdminDep,
+) -> Response:
+    """Lift a version's safelist: it runs any document again."""
+    target = f"{platform}/{app_version}"
+    async with admin.audit.recording(principal, "safelist.delete", target) as entry:
+        row = await bff.safelists.delete(platform, app_version)
+        entry.details["digest"] = row.digest
+    return Response(status_code=204)
+
+
+@router.get("/graphql/safelists", response_model=Page[SafelistOut])
+async def list_safelists(_: ConfigRead, bff: BffDep, page: PageParams) -> Page[SafelistOut]:
+    """Every app version with a safelist, latest upload first."""
+    rows, next_cursor = await bff.safelists.page(page.cursor, clamp_limit(page.limit))
+    return Page[SafelistOut](items=[_safelist(row) for row in rows], next_cursor=next_cursor)
 
 
 # --- pushes -------------------------------------------------------------------------------
@@ -319,6 +400,17 @@ def _flag(flag: Flag) -> FlagOut:
         platforms=list(flag.platforms) if flag.platforms is not None else None,
         min_app_version=flag.min_app_version,
         max_app_version=flag.max_app_version,
+    )
+
+
+def _safelist(row: GraphqlSafelist) -> SafelistOut:
+    return SafelistOut(
+        platform=row.platform,
+        app_version=row.app_version,
+        digest=row.digest,
+        document_count=row.document_count,
+        uploaded_at=row.uploaded_at,
+        uploaded_by=row.uploaded_by,
     )
 
 

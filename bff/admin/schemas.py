@@ -154,3 +154,39 @@ class AuditOut(BaseModel):
     outcome: str
     details: dict[str, Any] | None
     request_id: str | None
+
+
+class SafelistIn(_Body):
+    """PUT /admin/v1/graphql/safelists/{platform}/{app_version}: the whole safelist of one app
+    build, each document exactly as the app sends it (its SHA-256 is the hash APQ names it
+    by). Replaces the version's safelist; each document must validate against the schema."""
+
+    documents: list[str] = Field(min_length=1)
+
+
+class SafelistOut(BaseModel):
+    platform: str
+    app_version: str
+    digest: str = Field(description="SHA-256 of the sorted document hashes")
+    document_count: int
+    uploaded_at: datetime
+    uploaded_by: str | None
+
+
+class SafelistUploaded(SafelistOut):
+    """What an upload changed against the safelist it replaced."""
+
+    added: int
+    removed: int
+    previous_digest: str | None
+
+
+class SafelistDocumentOut(BaseModel):
+    sha256: str
+    operations: list[str]
+
+
+class SafelistDetail(SafelistOut):
+    """A version's safelist and its documents, by hash."""
+
+    documents: list[SafelistDocumentOut]

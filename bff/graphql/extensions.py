@@ -27,17 +27,23 @@ from bff.settings import BffSettings
 _DOCUMENT_CACHE_SIZE = 256
 
 
-def schema_extensions(settings: BffSettings) -> list[Callable[[], SchemaExtension]]:
-    """What every operation runs through, in order."""
+def document_limits(settings: BffSettings) -> list[AddValidationRules]:
+    """The validation rules that bound a document: depth, aliases, and no introspection in
+    production (the token limit is the parser's)."""
     limits: list[AddValidationRules] = [
         QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
     ]
     if settings.environment == "production":
         limits.append(DisableIntrospection())
+    return limits
+
+
+def schema_extensions(settings: BffSettings) -> list[Callable[[], SchemaExtension]]:
+    """What every operation runs through, in order."""
     return [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        *(_per_request(limit) for limit in limits),
+        *(_per_request(limit) for limit in document_limits(settings)),
         lambda: ParserCache(maxsize=_DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=_DOCUMENT_CACHE_SIZE),
         lambda: QueryCost(max_cost=settings.graphql_max_cost),

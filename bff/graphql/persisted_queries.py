@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from services.kit.cache import Cache
@@ -56,6 +57,13 @@ class PersistedQueries:
         if len(text) <= self._max_bytes:
             await self._cache.set(_KEY_PREFIX + sha256, text, self._ttl_s)
         return query
+
+
+def persisted_hash(extensions: Mapping[str, Any] | None) -> str | None:
+    """The SHA-256 a request names its document by (lowercase hex), None if it names none;
+    INVALID_PERSISTED_QUERY when `persistedQuery` is malformed."""
+    persisted = (extensions or {}).get(PERSISTED_QUERY)
+    return None if persisted is None else _hash_of(persisted)
 
 
 def _hash_of(persisted: object) -> str:

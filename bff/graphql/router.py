@@ -1,7 +1,9 @@
 """The /graphql route: POST, GET for queries (persisted or not, revalidated by ETag), and
 subscriptions over graphql-transport-ws (WebSocket) and graphql-sse (`Accept:
 text/event-stream`, distinct connections mode: one stream per request, `next` events then
-`complete`)."""
+`complete`). Every document, whichever way it comes (a WebSocket `subscribe` included), is
+held to the safelist of the phone's platform and app version when it has one
+(bff/graphql/safelists)."""
 
 from __future__ import annotations
 
@@ -40,10 +42,13 @@ from bff.graphql.context_getter import authenticate_connection, get_context
 from bff.graphql.errors import error_extensions
 from bff.graphql.kept_answers import KeptAnswers
 from bff.graphql.persisted_queries import PersistedQueries, PersistedQueryError
+from bff.graphql.safelists.service import Safelists
 from bff.graphql.subscriptions.hub import too_many_subscriptions
 from bff.known_versions import KnownVersions
+from bff.mobile_headers import current_mobile_headers
 from bff.settings import BffSettings
 from services.kit.cache import Cache
+from services.kit.errors import ApiError
 
 GRAPHQL_PATH = "/graphql"
 # A GET answer is the user's own and may change at any time: keep it, but ask every time.
@@ -71,19 +76,34 @@ class _TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        limit = cast(_Router, self.view).subscriptions_per_connection
-        if (
-            self.connection_acknowledged
-            and message["id"] not in self.operations
-            and len(self.operations) >= limit
-        ):
-            refusal = too_many_subscriptions(limit, "connection")
-            error = GraphQLError(refusal.message, extensions=error_extensions(refusal))
-            await self.send_message(
-                {"id": message["id"], "type": "error", "payload": [error.formatted]}
-            )
-            return
+        view = cast(_Router, self.view)
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            limit = view.subscriptions_per_connection
+            if len(self.operations) >= limit:
+                refusal = too_many_subscriptions(limit, "connection")
+                await self._refuse(message["id"], refusal.message, refusal)
+                return
+            # The app version's safelist holds here too; a hash alone names a document (a
+            # query that is no string cannot run: strawberry answers it).
+            payload = message.get("payload")
+            if isinstance(payload, dict):
+                query, extensions = payload.get("query"), payload.get("extensions")
+                try:
+                    document = await view.document(
+                        query if isinstance(query, str) else None,
+                        extensions if isinstance(extensions, dict) else None,
+                    )
+                except PersistedQueryError as exc:
+                    await self._refuse(message["id"], exc.message, exc.error)
+                    return
+                if document is not None:
+                    payload["query"] = document
         await super().handle_subscribe(message)
+
+    async def _refuse(self, operation_id: str, message: str, refusal: ApiError) -> None:
+        """An `error` message for one operation (it ends that operation, not the socket)."""
+        error = GraphQLError(message, extensions=error_extensions(refusal))
+        await self.send_message({"id": operation_id, "type": "error", "payload": [error.formatted]})
 
 
 class _TextWebSocket(ASGIWebSocketAdapter):
@@ -105,12 +125,14 @@ class _Router(GraphQLRouter[Context, None]):
         self,
         schema: strawberry.Schema,
         persisted: PersistedQueries,
+        safelists: Safelists,
         answers: KeptAnswers,
         subscriptions_per_connection: int,
         **kwargs: Any,
     ) -> None:
         super().__init__(schema, **kwargs)
         self.persisted = persisted
+        self.safelists = safelists
         self.answers = answers
         self.subscriptions_per_connection = subscriptions_per_connection
 
@@ -127,9 +149,21 @@ class _Router(GraphQLRouter[Context, None]):
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         data = await super().parse_http_body(request)
-        if isinstance(data, GraphQLRequestData) and data.extensions:
-            data.query = await self.persisted.document(data.query, data.extensions)
+        for item in data if isinstance(data, list) else (data,):
+            item.query = await self.document(item.query, item.extensions)
         return data
+
+    async def document(self, query: str | None, extensions: dict[str, Any] | None) -> str | None:
+        """The document a request runs: when its app version has a safelist, one of that
+        (sent whole or by hash; OPERATION_NOT_SAFELISTED if not in it); else its own or the
+        one its APQ hash names."""
+        mobile = current_mobile_headers()
+        safelist = await self.safelists.of(mobile.platform, mobile.app_version)
+        if safelist is not None:
+            return safelist.document(query, extensions)
+        if extensions:
+            return await self.persisted.document(query, extensions)
+        return query
 
     async def execute_single(
         self,
@@ -193,7 +227,11 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def build_graphql_router(
-    schema: strawberry.Schema, settings: BffSettings, cache: Cache, known: KnownVersions
+    schema: strawberry.Schema,
+    settings: BffSettings,
+    cache: Cache,
+    known: KnownVersions,
+    safelists: Safelists,
 ) -> GraphQLRouter[Context, None]:
     """The /graphql route: POST, GET for queries, WebSocket and SSE for subscriptions."""
     return _Router(
@@ -203,6 +241,7 @@ def build_graphql_router(
             ttl_s=settings.graphql_persisted_query_ttl_s,
             max_bytes=settings.graphql_persisted_query_max_bytes,
         ),
+        safelists,
         KeptAnswers(known, reuse=settings.reuse_current_pages),
         settings.graphql_subscriptions_per_connection,
         path=GRAPHQL_PATH,

@@ -1,0 +1,1 @@
+"""Per app version safelists of GraphQL documents ("trusted documents")."""
