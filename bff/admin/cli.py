@@ -258,9 +258,11 @@ def _safelist_upload(args: argparse.Namespace) -> None:
     body = {"documents": [text for _name, text in documents]}
 
     def printer(data: dict[str, Any]) -> None:
+        count = data["document_count"]
         print(
-            f"safelist {data['platform']} {data['app_version']}: {data['document_count']} "
-            f"documents (+{data['added']} -{data['removed']}), digest {data['digest']}"
+            f"safelist {data['platform']} {data['app_version']}: {count} "
+            f"document{'' if count == 1 else 's'} (+{data['added']} -{data['removed']}), "
+            f"digest {data['digest']}"
         )
 
     answer = _call(args, "PUT", _safelist_path(args), body, document_names=names)
