@@ -22,6 +22,8 @@ from tests.support.servers import free_port, serve_app
 from tests.support.settings import make_settings
 
 PAYLOAD = orjson.dumps({"aps": {"alert": {"title": "Model ready"}}})
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # a SETTINGS frame, no settings
 
 
 def _apns_headers() -> dict[str, str]:
@@ -88,7 +90,7 @@ async def test_a_provider_that_is_down_then_back_is_reached_again(tmp_path: Path
     try:
         with pytest.raises(ProviderUnreachable) as refused:
             await client.post("/3/device/" + "ab" * 32, _apns_headers(), PAYLOAD)
-        assert refused.value.reason == "TRANSPORT_CONNECTIONREFUSEDERROR"
+        assert refused.value.reason == "TRANSPORT_CONNECTION_FAILED"
         async with _fake_push(tmp_path, port=port):
             answer = await client.post("/3/device/" + "ab" * 32, _apns_headers(), PAYLOAD)
         assert answer.status == 200
@@ -98,13 +100,15 @@ async def test_a_provider_that_is_down_then_back_is_reached_again(tmp_path: Path
 
 async def test_a_dropped_connection_fails_the_pushes_in_flight() -> None:
     async def accept_then_drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1024)  # the client's preface and first request
+        writer.write(_EMPTY_SETTINGS)  # the HTTP/2 handshake completes: the push goes out
+        await reader.readexactly(len(_PREFACE))
+        await reader.read(1024)  # the client's settings, its ack and the push
         writer.close()
 
     async with _client_of_raw_server(accept_then_drop, timeout_s=5) as client:
         with pytest.raises(ProviderUnreachable) as dropped:
             await client.post("/3/device/" + "ab" * 32, _apns_headers(), PAYLOAD)
-    assert dropped.value.reason in {"TRANSPORT_CLOSED", "HTTP2_PROTOCOL_ERROR"}
+    assert dropped.value.reason in {"TRANSPORT_CONNECTION_FAILED", "TRANSPORT_CLOSED"}
 
 
 async def test_a_provider_that_never_answers_times_out() -> None:
@@ -126,8 +130,19 @@ async def _client_of_raw_server(
     handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
     timeout_s: float,
 ) -> AsyncIterator[ProviderHttp2Client]:
-    """A client of a bare TCP server that misbehaves as `handler` says (no HTTP/2 at all)."""
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    """A client of a bare TCP server that misbehaves as `handler` says (barely HTTP/2)."""
+    connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        connections[task] = writer
+        try:
+            await handler(reader, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     client = ProviderHttp2Client(f"http://127.0.0.1:{port}", timeout_s=timeout_s)
     try:
@@ -135,4 +150,8 @@ async def _client_of_raw_server(
     finally:
         await client.aclose()
         server.close()
+        for writer in connections.values():  # the client may not have hung up yet
+            writer.close()
+        if connections:
+            await asyncio.wait(connections, timeout=5)
         await server.wait_closed()

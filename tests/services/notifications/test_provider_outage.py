@@ -74,7 +74,7 @@ async def test_pushes_queued_while_the_providers_are_down_arrive_once_when_they_
     # Every delivery is tried and scheduled again while nothing answers; none is given up.
     await eventually(lambda: _all_retried(h, SENDS * 2), timeout_s=10)
     metrics = (await h.client.get("/metrics")).text
-    refused = 'tern_push_retried_total{platform="ios",reason="TRANSPORT_CONNECTIONREFUSEDERROR"}'
+    refused = 'tern_push_retried_total{platform="ios",reason="TRANSPORT_CONNECTION_FAILED"}'
     assert refused in metrics
     # FCM fails one step earlier: its OAuth token exchange cannot reach the token endpoint.
     assert 'tern_push_retried_total{platform="android",reason="OAUTH_CONNECTERROR"}' in metrics
