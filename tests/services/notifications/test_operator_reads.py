@@ -18,7 +18,11 @@ from services.notifications.tables import DeliveryRow
 from tests.support.apps import running_app, service_headers
 from tests.support.settings import make_settings
 
-BFF = service_headers("notifications")
+
+def as_bff() -> dict[str, str]:
+    """The BFF's service token, minted when the call is made (a module's constant would
+    expire before a long suite reaches it)."""
+    return service_headers("notifications")
 
 
 @pytest.fixture
@@ -50,8 +54,8 @@ async def test_audience_counts_the_devices_following_a_topic(client: httpx.Async
     await _follow(client, "user-b", "phone", "news")
     await _follow(client, "user-b", "phone", "sports")
 
-    news = await client.get("/internal/v1/topics/news/audience", headers=BFF)
-    nobody = await client.get("/internal/v1/topics/weather/audience", headers=BFF)
+    news = await client.get("/internal/v1/topics/news/audience", headers=as_bff())
+    nobody = await client.get("/internal/v1/topics/weather/audience", headers=as_bff())
 
     assert news.json() == {"topic": "news", "devices": 3, "at_least": False}
     assert nobody.json() == {"topic": "weather", "devices": 0, "at_least": False}
@@ -70,7 +74,7 @@ async def test_only_the_bff_may_read_across_users(client: httpx.AsyncClient) -> 
 
 
 async def test_a_bad_topic_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.get("/internal/v1/topics/no%20spaces/audience", headers=BFF)
+    response = await client.get("/internal/v1/topics/no%20spaces/audience", headers=as_bff())
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "INVALID_TOPIC"
@@ -93,12 +97,13 @@ async def test_dead_deliveries_newest_first_one_status_at_a_time(
         session.add_all(rows)
     await db.dispose()
 
-    first = await client.get("/internal/v1/deliveries/dead?limit=2", headers=BFF)
+    first = await client.get("/internal/v1/deliveries/dead?limit=2", headers=as_bff())
     rest = await client.get(
-        f"/internal/v1/deliveries/dead?limit=2&cursor={first.json()['next_cursor']}", headers=BFF
+        f"/internal/v1/deliveries/dead?limit=2&cursor={first.json()['next_cursor']}",
+        headers=as_bff(),
     )
-    tokens = await client.get("/internal/v1/deliveries/dead?status=invalid_token", headers=BFF)
-    wrong = await client.get("/internal/v1/deliveries/dead?status=sent", headers=BFF)
+    tokens = await client.get("/internal/v1/deliveries/dead?status=invalid_token", headers=as_bff())
+    wrong = await client.get("/internal/v1/deliveries/dead?status=sent", headers=as_bff())
 
     assert [d["owner_id"] for d in first.json()["items"]] == ["user-2", "user-1"]
     assert [d["owner_id"] for d in rest.json()["items"]] == ["user-0"]

@@ -17,7 +17,13 @@ from services.training.tables import Job
 from tests.support.apps import running_app, service_headers
 from tests.support.settings import make_settings
 
-BFF = service_headers("training")
+
+def as_bff() -> dict[str, str]:
+    """The BFF's service token, minted when the call is made (a module's constant would
+    expire before a long suite reaches it)."""
+    return service_headers("training")
+
+
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -53,11 +59,11 @@ async def test_the_queue_is_every_users_in_the_order_workers_take_it(
         ("bob", "failed"),
     )
 
-    first = await client.get("/internal/v1/queue?limit=2", headers=BFF)
+    first = await client.get("/internal/v1/queue?limit=2", headers=as_bff())
     rest = await client.get(
-        f"/internal/v1/queue?limit=2&cursor={first.json()['next_cursor']}", headers=BFF
+        f"/internal/v1/queue?limit=2&cursor={first.json()['next_cursor']}", headers=as_bff()
     )
-    queued = await client.get("/internal/v1/queue?status=queued", headers=BFF)
+    queued = await client.get("/internal/v1/queue?status=queued", headers=as_bff())
 
     body = first.json()
     assert [(j["owner_id"], j["status"]) for j in body["items"]] == [
@@ -71,9 +77,9 @@ async def test_the_queue_is_every_users_in_the_order_workers_take_it(
 
 
 async def test_bad_input_is_refused(client: httpx.AsyncClient) -> None:
-    status = await client.get("/internal/v1/queue?status=succeeded", headers=BFF)
-    limit = await client.get("/internal/v1/queue?limit=100000", headers=BFF)
-    cursor = await client.get("/internal/v1/queue?cursor=nope", headers=BFF)
+    status = await client.get("/internal/v1/queue?status=succeeded", headers=as_bff())
+    limit = await client.get("/internal/v1/queue?limit=100000", headers=as_bff())
+    cursor = await client.get("/internal/v1/queue?cursor=nope", headers=as_bff())
 
     assert status.status_code == limit.status_code == 422
     assert cursor.status_code == 400
