@@ -109,7 +109,7 @@ async def running_stack(data_dir: Path, **datasets_settings: Any) -> AsyncIterat
     async with (
         datasets_on(settings, port),
         serve_app(bff) as bff_url,
-        httpx.AsyncClient(base_url=bff_url) as client,
+        httpx.AsyncClient(base_url=bff_url, timeout=30) as client,
     ):
         yield Stack(client, settings, port)
 
