@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -59,7 +58,7 @@ from bff.signing.policy import PlatformPolicy
 from bff.sync.entities import BFF as BFF_SOURCE
 from bff.sync.pokes import Poker, poke_through
 from services.kit.app_factory import create_service_app
-from services.kit.change_versions import VersionBus, build_version_bus
+from services.kit.change_versions import VersionBus, VersionEvent, build_version_bus, following
 from services.kit.errors import ApiError
 from services.kit.feed_endpoint import pruning_tombstones
 from services.kit.openapi_document import Credentials
@@ -289,27 +288,10 @@ async def _forgetting_changed_sessions(
     makes this one check that user's sessions again. Session checks are remembered only while
     the bus is heard: a lost bus forgets them all until it is back."""
 
-    async def listen() -> None:
-        while True:
-            try:
-                subscription = await bus.subscribe()
-            except Exception as exc:  # Redis unreachable: check every session meanwhile
-                _log.warning("session_bus_lost", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
-                continue
-            checks.listening(True)
-            try:
-                while (event := await subscription.queue.get()) is not None:
-                    checks.forget_user(uuid.UUID(event[0]))
-                    on_change(BFF_SOURCE, *event)
-            finally:
-                checks.listening(False)
-                await subscription.close()
+    def heard(event: VersionEvent) -> None:
+        checks.forget_user(uuid.UUID(event[0]))
+        on_change(BFF_SOURCE, *event)
 
-    task = asyncio.create_task(listen())
-    try:
+    # While the bus is lost, every session is checked (Redis unreachable included).
+    async with following(bus, heard, name="session", on_heard=checks.listening):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -25,7 +25,14 @@ import cachetools
 import orjson
 
 from bff import read_versions
-from services.kit.change_versions import WATCH_PATH, VersionBus, hold_answer, parse_events
+from services.kit.change_versions import (
+    WATCH_PATH,
+    VersionBus,
+    VersionEvent,
+    following,
+    hold_answer,
+    parse_events,
+)
 from services.kit.http_client import DownstreamError, DownstreamUnavailable, ServiceClient
 from services.kit.structured_logging import get_logger
 
@@ -49,7 +56,7 @@ class KnownVersions:
         self, services: Iterable[str], max_users: int = 100_000, shared: VersionBus | None = None
     ) -> None:
         self._max_users = max_users
-        # The other BFF replicas: what this one learns from answers, each hears (`hear_others`).
+        # The other BFF replicas: what this one learns from answers, each hears too.
         self.shared = shared
         self._known: dict[str, cachetools.LRUCache[str, int]] = {
             name: cachetools.LRUCache(max_users) for name in services
@@ -76,24 +83,12 @@ class KnownVersions:
             if self.shared is not None:
                 hold_answer(self.shared.publish([(_shared_owner(service, user_id), version, None)]))
 
-    async def hear_others(self) -> None:
-        """Raise what the other BFF replicas learned from their answers, until cancelled."""
-        assert self.shared is not None
-        while True:
-            try:
-                subscription = await self.shared.subscribe()
-            except Exception as exc:  # Redis unreachable: the watch streams still tell, later
-                _log.warning("known_versions_bus_lost", error=type(exc).__name__)
-                await asyncio.sleep(_RETRY_MAX_S)
-                continue
-            try:
-                while (event := await subscription.queue.get()) is not None:
-                    service, _, user_id = event[0].partition("/")
-                    known = self._known.get(service)
-                    if known is not None and event[1] > known.get(user_id, -1):
-                        known[user_id] = event[1]
-            finally:
-                await subscription.close()
+    def heard_from_other(self, event: VersionEvent) -> None:
+        """What another BFF replica learned from an answer (`shared`)."""
+        service, _, user_id = event[0].partition("/")
+        known = self._known.get(service)
+        if known is not None and event[1] > known.get(user_id, -1):
+            known[user_id] = event[1]
 
     def start_watching(self, service: str) -> None:
         """A new stream is registered at the service: count from here, knowing nothing."""
@@ -163,16 +158,17 @@ async def watching(known: KnownVersions, clients: dict[str, ServiceClient]) -> A
     answers carry."""
     for name, client in clients.items():
         client.on_version = functools.partial(known.observe, name)
-    tasks = [asyncio.create_task(watch_all(known, clients))]
-    if known.shared is not None:
-        tasks.append(asyncio.create_task(known.hear_others()))
+    task = asyncio.create_task(watch_all(known, clients))
     try:
-        yield
+        if known.shared is None:
+            yield
+        else:  # the other BFF replicas; if Redis is lost, the watch streams still tell, later
+            async with following(known.shared, known.heard_from_other, name="known_versions"):
+                yield
     finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         if known.shared is not None:
             await known.shared.close()
 

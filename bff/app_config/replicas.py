@@ -6,13 +6,12 @@ safelists) publishes on the same bus and is dropped with the app config."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol
 
 from bff.app_config.service import AppConfigService
-from services.kit.change_versions import VersionBus, build_version_bus
+from services.kit.change_versions import VersionBus, build_version_bus, following
 from services.kit.structured_logging import get_logger
 
 _CHANNEL = "bff-app-config"
@@ -41,31 +40,13 @@ async def hearing_config_changes(config: AppConfigService, *others: Cached) -> A
         return
     copies: tuple[Cached, ...] = (config, *others)
 
-    def drop() -> None:
+    def drop(*_: object) -> None:
         for copy in copies:
             copy.invalidate()
 
-    async def listen() -> None:
-        while True:
-            try:
-                subscription = await bus.subscribe()
-            except Exception as exc:  # Redis unreachable: the TTL bounds staleness meanwhile
-                _log.warning("app_config_bus_lost", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
-                continue
-            drop()  # changes made while not subscribed
-            try:
-                while await subscription.queue.get() is not None:
-                    drop()
-            finally:
-                drop()
-                await subscription.close()
-
-    task = asyncio.create_task(listen())
+    # Heard or lost, a change may have been missed: every event and both moments drop them.
     try:
-        yield
+        async with following(bus, drop, name="app_config", on_heard=drop):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await bus.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -182,6 +182,47 @@ class VersionBus(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def following(
+    bus: VersionBus,
+    on_event: Callable[[VersionEvent], None],
+    *,
+    name: str,
+    on_heard: Callable[[bool], None] | None = None,
+    retry_s: float = 1.0,
+) -> AsyncIterator[None]:
+    """While open: every event of `bus` goes to `on_event`, from a subscription made again
+    (`retry_s` apart) whenever it is lost. `on_heard(True)` once subscribed, `on_heard(False)`
+    when the subscription ends: what was published in between may have been missed. A bus
+    that cannot be reached is logged as `<name>_bus_lost` and tried again."""
+
+    async def follow() -> None:
+        while True:
+            try:
+                subscription = await bus.subscribe()
+            except Exception as exc:  # Redis unreachable: tried again, its loss told meanwhile
+                _log.warning(f"{name}_bus_lost", error=type(exc).__name__)
+                await asyncio.sleep(retry_s)
+                continue
+            if on_heard is not None:
+                on_heard(True)
+            try:
+                while (event := await subscription.queue.get()) is not None:
+                    on_event(event)
+            finally:
+                if on_heard is not None:
+                    on_heard(False)
+                await subscription.close()
+
+    task = asyncio.create_task(follow())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def publish_committed(bus: VersionBus) -> Any:

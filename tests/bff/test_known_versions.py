@@ -11,7 +11,7 @@ import asyncio
 
 from bff.known_versions import KnownVersions
 from services.kit import change_versions
-from services.kit.change_versions import MemoryVersionBus, VersionEvent
+from services.kit.change_versions import MemoryVersionBus, VersionEvent, following
 
 
 class _SlowBus(MemoryVersionBus):
@@ -41,17 +41,16 @@ async def test_a_version_learned_by_one_replica_is_known_to_the_others() -> None
     second = KnownVersions(["training"], shared=bus)
     second.start_watching("training")
     second.observe("training", "u1", 4)  # a page kept on the second under version 4
-    hearing = asyncio.create_task(second.hear_others())
-    await _settle()
+    async with following(bus, second.heard_from_other, name="known_versions"):
+        await _settle()
 
-    first.observe("training", "u1", 5)  # the first answered a write of the user's
-    await _settle()
+        first.observe("training", "u1", 5)  # the first answered a write of the user's
+        await _settle()
 
-    assert second.current("training", "u1") == 5  # the kept page is no longer current
-    first.observe("training", "u1", 3)  # an older answer moves nothing back
-    await _settle()
-    assert second.current("training", "u1") == 5
-    hearing.cancel()
+        assert second.current("training", "u1") == 5  # the kept page is no longer current
+        first.observe("training", "u1", 3)  # an older answer moves nothing back
+        await _settle()
+        assert second.current("training", "u1") == 5
 
 
 async def test_the_answer_that_taught_it_waits_until_it_is_out() -> None:
