@@ -39,6 +39,7 @@ from bff.idempotency.keyed_requests import REST_SCOPE, is_keyed, request_fingerp
 from bff.idempotency.keys import KEY_HEADER, REPLAYED_HEADER, parse_key
 from bff.idempotency.route_lookup import RouteLookup
 from bff.idempotency.store import Claimed, IdempotencyStore, InFlight, Mismatch, Replay
+from services.kit.asgi_body import read_body, replaying
 from services.kit.error_responses import error_response
 from services.kit.errors import ApiError
 from services.kit.request_context import request_headers
@@ -82,11 +83,11 @@ class IdempotencyMiddleware:
         if raw_key is None or user is None:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return  # the phone went away, or the body limit has answered 413
         if graphql and not runs_a_mutation(body):  # queries are not keyed
-            await self.app(scope, _replayed_body(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         try:
             key = parse_key(raw_key)
@@ -101,7 +102,7 @@ class IdempotencyMiddleware:
         )
         if isinstance(outcome, Claimed):
             keep_if = is_kept_answer if graphql else None
-            await self._run(scope, _replayed_body(body, receive), send, outcome, keep_if)
+            await self._run(scope, replaying(body, receive), send, outcome, keep_if)
         elif isinstance(outcome, Replay):
             await self._replay(scope, receive, send, outcome)
         elif isinstance(outcome, Mismatch):
@@ -193,28 +194,3 @@ class _Answer:
     @property
     def body(self) -> bytes:
         return b"".join(self.chunks)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replayed_body(body: bytes, receive: Receive) -> Receive:
-    """The body read already, then whatever comes next (a disconnect)."""
-    delivered = False
-
-    async def replayed() -> Message:
-        nonlocal delivered
-        if delivered:
-            return await receive()
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replayed

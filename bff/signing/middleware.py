@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bff.auth.service import AuthService
 from bff.auth.signing_keys import SessionSigning, SigningKeys
@@ -37,6 +37,7 @@ from bff.signing.canonical import (
     valid_timestamp,
 )
 from bff.signing.policy import PlatformPolicy
+from services.kit.asgi_body import read_body, replaying
 from services.kit.cache import Cache
 from services.kit.error_responses import error_response
 from services.kit.errors import Action, ApiError
@@ -100,7 +101,7 @@ class SignedRequestMiddleware:
         body: bytes | None = None
         body_sha256 = declared_body_sha256(scope["method"], scope["path"], headers)
         if body_sha256 is None:
-            body = await _read_body(receive)
+            body = await read_body(receive)
             if body is None:
                 return  # the phone left (or the body limit has answered 413)
             body_sha256 = hashlib.sha256(body).hexdigest() if body else EMPTY_BODY_SHA256
@@ -114,7 +115,7 @@ class SignedRequestMiddleware:
             await error_response(request_replayed())(scope, receive, send)
             return
         scope.setdefault("state", {})[_SIGNED_FOR] = session_id
-        await self.app(scope, _replaying(body, receive) if body is not None else receive, send)
+        await self.app(scope, replaying(body, receive) if body is not None else receive, send)
 
     async def _session_of(self, headers: dict[str, str]) -> uuid.UUID | None:
         token = bearer_token(headers.get("authorization"))
@@ -145,33 +146,6 @@ def _target(scope: Scope) -> str:
     path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
     query = scope.get("query_string", b"").decode("latin-1")
     return f"{path}?{query}" if query else path
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole body (already bounded by the body-size limit); None on a disconnect."""
-    pieces: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        pieces.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(pieces)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """Hands the body read here to the app, then the connection's own messages (a stream
-    hears the phone leave)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def signature_required(signing: SessionSigning) -> ApiError:

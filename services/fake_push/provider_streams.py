@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.fake_push import apns, fcm
 from services.fake_push.provider_answer import ProviderAnswer
 from services.fake_push.recorder import ProviderRecorder
+from services.kit.asgi_body import read_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class ProviderFrontDoor:
         if scope["type"] != "http" or not self.routes.owns(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return  # the client went away mid-request
         path: str = scope["path"]
@@ -83,14 +84,3 @@ class ProviderFrontDoor:
         raw_headers += [(k.encode(), v.encode()) for k, v in answer.headers.items()]
         await send({"type": "http.response.start", "status": answer.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": answer.body})
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
