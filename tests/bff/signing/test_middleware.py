@@ -135,7 +135,7 @@ async def test_a_changed_body_is_refused(client: httpx.AsyncClient) -> None:
     assert error_of(answer)["code"] == "SIGNATURE_INVALID"
 
 
-@pytest.mark.parametrize("skew_s", [-301, 301])
+@pytest.mark.parametrize("skew_s", [-305, 305])  # past the 300 s window, whatever the clock does
 async def test_a_timestamp_outside_the_window_is_refused(
     client: httpx.AsyncClient, skew_s: int
 ) -> None:
