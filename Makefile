@@ -16,7 +16,7 @@ run: $(STAMP)  ## the whole system on embedded defaults, seeded; Ctrl-C stops it
 	$(BIN)/python -m infra.local.run
 
 test: $(STAMP)  ## unit, contract and integration tests (PostgreSQL/Redis too when TEST_* are set)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"

@@ -62,6 +62,9 @@ def drop_postgres_database(admin_url: str, url: str) -> None:
     asyncio.run(run())
 
 
+_CLAIM_KEY = "tern-test:claimed-by"
+
+
 def claim_redis_database(admin_url: str) -> str:
     """A Redis URL on a database index that is empty now (so this run's keys are its own)."""
     parts = urlsplit(admin_url)
@@ -69,7 +72,9 @@ def claim_redis_database(admin_url: str) -> str:
         url = urlunsplit((parts.scheme, parts.netloc, f"/{index}", "", ""))
         client = redis.Redis.from_url(url)
         try:
-            if client.dbsize() == 0:
+            # Claimed by the first to write its mark there: another test process (xdist) may
+            # be looking at the same empty index.
+            if client.dbsize() == 0 and client.set(_CLAIM_KEY, os.getpid(), nx=True):
                 return url
         finally:
             client.close()
