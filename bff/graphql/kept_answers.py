@@ -28,9 +28,16 @@ from bff.read_versions import ReadVersions
 AnswerKey = tuple[str, bytes]
 
 
+@dataclass
+class KeptResult(ExecutionResult):
+    """A kept answer as served again: its HTTP body is encoded once, on first use."""
+
+    encoded: bytes | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class KeptAnswer:
-    result: ExecutionResult
+    result: KeptResult
     versions: tuple[tuple[str, int], ...]
 
 
@@ -61,7 +68,7 @@ class KeptAnswers:
         )
         return str(context.user.user_id), hashlib.blake2b(asked, digest_size=20).digest()
 
-    def current(self, key: AnswerKey) -> ExecutionResult | None:
+    def current(self, key: AnswerKey) -> KeptResult | None:
         """The kept answer, if every version it was read under is still the user's."""
         kept = self._kept.get(key)
         if kept is None:
@@ -85,4 +92,5 @@ class KeptAnswers:
         ):
             self._kept.pop(key, None)
             return
-        self._kept[key] = KeptAnswer(result, tuple(reads.versions.items()))
+        kept = KeptResult(result.data, result.errors, result.extensions)
+        self._kept[key] = KeptAnswer(kept, tuple(reads.versions.items()))

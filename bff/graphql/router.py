@@ -40,7 +40,7 @@ from bff import read_versions
 from bff.graphql.context import Context
 from bff.graphql.context_getter import authenticate_connection, get_context
 from bff.graphql.errors import error_extensions
-from bff.graphql.kept_answers import KeptAnswers
+from bff.graphql.kept_answers import KeptAnswers, KeptResult
 from bff.graphql.persisted_queries import PersistedQueries, PersistedQueryError
 from bff.graphql.safelists.service import Safelists
 from bff.graphql.subscriptions.hub import too_many_subscriptions
@@ -137,7 +137,15 @@ class _Router(GraphQLRouter[Context, None]):
         self.subscriptions_per_connection = subscriptions_per_connection
 
     def encode_json(self, data: object) -> bytes:
+        if isinstance(data, _KeptBody):  # a kept answer: encoded the first time it went out
+            if data.kept.encoded is None:
+                data.kept.encoded = orjson.dumps(data)
+            return data.kept.encoded
         return orjson.dumps(data)  # the stdlib encoder cost more than the rest of a small answer
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> Any:
+        processed = await super().process_result(request, result)
+        return _KeptBody(processed, result) if isinstance(result, KeptResult) else processed
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # A GET with only a persisted query's hash is a query, not a visit of the IDE.
@@ -205,6 +213,14 @@ class _Router(GraphQLRouter[Context, None]):
         if isinstance(request, Request) and request.method == "GET":
             return _revalidated(request, response)
         return response
+
+
+class _KeptBody(dict[str, Any]):
+    """The HTTP body of a kept answer, which knows its encoding once made."""
+
+    def __init__(self, body: Mapping[str, Any], kept: KeptResult) -> None:
+        super().__init__(body)
+        self.kept = kept
 
 
 def _revalidated(request: Request, response: Response) -> Response:
