@@ -181,3 +181,15 @@ def test_kustomize_builds_when_kubectl_is_installed() -> None:
     }
     assert env["TERN_NOTIFICATIONS_ENVIRONMENT"] == "development"
     assert env["TERN_NOTIFICATIONS_APNS_BASE_URL"] == "http://fake-push:8105"
+
+
+def test_the_public_ingress_routes_only_what_phones_call() -> None:
+    """/api and /graphql reach the BFF from the internet; the admin API, /metrics and the
+    probes do not (they stay inside the cluster)."""
+    ingress = yaml.safe_load((ROOT / "infra/k8s/prod/ingress.yaml").read_text())
+    routed = {
+        (path["path"], path["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert routed == {("/api/", "Prefix"), ("/graphql", "Exact")}
