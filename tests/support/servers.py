@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
+import random
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,13 +16,32 @@ from starlette.applications import Starlette
 
 from services.kit.server import Listen, ServerName, serve
 
+# Ports handed out by free_port come from a block of this test process's own, below the
+# kernel's ephemeral range (32768-60999 by default): a port is bound some time after it is
+# chosen, and one the kernel picked (bind to port 0) could meanwhile be picked again by the
+# other xdist worker, or become the source port of an outgoing connection.
+_BLOCK_START, _BLOCK_SIZE = 12000, 4000
+# Not handed out again soon: a stack is given all its ports before any process binds one.
+_recent: collections.deque[int] = collections.deque(maxlen=256)
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and that no other test
+    process (xdist worker) can be given."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = _BLOCK_START + (int(worker) if worker.isdigit() else 0) % 5 * _BLOCK_SIZE
+    for _ in range(_BLOCK_SIZE):
+        port = start + random.randrange(_BLOCK_SIZE)
+        if port in _recent:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _recent.append(port)
         return port
+    raise RuntimeError(f"no free port left in {start}-{start + _BLOCK_SIZE - 1}")
 
 
 def test_server() -> ServerName:
