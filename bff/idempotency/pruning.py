@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from bff.idempotency.store import IdempotencyStore
+from services.kit.background import running
 from services.kit.structured_logging import get_logger
 
 # A round deletes at most this many batches; what is left waits for the next round.
@@ -41,10 +42,5 @@ async def pruning(store: IdempotencyStore, every_s: float, batch: int) -> AsyncI
                 _log.warning("idempotency_prune_failed", error=type(exc).__name__)
             await asyncio.sleep(every_s)
 
-    task = asyncio.create_task(loop())
-    try:
+    async with running(loop()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

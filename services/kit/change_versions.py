@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from proto.common import INTERNAL_PREFIX
+from services.kit.background import running
 from services.kit.database import Database
 from services.kit.structured_logging import get_logger
 
@@ -216,13 +217,8 @@ async def following(
                     on_heard(False)
                 await subscription.close()
 
-    task = asyncio.create_task(follow())
-    try:
+    async with running(follow()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def publish_committed(bus: VersionBus) -> Any:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from proto.common import FEED_PATH, MAX_FEED_PAGE, FeedPage
+from services.kit.background import running
 from services.kit.change_feed import FeedTables, prune_tombstones, read_feed
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Runtime
 from services.kit.params import SinceParam
@@ -63,10 +64,5 @@ async def pruning_tombstones(runtime: Runtime, tables: FeedTables) -> AsyncItera
             if pruned:
                 _log.info("feed_pruned", tombstones=pruned)
 
-    task = asyncio.create_task(loop())
-    try:
+    async with running(loop()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
