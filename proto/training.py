@@ -59,10 +59,18 @@ class TrainingJob(Contract):
     result: dict[str, Any] | None = Field(
         default=None,
         description="on success, in GET /jobs/{id} only (lists leave it out): "
-        "confusion_matrix {labels, matrix}, roc_curve [{positive_class, fpr, tpr, auc}], "
-        "feature_importance [{feature, importance}], history (one progress step per epoch), "
-        "artifact_format, classes, train_rows, validation_rows, "
-        "library_versions",
+        "artifact_format, classes, train_rows, validation_rows, library_versions, "
+        "history (one progress step per epoch); once `report_ready_at` is set, also "
+        "confusion_matrix {labels, matrix}, roc_curve [{positive_class, fpr, tpr, auc}] and "
+        "feature_importance [{feature, importance}] (or report_error, when it could not be "
+        "computed)",
+    )
+    report_ready_at: datetime | None = Field(
+        default=None,
+        description="when the report joined `result`. A job is `succeeded` as soon as its "
+        "model is registered (it can predict; `metrics` are final); the report is computed "
+        "after, in seconds, and its arrival is a change of the job like any other (feed, "
+        "sync). Null before, and for jobs that did not succeed",
     )
 
 

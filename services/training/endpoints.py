@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from proto.common import INT64_MAX, INTERNAL_PREFIX, Batch, BatchRead, Page
 from proto.training import JobQueue, QueueStatus, TrainingJob, TrainingJobCreate
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, DbSession, only_from
-from services.kit.errors import ApiError
+from services.kit.errors import Action, ApiError
 from services.kit.paging import CursorParam, LimitParam
 from services.kit.responses import json_response
 from services.kit.routing import PrefixedRouter
@@ -93,12 +93,15 @@ async def job_events(
 async def job_report(job_id: uuid.UUID, ctx: TrainingDep, user: ActingUser) -> Response:
     """The PNG report of a succeeded job: training curves and confusion matrix."""
     job = await service.get_job(ctx.db, user, job_id)
-    if job.status != "succeeded" or job.result is None:
+    if job.status != "succeeded" or job.result is None or job.report_ready_at is None:
+        state = "succeeded; its report follows" if job.status == "succeeded" else job.status
         raise ApiError(
             409,
             "REPORT_NOT_READY",
-            f"job {job_id} is {job.status}; a report exists once it succeeded",
-            user_message="The report is ready once the training has finished.",
+            f"job {job_id} is {state}; a report exists once it succeeded and its report_ready_at "
+            "is set",
+            user_message="The report is ready shortly after the training has finished.",
+            action=Action.RETRY if job.status == "succeeded" else Action.NONE,
         )
     from services.training.report_image import render_report  # matplotlib loads on first use
 

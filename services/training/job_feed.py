@@ -34,6 +34,7 @@ def to_contract(job: Job, *, with_result: bool = True) -> TrainingJob:
         result=job.result if with_result else None,
         model_id=job.model_id,
         model_version=job.model_version,
+        report_ready_at=job.report_ready_at,
     )
 
 

@@ -8,8 +8,14 @@ claimed by someone else in between no longer matches and the claimer tries the n
 Replicas racing for one candidate queue on its owner's counter for a moment; a claim is one
 short transaction per job.
 
-Every change the owner sees (a status, the result, a tenth of the run: progress.py) is recorded
-in their change feed in the transaction that makes it; lease renewals are not.
+Every change the owner sees (a status, the result, a tenth of the run: progress.py, the report
+joining the result) is recorded in their change feed in the transaction that makes it; lease
+renewals are not.
+
+A job succeeds as soon as its model is registered; its report follows. Until the report is
+stored the succeeded job keeps its worker's lease, so a worker that dies before then leaves a
+claimable succeeded job whose report the next claimer computes (`REPORT_ATTEMPTS` tries; then
+the result says the report could not be computed).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.notifications import SendToUser
@@ -29,10 +36,20 @@ from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.training import push_outbox, repository
 from services.training.job_feed import record_job, to_contract
-from services.training.repository import FINISHED_STATUSES, held_by, settle, update_lease
+from services.training.repository import (
+    FINISHED_STATUSES,
+    held_by,
+    lease_held_by,
+    report_held_by,
+    settle,
+    update_lease,
+)
 from services.training.tables import FEED, Job
 
 _CLAIM_TRIES = 5
+# Claims of a succeeded job's report beyond its training's attempts, before it is given up.
+REPORT_ATTEMPTS = 3
+REPORT_FAILED = "the report could not be computed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,10 @@ async def _take(
 ) -> Job | bool:
     seen = to_contract(candidate)
     as_read = repository.as_read(candidate)
+    if candidate.status == "succeeded":
+        return await _take_report(
+            session, changes, candidate, worker_id, lease_s, max_attempts, now
+        )
     if candidate.status == "running" and candidate.cancel_requested:
         job = await settle(session, as_read, status="cancelled", finished_at=now, **_NO_LEASE)
     elif candidate.attempts >= max_attempts:
@@ -125,6 +146,34 @@ async def _take(
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
 
 
+async def _take_report(
+    session: AsyncSession,
+    changes: ChangeWriter,
+    candidate: Job,
+    worker_id: str,
+    lease_s: float,
+    max_attempts: int,
+    now: datetime,
+) -> Job | bool:
+    """A succeeded job whose report was lost with its worker: claim the report's work, or,
+    after `REPORT_ATTEMPTS` claims, say in its result that there will be no report."""
+    as_read = repository.as_read(candidate)
+    if candidate.attempts >= max_attempts + REPORT_ATTEMPTS:
+        result = {**(candidate.result or {}), "report_error": REPORT_FAILED}
+        job = await settle(session, as_read, result=result, report_ready_at=now, **_NO_LEASE)
+        if job is not None:
+            await record_job(changes, job)
+        return True
+    job = await settle(
+        session,
+        as_read,
+        lease_owner=worker_id,
+        lease_expires_at=now + timedelta(seconds=lease_s),
+        attempts=Job.attempts + 1,
+    )
+    return True if job is None else job  # the owner sees nothing of a report claim
+
+
 async def renew_lease(
     db: Database, job_id: uuid.UUID, worker_id: str, *, lease_s: float, now: datetime | None = None
 ) -> LeaseState:
@@ -133,7 +182,7 @@ async def renew_lease(
     async with db.transaction() as session:
         held = await update_lease(
             session,
-            held_by(job_id, worker_id),
+            lease_held_by(job_id, worker_id),
             lease_expires_at=now + timedelta(seconds=lease_s),
         )
         cancel = await repository.is_cancel_requested(session, job_id)
@@ -159,22 +208,35 @@ async def finish(
     *,
     now: datetime | None = None,
     push: SendToUser | None = None,
+    report_lease_s: float | None = None,
     **values: Any,
 ) -> bool:
     """Settle a job we hold the lease of (succeeded, failed, cancelled); False if we lost it.
-    `push`, if any, is owed to the owner from the same transaction (push_outbox)."""
+    `push`, if any, is owed to the owner from the same transaction (push_outbox). A job that
+    succeeds with `report_lease_s` keeps our lease for its report (`add_report`); without it,
+    a succeeded job's report is in `values`' result already."""
     if status not in FINISHED_STATUSES:
         raise ValueError(f"not a finished status: {status}")
     owner_id = await _owner_of(db, job_id)
     if owner_id is None:
         return False
+    now = now or utc_now()
+    lease = _NO_LEASE
+    if status == "succeeded":
+        if report_lease_s is None:
+            values["report_ready_at"] = now
+        else:
+            lease = {
+                "lease_owner": worker_id,
+                "lease_expires_at": now + timedelta(seconds=report_lease_s),
+            }
     async with db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
         job = await settle(
             session,
             held_by(job_id, worker_id),
             status=status,
-            finished_at=now or utc_now(),
-            **_NO_LEASE,
+            finished_at=now,
+            **lease,
             **values,
         )
         if job is None:
@@ -182,6 +244,34 @@ async def finish(
         await record_job(changes, job)
         if push is not None:
             push_outbox.enqueue(session, owner_id, push)
+    return True
+
+
+async def add_report(
+    db: Database,
+    job_id: uuid.UUID,
+    worker_id: str,
+    report: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Add the report to the result of a succeeded job whose report lease we hold, and let
+    the lease go; False if we lost it (another worker computes it, or did)."""
+    owner_id = await _owner_of(db, job_id)
+    if owner_id is None:
+        return False
+    async with db.transaction() as session, change_writer(session, FEED, owner_id) as changes:
+        job = await repository.reload(session, job_id)
+        if job is None:
+            return False
+        where = sa.and_(report_held_by(job_id, worker_id), Job.attempts == job.attempts)
+        result = {**(job.result or {}), **report}
+        settled = await settle(
+            session, where, result=result, report_ready_at=now or utc_now(), **_NO_LEASE
+        )
+        if settled is None:
+            return False
+        await record_job(changes, settled)
     return True
 
 

@@ -61,6 +61,7 @@ _JOB_FIELDS = sa.select(
     Job.metrics,
     Job.model_id,
     Job.model_version,
+    Job.report_ready_at,
     VERSIONS.column,
 ).where(Job.owner_id == sa.bindparam("owner_id"))
 JOB_LIST = NewestFirst.of(_JOB_FIELDS, Job.created_at, Job.id)
@@ -93,14 +94,35 @@ async def _changed_one(session: AsyncSession, statement: sa.Update) -> bool:
 
 
 def claimable(now: datetime) -> sa.ColumnElement[bool]:
-    """Queued jobs, and running ones whose lease expired."""
+    """Queued jobs, running ones whose lease expired, and succeeded ones whose report is
+    missing and no worker holds (its worker died before it stored the report)."""
     expired = sa.and_(Job.status == "running", Job.lease_expires_at < now)
-    return sa.or_(Job.status == "queued", expired)
+    report_lost = sa.and_(
+        report_pending(),
+        sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+    )
+    return sa.or_(Job.status == "queued", expired, report_lost)
+
+
+def report_pending() -> sa.ColumnElement[bool]:
+    """Succeeded jobs whose report has not joined their result yet."""
+    return sa.and_(Job.status == "succeeded", Job.report_ready_at.is_(None))
 
 
 def held_by(job_id: uuid.UUID, worker_id: str) -> sa.ColumnElement[bool]:
     """The job, while it runs under this worker's lease."""
     return sa.and_(Job.id == job_id, Job.status == "running", Job.lease_owner == worker_id)
+
+
+def report_held_by(job_id: uuid.UUID, worker_id: str) -> sa.ColumnElement[bool]:
+    """The succeeded job, while this worker's lease on its report lasts."""
+    return sa.and_(Job.id == job_id, report_pending(), Job.lease_owner == worker_id)
+
+
+def lease_held_by(job_id: uuid.UUID, worker_id: str) -> sa.ColumnElement[bool]:
+    """The job while this worker holds its lease: to train it, or for its report."""
+    running = sa.and_(Job.status == "running", Job.lease_owner == worker_id)
+    return sa.and_(Job.id == job_id, sa.or_(running, report_held_by(job_id, worker_id)))
 
 
 def as_read(job: Job) -> sa.ColumnElement[bool]:

@@ -61,8 +61,12 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(sa.String(100), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    # Confusion matrix, ROC curve, feature importance, history, artifact facts (on success).
+    # Artifact facts and history (on success); confusion matrix, ROC curve and feature
+    # importance join them once the report is computed, after the job succeeded.
     result: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, nullable=True)
+    # When the report joined the result; null before, and for jobs that did not succeed. A
+    # succeeded job without it is the report's work item: its lease is the report's.
+    report_ready_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class JobEvent(Base):

@@ -9,6 +9,7 @@ import functools
 import math
 import os
 import time
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from services.training.sklearn_models import (
 from services.training.sklearn_progress import STAGED_MODELS, fit_in_stages, single_fit_step
 from services.training.training_run import (
     FittedModel,
+    ReportResult,
     TrainingResult,
     TrainingSpec,
 )
@@ -56,10 +58,14 @@ class TrainingCancelled(Exception):
 
 
 def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> TrainingResult:
-    """Fit `spec` on the Parquet file, score it on held-out rows, write the artifact.
+    """Fit `spec` on the Parquet file, score it on held-out rows, write the artifact: what a
+    job needs to succeed. The report (`report_for`) comes after, in this process's next task.
 
     scikit-learn models are written as ONNX, the MLP as torch-safetensors (proto.torch_artifact).
+    The fitted model stays in this process for `report_for` (one at a time: the last job's).
     """
+    global _kept
+    _kept = None  # a previous job's model whose report never came
     progress = ProgressLog(spec.progress_path)
     clock = _StepClock()
     with threadpool_limits(limits=capped_threads(spec.threads)):
@@ -69,8 +75,6 @@ def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> Training
         predictions = predict_held_out(spec.task, fitted.pipeline, fitted.x_validation)
         metrics = _score(spec, fitted, predictions)
         clock.lap("score")
-        report = build_report(spec, fitted, predictions)
-        clock.lap("report")
         path = Path(artifact_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not isinstance(fitted.pipeline, Pipeline):
@@ -80,6 +84,7 @@ def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> Training
             export_onnx(spec, fitted.pipeline, path)
             artifact_format = "onnx"
         clock.lap("export")
+    _kept = _Kept(spec, parquet_path, fitted, predictions)
     return TrainingResult(
         metrics=metrics,
         classes=fitted.classes,
@@ -88,9 +93,41 @@ def train(spec: TrainingSpec, parquet_path: str, artifact_path: str) -> Training
         train_rows=fitted.train_rows,
         validation_rows=len(fitted.y_validation),
         artifact_format=artifact_format,
-        report=report,
+        report={"history": list(fitted.history)},
         step_ms=clock.laps,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """The model `train` fitted last in this process, kept for its report."""
+
+    spec: TrainingSpec
+    parquet_path: str
+    fitted: FittedModel
+    predictions: HeldOutPredictions
+
+
+_kept: _Kept | None = None
+
+
+def report_for(spec: TrainingSpec, parquet_path: str) -> ReportResult:
+    """The report of the job `spec` describes: from the model `train` just fitted in this
+    process, or, when this process does not hold it (it was replaced, the service restarted),
+    from the same fit again (same data, split, seed and hyperparameters)."""
+    global _kept
+    kept, _kept = _kept, None
+    started = time.perf_counter()
+    with threadpool_limits(limits=capped_threads(spec.threads)):
+        refitted = kept is None or kept.spec != spec or kept.parquet_path != parquet_path
+        if refitted:
+            fitted = fit_model(spec, parquet_path)
+            predictions = predict_held_out(spec.task, fitted.pipeline, fitted.x_validation)
+        else:
+            assert kept is not None
+            fitted, predictions = kept.fitted, kept.predictions
+        report = build_report(spec, fitted, predictions)
+    return ReportResult(report, refitted, round((time.perf_counter() - started) * 1000, 1))
 
 
 class _StepClock:

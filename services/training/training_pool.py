@@ -15,11 +15,15 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Generic, TypeVar
 
-from services.training.trainer import train
-from services.training.training_run import TrainingResult, TrainingSpec
+from services.training.trainer import report_for, train
+from services.training.training_run import ReportResult, TrainingResult, TrainingSpec
+
+T = TypeVar("T")
 
 _THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -85,15 +89,13 @@ class _Slot:
         self._nice = nice
         self._executor: ProcessPoolExecutor | None = None
 
-    def submit(
-        self, spec: TrainingSpec, parquet_path: str, artifact_path: str
-    ) -> Future[TrainingResult]:
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         try:
-            return self._ensure().submit(train, spec, parquet_path, artifact_path)
+            return self._ensure().submit(fn, *args)
         except BrokenProcessPool:
             # The idle process died (out of memory, a signal): start a fresh one for this job.
             self.close()
-            return self._ensure().submit(train, spec, parquet_path, artifact_path)
+            return self._ensure().submit(fn, *args)
 
     def _ensure(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -137,25 +139,55 @@ class _Slot:
         executor.shutdown(wait=False, cancel_futures=True)
 
 
-class TrainingRun:
-    """One training in progress in its own process: await `result`, or `kill` that process."""
+class TrainingRun(Generic[T]):
+    """One task in progress in its own process: await `result`, or `kill` that process.
 
-    def __init__(self, pool: TrainingPool, slot: _Slot, future: Future[TrainingResult]) -> None:
+    A run started with `keep` holds its process after a successful result, for a `follow_up`
+    task in the same process (which finds the fitted model there), or until `release`.
+    """
+
+    def __init__(
+        self, pool: TrainingPool, slot: _Slot, future: Future[T], *, keep: bool = False
+    ) -> None:
         self._pool = pool
         self._slot = slot
         self._settled = False
-        self.result: asyncio.Future[TrainingResult] = asyncio.wrap_future(future)
+        self._keep = keep
+        self.result: asyncio.Future[T] = asyncio.wrap_future(future)
         self.result.add_done_callback(self._finished)
 
-    def _finished(self, result: asyncio.Future[TrainingResult]) -> None:
+    def _finished(self, result: asyncio.Future[T]) -> None:
         # Retrieved here, so an abandoned training never logs "exception never retrieved".
         error = None if result.cancelled() else result.exception()
         if self._settled:
             return
-        self._settled = True
         if isinstance(error, BrokenProcessPool):
+            self._settled = True
             self._pool._replace(self._slot)  # the process died under this training
+            self._pool._release(self._slot)
+            return
+        if self._keep and error is None and not result.cancelled():
+            return  # the process stays this run's until `follow_up` or `release`
+        self._settled = True
         self._pool._release(self._slot)
+
+    def follow_up(self, fn: Callable[..., T2], *args: Any) -> TrainingRun[T2]:
+        """Run `fn(*args)` next in this run's process (its result in): the slot passes to it."""
+        if self._settled or not self.result.done():
+            raise RuntimeError("a follow-up needs a finished run that still holds its process")
+        self._settled = True
+        try:
+            future = self._slot.submit(fn, *args)
+        except BaseException:
+            self._pool._release(self._slot)
+            raise
+        return TrainingRun(self._pool, self._slot, future)
+
+    def release(self) -> None:
+        """Give the process back without a follow-up (a no-op once given back)."""
+        if not self._settled:
+            self._settled = True
+            self._pool._release(self._slot)
 
     async def stopped(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for the training to end by itself; whether it did."""
@@ -171,6 +203,9 @@ class TrainingRun:
         self._pool._release(self._slot)
 
 
+T2 = TypeVar("T2")
+
+
 class TrainingPool:
     """`slots` spawn-context training processes, one training each at a time."""
 
@@ -181,15 +216,27 @@ class TrainingPool:
             self._free.put_nowait(slot)
         self._closed = False
 
-    async def start(self, spec: TrainingSpec, parquet_path: str, artifact_path: str) -> TrainingRun:
-        """Start one training in a free process, waiting for one; its handle."""
+    async def start(
+        self, spec: TrainingSpec, parquet_path: str, artifact_path: str, *, keep: bool = False
+    ) -> TrainingRun[TrainingResult]:
+        """Start one training in a free process, waiting for one; its handle. With `keep`, the
+        process stays the run's after success, for its report (`TrainingRun.follow_up`)."""
+        return await self._start(keep, train, spec, parquet_path, artifact_path)
+
+    async def start_report(
+        self, spec: TrainingSpec, parquet_path: str
+    ) -> TrainingRun[ReportResult]:
+        """Compute the report of a job whose training process is gone (it fits the model again)."""
+        return await self._start(False, report_for, spec, parquet_path)
+
+    async def _start(self, keep: bool, fn: Callable[..., T], *args: Any) -> TrainingRun[T]:
         slot = await self._free.get()
         try:
-            future = slot.submit(spec, parquet_path, artifact_path)
+            future = slot.submit(fn, *args)
         except BaseException:
             self._free.put_nowait(slot)
             raise
-        return TrainingRun(self, slot, future)
+        return TrainingRun(self, slot, future, keep=keep)
 
     async def warm(self) -> None:
         """Start every slot's process now; returns once each has loaded its libraries."""

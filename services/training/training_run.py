@@ -50,10 +50,22 @@ class TrainingResult:
     train_rows: int
     validation_rows: int
     artifact_format: ArtifactFormat = "onnx"
-    # confusion_matrix, roc_curve, feature_importance, history (plain JSON-able data).
+    # What the result holds at success besides artifact facts: the history (JSON-able data).
+    # The rest of the report follows (`ReportResult`).
     report: dict[str, Any] = field(default_factory=dict)
     # Milliseconds each step took in the training process (logged by the worker).
     step_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    """The report of a succeeded job (trainer.report_for), computed after it succeeded."""
+
+    # confusion_matrix, roc_curve, feature_importance, history (plain JSON-able data).
+    report: dict[str, Any]
+    # True when the training process no longer held the model and fitted it again.
+    refitted: bool
+    milliseconds: float
 
 
 @dataclass(frozen=True, slots=True)

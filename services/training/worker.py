@@ -2,7 +2,12 @@
 
 One loop per process claims jobs while it has free slots (`concurrency`); each job runs as its
 own task that heartbeats its lease, downloads the dataset, trains in the process pool, registers
-the ONNX model with inference, records the result, then pushes "model ready" to the owner.
+the ONNX model with inference, records the result, then pushes "model ready" to the owner. The
+job succeeds there, with a model that predicts and its metrics; the report (confusion matrix, ROC
+curve, permutation importance) is computed meanwhile in the same training process, from the same
+fitted model, while inference checks the artifact, and joins the result after (the job keeps its
+lease until then: a worker that dies first leaves the report to the next claimer, which fits the
+model again for it).
 Transient failures of other services leave the lease to expire so the job is retried later.
 A second loop asks every `cancel_poll_s` which running jobs their owners cancelled, so a cancel
 does not wait for the next heartbeat.
@@ -39,9 +44,14 @@ from services.training.progress import ProgressMilestones, ProgressReader
 from services.training.push_outbox import PushSender
 from services.training.settings import TrainingSettings
 from services.training.tables import Job
-from services.training.trainer import TrainingCancelled, TrainingError
-from services.training.training_pool import TrainingPool
-from services.training.training_run import FeatureColumn, TrainingResult, TrainingSpec
+from services.training.trainer import TrainingCancelled, TrainingError, report_for
+from services.training.training_pool import TrainingPool, TrainingRun
+from services.training.training_run import (
+    FeatureColumn,
+    ReportResult,
+    TrainingResult,
+    TrainingSpec,
+)
 
 _log = get_logger(__name__)
 T = TypeVar("T")
@@ -199,9 +209,12 @@ class JobWorker:
             shutil.rmtree(workdir, ignore_errors=True)
 
     async def _settle(self, job: Job, workdir: Path, control: _JobControl) -> None:
+        if job.status == "succeeded":  # claimed for its report, which its worker did not store
+            await self._recover_report(job, workdir, control)
+            return
         finish = functools.partial(self._finish, job)
         try:
-            result, version = await self._produce_model(job, workdir, control)
+            result, version, report = await self._produce_model(job, workdir, control)
         except _LeaseLost:
             _log.warning("job_lease_lost", job_id=str(job.id))
             return
@@ -215,6 +228,7 @@ class JobWorker:
             _log.info("job_failed", job_id=str(job.id), error=exc.message)
             await finish("failed", error=exc.message[:2000])
             return
+        # Succeeded: the model predicts. The report, already being computed, follows.
         done = await finish(
             "succeeded",
             metrics=result.metrics,
@@ -222,10 +236,77 @@ class JobWorker:
             model_version=version.version,
             result=result_document(result),
             push=model_ready(job, version),
+            report_lease_s=self.settings.lease_s,
         )
-        if done:
-            _log.info("job_succeeded", job_id=str(job.id), model_id=str(version.model_id))
-            self.pushes.wake()
+        if not done:
+            return
+        _log.info("job_succeeded", job_id=str(job.id), model_id=str(version.model_id))
+        self.pushes.wake()
+        await self._store_report(job, control, await self._report_of(job, control, report))
+
+    async def _report_of(
+        self, job: Job, control: _JobControl, run: TrainingRun[ReportResult]
+    ) -> dict[str, Any] | None:
+        """The report `run` computes; None when it is left to the next claimer (lease lost, the
+        process died); a `report_error` when it cannot be computed."""
+        try:
+            async with asyncio.timeout(self.settings.max_run_time_s):
+                outcome = await self._guarded(
+                    control, asyncio.shield(run.result), cancellable=False
+                )
+        except _LeaseLost:
+            return None
+        except BrokenProcessPool:
+            _log.warning("job_report_retry_later", job_id=str(job.id))
+            return None
+        except Exception:
+            run.kill()  # the limit passed: the process goes, and with it the computation
+            _log.exception("job_report_failed", job_id=str(job.id))
+            return {"report_error": job_queue.REPORT_FAILED}
+        except BaseException:
+            run.kill()  # the service is stopping: the next claimer computes the report
+            raise
+        _log.info(
+            "job_report_computed",
+            job_id=str(job.id),
+            report_ms=outcome.milliseconds,
+            refitted=outcome.refitted,
+        )
+        # The history stays the one of the training that made the registered model.
+        return {k: v for k, v in outcome.report.items() if k != "history"}
+
+    async def _store_report(
+        self, job: Job, control: _JobControl, report: dict[str, Any] | None
+    ) -> None:
+        if report is None or control.lost.is_set():
+            return
+        stored = await job_queue.add_report(self.db, job.id, self.worker_id, report)
+        if stored:
+            _log.info("job_report_ready", job_id=str(job.id))
+        else:
+            _log.warning("job_report_lost_lease", job_id=str(job.id))
+
+    async def _recover_report(self, job: Job, workdir: Path, control: _JobControl) -> None:
+        """The report of a job that succeeded under a worker that died before storing it: the
+        model is fitted again (same data, split, seed, hyperparameters) for it."""
+        _log.info("job_report_recovering", job_id=str(job.id), attempt=job.attempts)
+        parquet = workdir / "dataset.parquet"
+        try:
+            async with asyncio.timeout(self.settings.max_run_time_s):
+                await self._guarded(control, self._download(job, parquet), cancellable=False)
+        except _LeaseLost:
+            return
+        except DownstreamUnavailable as exc:
+            _log.warning("job_report_retry_later", job_id=str(job.id), reason=str(exc))
+            return
+        except (DownstreamError, DatasetTooLarge, TimeoutError) as exc:
+            # The dataset was deleted, or is no longer what the job read: no report.
+            _log.warning("job_report_impossible", job_id=str(job.id), reason=str(exc))
+            await self._store_report(job, control, {"report_error": job_queue.REPORT_FAILED})
+            return
+        spec = build_spec(job, self.threads, control.cancel_flag)
+        run = await self.pool.start_report(spec, str(parquet))
+        await self._store_report(job, control, await self._report_of(job, control, run))
 
     async def _finish(self, job: Job, status: str, **values: Any) -> bool:
         done = await job_queue.finish(self.db, job.id, self.worker_id, status, **values)
@@ -235,8 +316,9 @@ class JobWorker:
 
     async def _produce_model(
         self, job: Job, workdir: Path, control: _JobControl
-    ) -> tuple[TrainingResult, ModelVersion]:
-        """Download, train, register; raises one of this module's outcomes when it cannot."""
+    ) -> tuple[TrainingResult, ModelVersion, TrainingRun[ReportResult]]:
+        """Download, train, register; raises one of this module's outcomes when it cannot.
+        The report is being computed in the training process meanwhile: the run returned."""
         limit_s = self.settings.max_run_time_s  # the limit in force when the job started
         try:
             async with asyncio.timeout(limit_s):
@@ -250,15 +332,20 @@ class JobWorker:
                 reader, milestones = ProgressReader(progress), ProgressMilestones()
                 pump = asyncio.create_task(self._pump_progress(job, reader, milestones))
                 try:
-                    result = await self._train(control, spec, parquet, artifact)
+                    result, run = await self._train(control, spec, parquet, artifact)
                 finally:
                     pump.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await pump
-                await self._store_progress(job, reader, milestones)
+                # The report, in the process that holds the fitted model, while inference
+                # checks the artifact on another CPU. Should the job not succeed after all,
+                # the process is free again once it is done (a fraction of the training).
+                report = run.follow_up(report_for, spec, str(parquet))
                 trained = time.perf_counter()
-                version = await self._guarded(
-                    control, self._register(job, result, artifact.read_bytes())
+                registering = self._register(job, result, artifact.read_bytes())
+                _, version = await asyncio.gather(
+                    self._store_progress(job, reader, milestones),
+                    self._guarded(control, registering),
                 )
                 _log.info(
                     "job_trained",
@@ -268,7 +355,7 @@ class JobWorker:
                     register_ms=round((time.perf_counter() - trained) * 1000, 1),
                     steps_ms=result.step_ms,
                 )
-                return result, version
+                return result, version, report
         except TimeoutError as exc:
             if control.cancelled.is_set():  # the limit passed while a cancel was stopping it
                 raise _Cancelled() from exc
@@ -295,11 +382,13 @@ class JobWorker:
 
     async def _train(
         self, control: _JobControl, spec: TrainingSpec, parquet: Path, artifact: Path
-    ) -> TrainingResult:
-        """Train in a process of the pool; stop that process (only) when the job must stop."""
-        run = await self._guarded(control, self.pool.start(spec, str(parquet), str(artifact)))
+    ) -> tuple[TrainingResult, TrainingRun[TrainingResult]]:
+        """Train in a process of the pool; stop that process (only) when the job must stop.
+        The run still holds its process (and the fitted model) for the report."""
+        start = self.pool.start(spec, str(parquet), str(artifact), keep=True)
+        run = await self._guarded(control, start)
         try:
-            return await self._guarded(control, asyncio.shield(run.result))
+            return await self._guarded(control, asyncio.shield(run.result)), run
         except (_Cancelled, _LeaseLost):
             # Cancelled, or another worker has the job now: the training stops at its next
             # checkpoint, or is killed after the grace period; its work directory goes next.
@@ -307,7 +396,7 @@ class JobWorker:
             try:
                 await run.stopped(self.settings.cancel_grace_s)
             finally:
-                run.kill()  # nothing to do once it stopped
+                _give_back(run)
             raise
         except BaseException:
             run.kill()  # the run time limit passed, or the service is stopping
@@ -343,10 +432,13 @@ class JobWorker:
             return
         reader.advance(offset)
 
-    async def _guarded(self, control: _JobControl, work: Awaitable[T]) -> T:
-        """Await `work` unless the owner cancels or the lease is lost first."""
+    async def _guarded(
+        self, control: _JobControl, work: Awaitable[T], *, cancellable: bool = True
+    ) -> T:
+        """Await `work` unless the owner cancels (if it still can) or the lease is lost first."""
         work_task = asyncio.ensure_future(work)
-        cancelled = asyncio.create_task(control.cancelled.wait())
+        cancel = control.cancelled.wait() if cancellable else asyncio.Event().wait()
+        cancelled = asyncio.create_task(cancel)
         lost = asyncio.create_task(control.lost.wait())
         try:
             await asyncio.wait({work_task, cancelled, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -418,6 +510,16 @@ class _JobFailed(Exception):
         self.message = message
 
 
+def _give_back(run: TrainingRun[Any]) -> None:
+    """A run that was told to stop: its process goes back as it is if the run ended (its model
+    is simply not used), else it is killed."""
+    finished = run.result.done() and not run.result.cancelled()
+    if finished and run.result.exception() is None:
+        run.release()
+    else:
+        run.kill()  # a no-op when the run ended with an error (its process was given back)
+
+
 def model_ready(job: Job, version: ModelVersion) -> SendToUser:
     """The push a succeeded job owes its owner (once: its idempotency key names the job)."""
     return SendToUser(
@@ -435,7 +537,8 @@ def model_ready(job: Job, version: ModelVersion) -> SendToUser:
 
 
 def result_document(result: TrainingResult) -> dict[str, Any]:
-    """What a succeeded job's `result` holds: the report plus facts about the artifact."""
+    """What a succeeded job's `result` holds at success: the history and facts about the
+    artifact (the rest of the report joins it later: `job_queue.add_report`)."""
     return {
         **result.report,
         "artifact_format": result.artifact_format,

@@ -78,7 +78,14 @@ async def add_finished_job(db: Database, owner: str) -> uuid.UUID:
         "history": [{**step, "epoch": float(i)} for i in (1, 2, 3)],
         "confusion_matrix": {"labels": ["no", "yes"], "matrix": [[3, 1], [0, 4]]},
     }
-    job = new_job(owner_id=owner, status="succeeded", finished_at=utc_now(), result=result)
+    finished = utc_now()
+    job = new_job(
+        owner_id=owner,
+        status="succeeded",
+        finished_at=finished,
+        result=result,
+        report_ready_at=finished,
+    )
     async with db.transaction() as session:
         session.add(job)
         await session.flush()

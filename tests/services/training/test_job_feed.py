@@ -171,3 +171,83 @@ def test_milestones_are_each_tenth_of_the_run_once() -> None:
     assert len(reached) == MILESTONES - 1  # the tenth is the job's finish
     assert reached == [100 * n for n in range(1, MILESTONES)]
     assert not ProgressMilestones().reached([{**STEP, "eta_s": None}])
+
+
+async def test_a_job_succeeds_before_its_report_and_the_report_moves_its_entry(
+    jobs: Jobs,
+) -> None:
+    job = await jobs.create()
+    claimed = await job_queue.claim_next(jobs.db, WORKER, lease_s=30, max_attempts=2)
+    assert claimed is not None
+    facts = {"train_rows": 32, "validation_rows": 8, "history": [STEP]}
+    assert await job_queue.finish(
+        jobs.db,
+        claimed.id,
+        WORKER,
+        "succeeded",
+        metrics={"accuracy": 0.9},
+        model_id=uuid.uuid4(),
+        model_version=1,
+        result=facts,
+        report_lease_s=30,
+    )
+    succeeded = (await jobs.feed())["entries"][0]
+    assert succeeded["data"]["status"] == "succeeded"
+    assert succeeded["data"]["report_ready_at"] is None and succeeded["data"]["result"] == facts
+    # The report's lease is renewed like a training's; nobody else may claim the job meanwhile.
+    state = await job_queue.renew_lease(jobs.db, claimed.id, WORKER, lease_s=30)
+    assert state.held
+    assert await job_queue.claim_next(jobs.db, "worker-b", lease_s=30, max_attempts=2) is None
+    assert not await job_queue.add_report(jobs.db, claimed.id, "worker-b", {"x": 1})
+    png = await jobs.get(f"/jobs/{job['id']}/report.png")
+    assert png.status_code == 409 and png.json()["error"]["action"] == "retry"
+
+    report = {"confusion_matrix": {"labels": ["no", "yes"], "matrix": [[3, 1], [0, 4]]}}
+    assert await job_queue.add_report(jobs.db, claimed.id, WORKER, report)
+
+    moved = await jobs.feed(since=succeeded["seq"])
+    assert entries(moved) == [("training_job", job["id"], "upsert", "succeeded")]
+    ready = moved["entries"][0]["data"]
+    assert ready["result"] == {**facts, **report}
+    assert ready["report_ready_at"] is not None
+    assert ready["report_ready_at"] >= ready["finished_at"]
+    assert ready == (await jobs.get(f"/jobs/{job['id']}")).json()
+    listed = (await jobs.get("/jobs")).json()["items"][0]
+    assert listed["report_ready_at"] == ready["report_ready_at"] and listed["result"] is None
+    # Stored once: the lease went with it.
+    assert not await job_queue.add_report(jobs.db, claimed.id, WORKER, {"x": 1})
+    assert not (await job_queue.renew_lease(jobs.db, claimed.id, WORKER, lease_s=30)).held
+
+
+async def test_a_report_lost_with_its_worker_is_claimed_again_then_given_up_aloud(
+    jobs: Jobs,
+) -> None:
+    job = await jobs.create()
+    claimed = await job_queue.claim_next(jobs.db, WORKER, lease_s=30, max_attempts=1)
+    assert claimed is not None
+    assert await job_queue.finish(
+        jobs.db, claimed.id, WORKER, "succeeded", result={"history": []}, report_lease_s=30
+    )
+    later = utc_now() + timedelta(seconds=31)  # the worker died: its lease ran out
+
+    again = await job_queue.claim_next(jobs.db, "worker-b", lease_s=30, max_attempts=1, now=later)
+    assert again is not None and str(again.id) == job["id"]
+    assert again.status == "succeeded" and again.lease_owner == "worker-b"
+    before = (await jobs.feed())["last_seq"]
+    for attempt in range(job_queue.REPORT_ATTEMPTS - 1):  # each claimer dies in turn
+        later += timedelta(seconds=31)
+        claimer = f"worker-{attempt}"
+        taken = await job_queue.claim_next(jobs.db, claimer, lease_s=30, max_attempts=1, now=later)
+        assert taken is not None and taken.lease_owner == claimer
+    assert (await jobs.feed())["last_seq"] == before  # report claims are not the owner's news
+
+    later += timedelta(seconds=31)
+    assert (
+        await job_queue.claim_next(jobs.db, "worker-z", lease_s=30, max_attempts=1, now=later)
+        is None
+    )
+    given_up = (await jobs.get(f"/jobs/{job['id']}")).json()
+    assert given_up["status"] == "succeeded"
+    assert given_up["result"]["report_error"] == job_queue.REPORT_FAILED
+    assert given_up["report_ready_at"] is not None
+    assert (await jobs.feed(since=before))["entries"][0]["data"] == given_up

@@ -55,7 +55,8 @@ async def test_claims_the_oldest_queued_job_and_leases_it(db: Database) -> None:
 
 
 async def test_nothing_to_claim_when_every_job_is_leased_or_finished(db: Database) -> None:
-    await add(db, new_job(status="succeeded"), new_job(status="cancelled"))
+    succeeded = new_job(status="succeeded", report_ready_at=utc_now())
+    await add(db, succeeded, new_job(status="cancelled"))
     await add(db, new_job())
     assert await claim(db, "worker-a") is not None
 

@@ -30,7 +30,7 @@ from services.training.cpu_budget import available_cpus
 from services.training.progress import STEP_FIELDS
 from services.training.sklearn_models import HyperparameterError, check_hyperparameters
 from services.training.torch_models import encode_matrix, fit_mlp, fit_preprocessing
-from services.training.trainer import TrainingCancelled, fit_model, load_rows, train
+from services.training.trainer import TrainingCancelled, fit_model, load_rows, report_for, train
 from tests.services.training.test_trainer import FEATURES, spec, write_dataset
 
 MLP = {"hidden_layers": [16, 8], "epochs": 40, "batch_size": 32, "learning_rate": 0.01}
@@ -81,9 +81,13 @@ def test_mlp_classifier_learns_and_its_artifact_runs_without_torch_or_pickle(
     assert 1 <= len(steps) <= 40 and steps[0]["epoch"] == 1
     assert set(steps[-1]) == set(STEP_FIELDS) and steps[-1]["val_loss"] is not None
     assert result.report["history"][-1]["epoch"] == steps[-1]["epoch"]
-    assert result.report["confusion_matrix"]["labels"] == ["no", "yes"]
-    assert result.report["roc_curve"][0]["positive_class"] == "yes"
-    assert {i["feature"] for i in result.report["feature_importance"]} == {
+    # The report follows, in the same process, from the model `train` kept.
+    assembled = report_for(training, str(dataset))
+    assert not assembled.refitted
+    report = assembled.report
+    assert report["confusion_matrix"]["labels"] == ["no", "yes"]
+    assert report["roc_curve"][0]["positive_class"] == "yes"
+    assert {i["feature"] for i in report["feature_importance"]} == {
         "size",
         "colour",
         "fresh",

@@ -21,6 +21,7 @@ from services.training.trainer import (
     export_onnx,
     fit_model,
     load_rows,
+    report_for,
     train,
 )
 from services.training.training_run import FeatureColumn, TrainingSpec
@@ -226,3 +227,32 @@ def test_forests_grow_in_stages_with_progress(dataset: Path, tmp_path: Path) -> 
     assert result.metrics["accuracy"] > 0.7
     fitted = fit_model(dataclasses.replace(training, progress_path=None), str(dataset))
     assert len(fitted.pipeline.named_steps["model"].estimators_) == 20  # type: ignore[union-attr]
+
+
+def test_the_report_follows_from_the_kept_model_and_a_refit_gives_the_same(
+    dataset: Path, tmp_path: Path
+) -> None:
+    training = spec(model="random_forest", hyperparameters={"n_estimators": 20})
+    result = train(training, str(dataset), str(tmp_path / "m.onnx"))
+    # What the job succeeds with: no report yet, only the history.
+    assert set(result.report) == {"history"}
+
+    kept = report_for(training, str(dataset))
+    # A process that no longer holds the model (replaced, restarted) fits it again.
+    again = report_for(training, str(dataset))
+
+    assert not kept.refitted and again.refitted
+    assert kept.report["confusion_matrix"]["labels"] == ["no", "yes"]
+    assert kept.report["roc_curve"] and kept.report["feature_importance"]
+    assert {k: v for k, v in again.report.items() if k != "history"} == {
+        k: v for k, v in kept.report.items() if k != "history"
+    }
+
+
+def test_a_report_is_never_made_from_another_jobs_model(dataset: Path, tmp_path: Path) -> None:
+    first = spec(model="random_forest", hyperparameters={"n_estimators": 5})
+    train(first, str(dataset), str(tmp_path / "m.onnx"))
+
+    other = report_for(dataclasses.replace(first, seed=7), str(dataset))
+
+    assert other.refitted

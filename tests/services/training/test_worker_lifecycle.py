@@ -136,6 +136,15 @@ async def wait_until(http: httpx.AsyncClient, job_id: str, *statuses: str) -> di
             await asyncio.sleep(0.1)
 
 
+async def wait_for_report(http: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(120):
+        while True:
+            job = await get_job(http, job_id)
+            if job["report_ready_at"] is not None:
+                return job
+            await asyncio.sleep(0.05)
+
+
 def parse_sse(body: str) -> list[dict[str, str]]:
     """The events of an SSE body as {id, event, data} (comments and retry lines dropped)."""
     events = []
@@ -187,8 +196,11 @@ async def test_an_mlp_job_streams_progress_registers_a_torch_model_and_draws_a_r
         assert foreign.status_code == 200
         assert parse_sse(foreign.text) == events
 
-        done = await get_job(training.http, job["id"])
-        assert done["status"] == "succeeded", done["error"]
+        succeeded = await get_job(training.http, job["id"])
+        assert succeeded["status"] == "succeeded", succeeded["error"]
+        # The report follows the success, computed from the same fitted model.
+        done = await wait_for_report(training.http, job["id"])
+        assert done["report_ready_at"] >= done["finished_at"]
         result = done["result"]
         assert result["artifact_format"] == "torch-safetensors"
         assert len(result["history"]) == 12
@@ -216,6 +228,39 @@ async def test_an_mlp_job_streams_progress_registers_a_torch_model_and_draws_a_r
         )
     assert predicted.status_code == 200, predicted.text
     assert predicted.json()["predictions"][0]["label"] in {"yes", "no"}
+
+
+async def test_a_report_its_worker_died_before_storing_is_computed_by_the_next(
+    downstream: Downstream, tmp_path: Path
+) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=80))
+    history = [{"epoch": 1.0, "loss": 0.5}]
+    async with replica(downstream, tmp_path / "training", worker_enabled=False) as idle:
+        job = await create_job(
+            idle.http, dataset_id=version["dataset_id"], target="bought", model="random_forest"
+        )
+        db = idle.app.state.context.db
+        # What a replica killed between the success and the report leaves behind.
+        held = await job_queue.claim_next(db, "killed-replica", lease_s=30, max_attempts=2)
+        assert held is not None
+        facts = {"artifact_format": "onnx", "history": history}
+        assert await job_queue.finish(
+            db, held.id, "killed-replica", "succeeded", result=facts, report_lease_s=0.5
+        )
+        assert (await get_job(idle.http, job["id"]))["report_ready_at"] is None
+    async with replica(downstream, tmp_path / "training") as survivor:
+        done = await wait_for_report(survivor.http, job["id"])
+        report = await survivor.http.get(
+            f"/internal/v1/jobs/{job['id']}/report.png", headers=alice()
+        )
+    assert done["status"] == "succeeded"
+    result = done["result"]
+    assert result["confusion_matrix"]["labels"] == ["no", "yes"]
+    assert result["roc_curve"] and result["feature_importance"]
+    # The history stays the one of the training that made the registered model.
+    assert result["history"] == history and result["artifact_format"] == "onnx"
+    assert "report_error" not in result
+    assert report.status_code == 200
 
 
 async def test_a_report_waits_for_success(downstream: Downstream, tmp_path: Path) -> None:
