@@ -26,6 +26,7 @@ from bff.compact.codec import encode
 from bff.compact.schema import CompactSchema, iter_response_models
 from bff.dashboard import Dashboard, Section
 from bff.routes import include_api_routes
+from bff.sync.cursor import SyncCursor
 from proto.common import Page
 from proto.datasets import Change, ChangeFeed, ColumnSchema, Dataset, DatasetVersion, Label
 from proto.inference import FeatureSpec, Model, ModelVersion
@@ -241,7 +242,7 @@ def sync_answer(
         positions[kind] = seqs[_SOURCE_OF[kind]]
     has_more = rnd.random() < 0.1
     return {
-        "cursor": encode_cursor({"k": positions, "s": []}),
+        "cursor": SyncCursor(positions).encode(),
         "has_more": has_more,
         "changes": changes,
         "resets": [rnd.choice(SYNC_KINDS)] if rnd.random() < 0.03 else [],
