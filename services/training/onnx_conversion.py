@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from onnx import AttributeProto, ModelProto, helper
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, helper
 from skl2onnx import get_model_alias
 from skl2onnx.common.data_types import Int64TensorType, guess_tensor_type
 from skl2onnx.common.utils_classifier import get_label_classes
@@ -51,7 +51,7 @@ def custom_parsers() -> dict[type, Any]:
 
 def custom_converters(deferred: DeferredAttributes) -> dict[type, Any]:
     """`custom_conversion_functions` for `skl2onnx.convert_sklearn`; the trees' attributes wait
-    in `deferred` for `add_deferred_attributes` on the finished model."""
+    in `deferred` for the finished model (`serialized_with_deferred_attributes`)."""
     return {
         RandomForestClassifier: functools.partial(convert_forest_classifier, deferred=deferred),
         RandomForestRegressor: functools.partial(convert_forest_regressor, deferred=deferred),
@@ -241,3 +241,131 @@ def add_deferred_attributes(model: ModelProto, deferred: DeferredAttributes) -> 
                 attribute.strings.extend(value.tolist())
     if missing:
         raise RuntimeError(f"tree-ensemble nodes missing from the converted model: {missing}")
+
+
+def serialized_with_deferred_attributes(model: ModelProto, deferred: DeferredAttributes) -> bytes:
+    """The finished model's bytes with the tree-ensemble nodes' attributes, as
+    `add_deferred_attributes` then `SerializeToString` give them, without the copy into protobuf:
+    handing it a million numbers one Python object at a time (`tolist`, `extend`) and encoding
+    them again was most of the export. The arrays are encoded here, whole, as protobuf writes
+    ONNX's proto2 messages (fields by number, repeated numbers unpacked); the tests compare the
+    bytes with skl2onnx's."""
+    if not deferred:
+        serialized: bytes = model.SerializeToString()
+        return serialized
+    missing = set(deferred)
+    nodes = []
+    for node in model.graph.node:
+        attributes = deferred.get(node.name)
+        if attributes is None:
+            nodes.append(node.SerializeToString())
+            continue
+        missing.discard(node.name)
+        nodes.append(_node_bytes(node, attributes))
+    if missing:
+        raise RuntimeError(f"tree-ensemble nodes missing from the converted model: {missing}")
+    rest = GraphProto()
+    rest.CopyFrom(model.graph)
+    rest.ClearField("node")
+    # GraphProto: node is field 1, so the nodes come first.
+    graph = b"".join(_length_delimited(1, node) for node in nodes) + rest.SerializeToString()
+    # ModelProto: graph is field 7, between doc_string (6) and opset_import (8).
+    before, after = _split_fields(model, ModelProto.GRAPH_FIELD_NUMBER)
+    return before + _length_delimited(ModelProto.GRAPH_FIELD_NUMBER, graph) + after
+
+
+def _node_bytes(node: NodeProto, attributes: dict[str, Any]) -> bytes:
+    """A node (without attributes of its own) with these, ordered by name as make_node does."""
+    if len(node.attribute):
+        raise RuntimeError(f"tree-ensemble node {node.name!r} already has attributes")
+    encoded = []
+    for name in sorted(attributes):
+        value = attributes[name]
+        if isinstance(value, np.ndarray):
+            attribute = _attribute_bytes(name, value)
+        else:
+            attribute = helper.make_attribute(name, value).SerializeToString()
+        encoded.append(_length_delimited(NodeProto.ATTRIBUTE_FIELD_NUMBER, attribute))
+    before, after = _split_fields(node, NodeProto.ATTRIBUTE_FIELD_NUMBER)
+    return before + b"".join(encoded) + after
+
+
+def _split_fields(message: Any, number: int) -> tuple[bytes, bytes]:
+    """The message's fields numbered below `number`, and above it, each serialised."""
+    below, above = type(message)(), type(message)()
+    below.CopyFrom(message)
+    above.CopyFrom(message)
+    for field, _ in message.ListFields():
+        if field.number >= number:
+            below.ClearField(field.name)
+        if field.number <= number:
+            above.ClearField(field.name)
+    return below.SerializeToString(), above.SerializeToString()
+
+
+def _attribute_bytes(name: str, value: NDArray[Any]) -> bytes:
+    """An AttributeProto of an int64, float32 or bytes array: name (1), the values (floats 7,
+    ints 8, strings 9), then type (20)."""
+    if value.dtype == np.int64 and len(value) and value.min() >= 0:
+        kind = AttributeProto.INTS
+        body = _unpacked_varints(_tag(AttributeProto.INTS_FIELD_NUMBER, 0), value)
+    elif value.dtype == np.float32:
+        kind = AttributeProto.FLOATS
+        records = np.empty((len(value), 5), dtype=np.uint8)
+        records[:, 0] = _tag(AttributeProto.FLOATS_FIELD_NUMBER, 5)[0]
+        records[:, 1:] = value.astype("<f4", copy=False).view(np.uint8).reshape(-1, 4)
+        body = records.tobytes()
+    elif value.dtype.kind == "S" and len(value):
+        kind = AttributeProto.STRINGS
+        # Few distinct strings (a node's mode): each one's field once, then one per value.
+        distinct, which = np.unique(value, return_inverse=True)
+        fields = [_length_delimited(AttributeProto.STRINGS_FIELD_NUMBER, s) for s in distinct]
+        lengths = np.asarray([len(field) for field in fields], dtype=np.int64)
+        table = np.zeros((len(fields), int(lengths.max())), dtype=np.uint8)
+        for i, field in enumerate(fields):
+            table[i, : len(field)] = np.frombuffer(field, dtype=np.uint8)
+        body = _row_prefixes(table[which.ravel()], lengths[which.ravel()])
+    else:  # negative or no numbers, other types: protobuf's own way
+        attribute: bytes = helper.make_attribute(name, value.tolist()).SerializeToString()
+        return attribute
+    name_field = _length_delimited(AttributeProto.NAME_FIELD_NUMBER, name.encode())
+    return name_field + body + _tag(AttributeProto.TYPE_FIELD_NUMBER, 0) + _varint(kind)
+
+
+def _tag(number: int, wire_type: int) -> bytes:
+    return _varint(number << 3 | wire_type)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _tag(number, 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _unpacked_varints(tag: bytes, values: NDArray[np.int64]) -> bytes:
+    """Each non-negative value as `tag` then its varint (7 bits a byte, low first)."""
+    numbers = values.astype(np.uint64)
+    sizes = np.ones(len(numbers), dtype=np.int64)
+    for shift in range(7, 64, 7):
+        sizes += numbers >= np.uint64(1 << shift)
+    # One row per value (tag, then up to the longest varint), read back to each row's length.
+    rows = np.empty((len(numbers), len(tag) + int(sizes.max())), dtype=np.uint8)
+    rows[:, : len(tag)] = np.frombuffer(tag, dtype=np.uint8)
+    for k in range(int(sizes.max())):
+        chunk = (numbers >> np.uint64(7 * k)) & np.uint64(0x7F)
+        more = (sizes > k + 1).astype(np.uint64) << np.uint64(7)
+        rows[:, len(tag) + k] = chunk | more
+    return _row_prefixes(rows, len(tag) + sizes)
+
+
+def _row_prefixes(rows: NDArray[np.uint8], lengths: NDArray[np.int64]) -> bytes:
+    """The first `lengths[i]` bytes of each row `i`, one after another."""
+    keep = np.arange(rows.shape[1]) < lengths[:, None]
+    return rows[keep].tobytes()

@@ -335,6 +335,5 @@ def export_onnx(spec: TrainingSpec, pipeline: Pipeline, path: Path) -> None:
         custom_parsers=onnx_conversion.custom_parsers(),
         custom_conversion_functions=onnx_conversion.custom_converters(deferred),
     )
-    onnx_conversion.add_deferred_attributes(onnx_model, deferred)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(onnx_model.SerializeToString())
+    path.write_bytes(onnx_conversion.serialized_with_deferred_attributes(onnx_model, deferred))
