@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import random
 import time
@@ -35,6 +36,18 @@ _log = get_logger(__name__)
 PAUSED = "PROVIDER_PAUSED"
 
 
+class _NotAllOurs(Exception):
+    """Some answered deliveries are no longer this round's: record them the careful way."""
+
+
+@dataclass(slots=True)
+class _RoundState:
+    """What a round's writer and its send workers share."""
+
+    unanswered: int  # deliveries being sent or waiting to be
+    record_at: float  # loop time by which the answers waiting are to be written
+
+
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     delivery_id: uuid.UUID
@@ -43,6 +56,11 @@ class _Claimed:
     attempts: int
     message: PushMessage | None  # None: nothing to send (device gone, expired, no provider)
     skip_reason: str = ""
+
+
+# An answer as it is recorded: the delivery, the provider's reason, what the delivery
+# becomes, and the outcome counted.
+_Answer = tuple[_Claimed, str, repository.Settlement, Outcome]
 
 
 class Dispatcher:
@@ -135,58 +153,93 @@ class Dispatcher:
         return len(claimed)
 
     async def _send_and_record(self, claim_id: uuid.UUID, claimed: list[_Claimed]) -> None:
-        """Send a round, record its answers a group at a time as they come, keep it leased."""
+        """Send a round, record its answers a group at a time as they come, keep it leased.
+
+        A few workers (no more than `dispatch_concurrency`) take the round's deliveries in
+        turn and put each answer on one list; this task writes the list a group at a time.
+        No task per delivery and no wait over all of them: a push costs O(1) here.
+        """
         if not claimed:
             return
         # The round's writes (answers, heartbeats) one at a time: two transactions of ours
         # locking the same rows in different orders would deadlock on PostgreSQL.
         writes = asyncio.Lock()
         heartbeat = asyncio.create_task(self._keep_leased(claim_id, writes))
-        sends = {asyncio.create_task(self._send(item)): item for item in claimed}
         answered: list[tuple[_Claimed, PushResult]] = []
+        # Nothing to send (device gone, expired, no provider): answered at once.
+        to_send: collections.deque[_Claimed] = collections.deque()
+        for item in claimed:
+            if item.message is None:
+                answered.append((item, PushResult(Outcome.FAILED, item.skip_reason)))
+            else:
+                to_send.append(item)
         loop = asyncio.get_running_loop()
-        record_at = 0.0  # loop time by which the answers waiting are to be written
         batch, delay_s = (
             self._settings.dispatch_record_batch,
             self._settings.dispatch_record_delay_s,
         )
+        state = _RoundState(unanswered=len(to_send), record_at=loop.time() + delay_s)
+        ready = asyncio.Event()
+
+        async def worker() -> None:
+            while to_send:
+                item = to_send.popleft()
+                try:
+                    result = await self._send(item)
+                except Exception:
+                    # Unrecorded, it stays leased and is sent again after the round.
+                    _log.exception("dispatch_send_failed", delivery_id=str(item.delivery_id))
+                    state.unanswered -= 1
+                    if state.unanswered == 0:
+                        ready.set()
+                    continue
+                state.unanswered -= 1
+                if not answered:
+                    state.record_at = loop.time() + delay_s
+                    ready.set()  # the writer times the group from its first answer
+                answered.append((item, result))
+                if len(answered) >= batch or state.unanswered == 0:
+                    ready.set()
+
+        workers = [
+            asyncio.create_task(worker())
+            for _ in range(min(len(to_send), self._settings.dispatch_concurrency))
+        ]
         try:
-            while sends:
-                timeout = max(0.0, record_at - loop.time()) if answered else None
-                done, _ = await asyncio.wait(
-                    sends, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in done:
-                    item = sends.pop(task)
-                    if task.exception() is not None:
-                        # Unrecorded, it stays leased and is sent again after the round.
-                        _log.error(
-                            "dispatch_send_failed",
-                            delivery_id=str(item.delivery_id),
-                            exc_info=task.exception(),
-                        )
-                        continue
-                    if not answered:
-                        record_at = loop.time() + delay_s
-                    answered.append((item, task.result()))
-                if answered and (len(answered) >= batch or not sends or loop.time() >= record_at):
-                    while answered:  # in groups of at most `batch`: short transactions
-                        group, answered = answered[:batch], answered[batch:]
+            while state.unanswered or answered:
+                if answered and (
+                    len(answered) >= batch or not state.unanswered or loop.time() >= state.record_at
+                ):
+                    waiting = len(answered)
+                    while waiting > 0:  # in groups of at most `batch`: short transactions
+                        group = answered[: min(batch, waiting)]
+                        del answered[: len(group)]
+                        waiting -= len(group)
                         # Shielded: a shutdown mid-write still commits what was answered.
                         await asyncio.shield(self._record_group(claim_id, group, writes))
+                    if answered:  # those answered meanwhile: a group of their own
+                        state.record_at = loop.time() + delay_s
+                    continue
+                ready.clear()
+                timeout = max(0.0, state.record_at - loop.time()) if answered else None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await ready.wait()
         except asyncio.CancelledError:
             # Shutting down: what the providers already answered is recorded, not resent.
+            for task in workers:
+                task.cancel()
             if answered:
-                await asyncio.shield(self._record_group(claim_id, answered, writes))
+                await asyncio.shield(self._record_group(claim_id, list(answered), writes))
             raise
         except Exception:
             # Unrecorded deliveries stay leased and are sent again when the lease ends.
             _log.exception("dispatch_round_failed", deliveries=len(claimed))
         finally:
             heartbeat.cancel()
-            for task in sends:
+            for task in workers:
                 task.cancel()
-            await asyncio.gather(heartbeat, *sends, return_exceptions=True)
+            await asyncio.gather(heartbeat, *workers, return_exceptions=True)
 
     async def _record_group(
         self,
@@ -282,13 +335,14 @@ class Dispatcher:
             return PushResult(Outcome.FAILED, item.skip_reason)
         async with self._limit:
             # Claimed before the provider asked us to wait, but not sent yet: send it later.
-            until = self._paused(self._clock()).get(item.platform)
-            if until is not None:
-                wait_s = (until - self._clock()).total_seconds()
-                return PushResult(Outcome.RETRY, PAUSED, retry_after_s=max(0.0, wait_s))
+            if self._paused_until:
+                until = self._paused(self._clock()).get(item.platform)
+                if until is not None:
+                    wait_s = (until - self._clock()).total_seconds()
+                    return PushResult(Outcome.RETRY, PAUSED, retry_after_s=max(0.0, wait_s))
             started = time.perf_counter()
             result = await self._senders[item.platform].send(item.message)
-            self._metrics.send_seconds.labels(item.platform).observe(time.perf_counter() - started)
+            self._metrics.observe_send(item.platform, time.perf_counter() - started)
         if result.outcome is Outcome.RETRY and result.retry_after_s:
             self._pause(item.platform, result.retry_after_s)
         return result
@@ -300,22 +354,12 @@ class Dispatcher:
         if not outcomes:
             return
         now = self._clock()
+        answers = [
+            (item, result.reason, *self._settle(item, result, claim_id, now))
+            for item, result in outcomes
+        ]
         try:
-            async with self._db.transaction() as session:
-                ours = await repository.still_claimed(
-                    session, claim_id, [item.delivery_id for item, _ in outcomes]
-                )
-                counted = [
-                    (item, result.reason, *self._settle(item, result, claim_id, now))
-                    for item, result in outcomes
-                    if item.delivery_id in ours  # else our lease ran out; another round owns it
-                ]
-                await repository.settle_deliveries(
-                    session, claim_id, [settlement for _, _, settlement, _ in counted]
-                )
-                for item, _, _, outcome in counted:
-                    if outcome is Outcome.INVALID_TOKEN:
-                        await self._forget_device(session, item, now)
+            counted = await self._write_answers(claim_id, answers, now)
         except Exception:
             _log.exception("delivery_record_failed", deliveries=len(outcomes))
             return
@@ -331,6 +375,43 @@ class Dispatcher:
                     reason=reason,
                     attempt=item.attempts,
                 )
+
+    async def _write_answers(
+        self, claim_id: uuid.UUID, answers: list[_Answer], now: datetime
+    ) -> list[_Answer]:
+        """Settle the answered deliveries still ours (a lease that ran out lost the others to
+        another round) and forget the dead tokens among them; the answers written."""
+        # Usually every one is still ours: settle them all and check the count, one
+        # statement; where the count differs (or the driver cannot count an executemany),
+        # roll back and settle only those the claim still holds.
+        try:
+            async with self._db.transaction() as session:
+                settled = await repository.settle_deliveries(
+                    session, claim_id, [settlement for _, _, settlement, _ in answers]
+                )
+                if settled != len(answers):
+                    raise _NotAllOurs
+                await self._forget_devices(session, answers, now)
+            return answers
+        except _NotAllOurs:
+            pass
+        async with self._db.transaction() as session:
+            ours = await repository.still_claimed(
+                session, claim_id, [item.delivery_id for item, *_ in answers]
+            )
+            counted = [answer for answer in answers if answer[0].delivery_id in ours]
+            await repository.settle_deliveries(
+                session, claim_id, [settlement for _, _, settlement, _ in counted]
+            )
+            await self._forget_devices(session, counted, now)
+        return counted
+
+    async def _forget_devices(
+        self, session: AsyncSession, answers: list[_Answer], now: datetime
+    ) -> None:
+        for item, _, _, outcome in answers:
+            if outcome is Outcome.INVALID_TOKEN:
+                await self._forget_device(session, item, now)
 
     def _settle(
         self, item: _Claimed, result: PushResult, claim_id: uuid.UUID, now: datetime
@@ -378,15 +459,17 @@ class Dispatcher:
             session, item.device_pk, item.message.token
         )
         if deleted is not None:
-            device, topics = deleted
-            async with changes.writer(session, device.owner_id) as feed:
+            async with changes.writer(session, deleted.owner_id) as feed:
                 await feed.record_many(
                     changes.SUBSCRIPTION,
-                    [(changes.subscription_key(device.device_id, t), None) for t in topics],
+                    [
+                        (changes.subscription_key(deleted.device_id, topic), None)
+                        for topic in deleted.topics
+                    ],
                     "delete",
                     now,
                 )
-                await feed.record(changes.DEVICE, device.device_id, "delete", at=now)
+                await feed.record(changes.DEVICE, deleted.device_id, "delete", at=now)
 
     def _retry_delay(self, attempts: int, retry_after_s: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the provider's Retry-After."""

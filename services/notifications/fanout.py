@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit.clock import Clock, utc_now
@@ -21,7 +20,7 @@ from services.kit.database import Database
 from services.kit.structured_logging import get_logger
 from services.notifications import policy, repository
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import BroadcastRow, DeliveryRow
+from services.notifications.tables import BroadcastRow
 
 _log = get_logger(__name__)
 
@@ -121,8 +120,7 @@ class FanOut:
             for device in devices
             if (decision := decisions[device.owner_id]).suppressed is None
         ]
-        if deliveries:
-            await session.execute(sa.insert(DeliveryRow), deliveries)
+        await repository.queue_deliveries(session, deliveries)
         return len(deliveries)
 
     async def _seconds_until_next(self) -> float:

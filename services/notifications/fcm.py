@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from services.notifications.provider_http2 import (
 )
 from services.notifications.push_types import (
     Outcome,
+    PushContent,
     PushMessage,
     PushResult,
     parse_retry_after,
@@ -31,6 +33,11 @@ _FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 _BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _REFRESH_MARGIN_S = 300  # renew the access token five minutes before it expires
+_PREPARED_KEPT = 256  # notifications whose bodies are kept ready (a round sends a few)
+# Stands for the token while a body is built once per notification (random: no content
+# holds it; one that did would be built per push instead).
+_TOKEN_MARK = f"tern-token-{secrets.token_hex(16)}"
+_ENCODED_MARK = orjson.dumps(_TOKEN_MARK)
 
 
 class FcmSender:
@@ -57,6 +64,9 @@ class FcmSender:
         self._access_token: str | None = None
         self._access_token_expires = 0.0
         self._token_lock = asyncio.Lock()
+        self._headers: tuple[str, dict[str, str]] | None = None  # (access token, headers)
+        # Content id -> (content, the body before the token, the body after it).
+        self._prepared: dict[object, tuple[PushContent, bytes, bytes]] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -68,17 +78,40 @@ class FcmSender:
             access_token = await self._get_access_token()
         except _TokenExchangeFailed as exc:
             return PushResult(Outcome.RETRY, exc.reason)
-        body = {"message": fcm_message(message.content, message.token)}
-        headers = {"authorization": f"Bearer {access_token}", "content-type": "application/json"}
         try:
-            response = await self._http.post(self._send_path, headers, orjson.dumps(body))
+            response = await self._http.post(
+                self._send_path, self._headers_for(access_token), self._body(message)
+            )
         except ProviderUnreachable as exc:
             return PushResult(Outcome.RETRY, exc.reason)
         if response.status == 401:
             self._access_token = None  # revoked or expired early: exchange again next time
         return classify_fcm_response(response)
 
+    def _headers_for(self, access_token: str) -> dict[str, str]:
+        if self._headers is None or self._headers[0] != access_token:
+            authorization = f"Bearer {access_token}"
+            headers = {"authorization": authorization, "content-type": "application/json"}
+            self._headers = (access_token, headers)
+        return self._headers[1]
+
+    def _body(self, message: PushMessage) -> bytes:
+        """The messages:send body: built once per notification, only the token differs."""
+        content = message.content
+        prepared = self._prepared.get(content.notification_id)
+        if prepared is None or prepared[0] is not content:
+            if len(self._prepared) >= _PREPARED_KEPT:
+                self._prepared.clear()
+            encoded = orjson.dumps({"message": fcm_message(content, _TOKEN_MARK)})
+            parts = encoded.split(_ENCODED_MARK)
+            if len(parts) != 2:
+                return orjson.dumps({"message": fcm_message(content, message.token)})
+            prepared = self._prepared[content.notification_id] = (content, parts[0], parts[1])
+        return prepared[1] + orjson.dumps(message.token) + prepared[2]
+
     async def _get_access_token(self) -> str:
+        if self._access_token and time.monotonic() < self._access_token_expires:
+            return self._access_token  # the common case: no lock to take
         async with self._token_lock:
             if self._access_token and time.monotonic() < self._access_token_expires:
                 return self._access_token

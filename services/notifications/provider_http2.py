@@ -21,6 +21,9 @@ import orjson
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.exceptions import ConnectError, PyreqwestError, RequestTimeoutError, TransportError
 
+# The answer headers a sender reads (ProviderResponse.headers holds these only).
+ANSWER_HEADERS = ("apns-id", "retry-after", "content-type")
+
 
 class ProviderUnreachable(Exception):
     """The request got no answer (refused, reset, timed out); safe to try again later."""
@@ -32,7 +35,7 @@ class ProviderUnreachable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ProviderResponse:
-    """A provider's answer: status, lower-case headers, body."""
+    """A provider's answer: status, the lower-case `ANSWER_HEADERS` it carried, body."""
 
     status: int
     headers: dict[str, str]
@@ -71,14 +74,18 @@ class ProviderHttp2Client:
         )
         try:
             response = await request.send()
-            content = await response.bytes()
+            # An empty answer (APNs' 200) is not read: one wait on the runtime less a push.
+            empty = response.get_header("content-length") == "0"
+            body = b"" if empty else (await response.bytes()).to_bytes()
         except PyreqwestError as exc:
             raise ProviderUnreachable(_reason(exc)) from exc
-        return ProviderResponse(
-            response.status,
-            {name.lower(): value for name, value in response.headers.items()},
-            content.to_bytes(),
-        )
+        # Only the headers the senders read: copying them all costs more than the rest.
+        headers = {
+            name: value
+            for name in ANSWER_HEADERS
+            if (value := response.get_header(name)) is not None
+        }
+        return ProviderResponse(response.status, headers, body)
 
     async def aclose(self) -> None:
         for client in self._clients:

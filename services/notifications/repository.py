@@ -27,6 +27,10 @@ from services.notifications.tables import (
 )
 
 RowT = TypeVar("RowT", DeviceRow, NotificationRow, TopicSubscriptionRow)
+# The tables the dispatcher and fan-out use per push, for Core statements (no ORM overhead).
+_DELIVERIES = cast(sa.Table, DeliveryRow.__table__)
+_DEVICES = cast(sa.Table, DeviceRow.__table__)
+_SUBSCRIPTIONS = cast(sa.Table, TopicSubscriptionRow.__table__)
 
 
 def token_hash(token: str) -> str:
@@ -74,20 +78,44 @@ async def devices_of(session: AsyncSession, owner_id: str) -> Sequence[DeviceRow
     return (await session.execute(query)).scalars().all()
 
 
+class RemovedDevice(NamedTuple):
+    """A device removed for its dead token, and the topics it followed."""
+
+    owner_id: str
+    device_id: str
+    topics: list[str]
+
+
+# Core statements, built once: a dead token is removed while a round's answers are recorded.
+_DELETE_DEVICE_IF_TOKEN = (
+    sa.delete(_DEVICES)
+    .where(
+        _DEVICES.c.id == sa.bindparam("device_pk"),
+        _DEVICES.c.token_hash == sa.bindparam("token_hash"),
+    )
+    .returning(_DEVICES.c.owner_id, _DEVICES.c.device_id)
+)
+_DELETE_SUBSCRIPTIONS_OF = (
+    sa.delete(_SUBSCRIPTIONS)
+    .where(_SUBSCRIPTIONS.c.device_pk == sa.bindparam("device_pk"))
+    .returning(_SUBSCRIPTIONS.c.topic)
+)
+
+
 async def delete_device_if_token(
     session: AsyncSession, device_pk: uuid.UUID, token: str
-) -> tuple[DeviceRow, list[str]] | None:
-    """Remove a device whose token a provider called dead, unless it re-registered since;
-    the device and the topics it followed."""
-    query = sa.select(DeviceRow).where(
-        DeviceRow.id == device_pk, DeviceRow.token_hash == token_hash(token)
-    )
-    device = (await session.execute(query)).scalar_one_or_none()
-    if device is None:
+) -> RemovedDevice | None:
+    """Remove a device whose token a provider called dead, unless it re-registered since
+    (its token changed); what was removed."""
+    removed = (
+        await session.execute(
+            _DELETE_DEVICE_IF_TOKEN, {"device_pk": device_pk, "token_hash": token_hash(token)}
+        )
+    ).one_or_none()
+    if removed is None:
         return None
-    topics = await delete_subscriptions_of(session, device.id)
-    await session.delete(device)
-    return device, topics
+    topics = await session.execute(_DELETE_SUBSCRIPTIONS_OF, {"device_pk": device_pk})
+    return RemovedDevice(removed.owner_id, removed.device_id, list(topics.scalars()))
 
 
 async def find_notification(
@@ -149,39 +177,40 @@ async def claim_due_deliveries(
     (providers that asked us to wait) are left alone.
     """
     claim_id = uuid.uuid4()
+    # Core statements on the tables, not the ORM: this runs for every batch and its rows are
+    # plain tuples (the ORM's bulk-update and row-loading paths cost more than the query).
+    deliveries = _DELIVERIES
     due = (
-        sa.select(DeliveryRow.id)
-        .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
-        .order_by(DeliveryRow.next_attempt_at)
+        sa.select(deliveries.c.id)
+        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+        .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     if skip_platforms:
-        due = due.where(DeliveryRow.platform.not_in(skip_platforms))
+        due = due.where(deliveries.c.platform.not_in(skip_platforms))
     claim = (
-        sa.update(DeliveryRow)
-        .where(DeliveryRow.id.in_(due.scalar_subquery()))
+        sa.update(deliveries)
+        .where(deliveries.c.id.in_(due.scalar_subquery()))
         .values(
             claim_id=claim_id,
-            attempts=DeliveryRow.attempts + 1,
+            attempts=deliveries.c.attempts + 1,
             next_attempt_at=lease_until,
             updated_at=now,
         )
         .returning(
-            DeliveryRow.id,
-            DeliveryRow.notification_id,
-            DeliveryRow.source,
-            DeliveryRow.device_pk,
-            DeliveryRow.platform,
-            DeliveryRow.attempts,
+            deliveries.c.id,
+            deliveries.c.notification_id,
+            deliveries.c.source,
+            deliveries.c.device_pk,
+            deliveries.c.platform,
+            deliveries.c.attempts,
         )
-        .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(claim)).all()
     return claim_id, [ClaimedDelivery(*row) for row in rows]
 
 
-_DELIVERIES = cast(sa.Table, DeliveryRow.__table__)
 # One statement for every answer of a round, run once per delivery (executemany): it only
 # touches a row still pending under this round's claim (a lease that ran out lost it).
 _SETTLE = (
@@ -224,11 +253,12 @@ async def still_claimed(
     session: AsyncSession, claim_id: uuid.UUID, among: Collection[uuid.UUID] | None = None
 ) -> set[uuid.UUID]:
     """Ids of the deliveries still pending under `claim_id` (of those in `among`, if given)."""
-    query = sa.select(DeliveryRow.id).where(
-        DeliveryRow.claim_id == claim_id, DeliveryRow.status == "pending"
+    deliveries = _DELIVERIES
+    query = sa.select(deliveries.c.id).where(
+        deliveries.c.claim_id == claim_id, deliveries.c.status == "pending"
     )
     if among is not None:
-        query = query.where(DeliveryRow.id.in_(set(among)))
+        query = query.where(deliveries.c.id.in_(set(among)))
     return set((await session.execute(query)).scalars().all())
 
 
@@ -246,13 +276,20 @@ async def extend_lease(session: AsyncSession, claim_id: uuid.UUID, lease_until: 
     return int(result.rowcount)
 
 
+async def queue_deliveries(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
+    """Insert pending deliveries (plain dicts of the deliveries columns) in one executemany."""
+    if rows:
+        await session.execute(sa.insert(_DELIVERIES), rows)
+
+
 async def settle_deliveries(
     session: AsyncSession, claim_id: uuid.UUID, settlements: Sequence[Settlement]
-) -> None:
-    """Write a round's answers in one executemany (no-op for rows no longer ours)."""
+) -> int | None:
+    """Write a round's answers in one executemany (no-op for rows no longer ours); how many
+    rows it changed, or None where the driver cannot count an executemany (asyncpg)."""
     if not settlements:
-        return
-    await session.execute(
+        return 0
+    result = await session.execute(
         _SETTLE,
         [
             {
@@ -270,6 +307,8 @@ async def settle_deliveries(
             for s in settlements
         ],
     )
+    cursor = cast(sa.CursorResult[Any], result)
+    return int(cursor.rowcount) if cursor.supports_sane_multi_rowcount() else None
 
 
 async def notifications_by_id(
@@ -308,8 +347,9 @@ async def device_tokens(
     """(platform, token) of each device in `ids` that still exists."""
     if not ids:
         return {}
-    query = sa.select(DeviceRow.id, DeviceRow.platform, DeviceRow.token).where(
-        DeviceRow.id.in_(ids)
+    devices = _DEVICES
+    query = sa.select(devices.c.id, devices.c.platform, devices.c.token).where(
+        devices.c.id.in_(ids)
     )
     return {pk: (platform, token) for pk, platform, token in (await session.execute(query)).all()}
 
@@ -412,15 +452,16 @@ async def subscribers_after(
     session: AsyncSession, topic: str, after: uuid.UUID | None, limit: int
 ) -> list[Subscriber]:
     """The next `limit` devices subscribed to `topic`, in device_pk order after `after`."""
+    devices, subscriptions = _DEVICES, _SUBSCRIPTIONS
     query = (
-        sa.select(DeviceRow.id, DeviceRow.owner_id, DeviceRow.platform)
-        .join(TopicSubscriptionRow, TopicSubscriptionRow.device_pk == DeviceRow.id)
-        .where(TopicSubscriptionRow.topic == topic)
-        .order_by(TopicSubscriptionRow.device_pk)
+        sa.select(devices.c.id, devices.c.owner_id, devices.c.platform)
+        .join(subscriptions, subscriptions.c.device_pk == devices.c.id)
+        .where(subscriptions.c.topic == topic)
+        .order_by(subscriptions.c.device_pk)
         .limit(limit)
     )
     if after is not None:
-        query = query.where(TopicSubscriptionRow.device_pk > after)
+        query = query.where(subscriptions.c.device_pk > after)
     return [Subscriber(*row) for row in (await session.execute(query)).all()]
 
 
