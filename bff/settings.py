@@ -122,11 +122,12 @@ class BffSettings(ServiceSettings):
     session_check_ttl_s: float = 60.0
 
     # Idempotency-Key on unsafe REST calls: how long an answer is kept for retries (a phone's
-    # offline queue may retry days later), how long a request may run before its key is free
-    # again (longer than any request takes), the largest answer kept (a larger one is not:
-    # its key is freed, and a retry runs again), and the clean-up of expired keys.
+    # offline queue may retry days later), the lease of a running request on its key (renewed
+    # while it runs, so this is how soon the key of a request whose BFF died is free again),
+    # the largest answer kept (a larger one is not: its key is freed, and a retry runs
+    # again), and the clean-up of expired keys.
     idempotency_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
-    idempotency_in_flight_s: float = Field(default=60.0, gt=0)
+    idempotency_in_flight_s: float = Field(default=10.0, gt=0)
     idempotency_max_answer_bytes: int = Field(default=256 * 1024, ge=0)
     idempotency_prune_every_s: float = Field(default=600.0, gt=0)
     idempotency_prune_batch: int = Field(default=1000, ge=1)

@@ -145,7 +145,8 @@ class IdempotencyMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, keeping_send)
+            async with self.store.holding(claimed):
+                await self.app(scope, receive, keeping_send)
         finally:
             if not settled:  # failed before it answered in full: a retry runs again
                 answer.keepable = False

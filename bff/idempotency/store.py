@@ -6,13 +6,18 @@ answer it with the kept answer (`Replay`), refuse it as another request under a 
 unrelated uses apart: REST calls claim in "rest", the offline queue in "sync:<device id>".
 
 Rows live in the BFF's own database, so every replica sees every claim: the first INSERT of a
-key wins, and a claim whose runner died is taken over once its lease is over.
+key wins, and a claim whose runner died is taken over once its lease is over. The lease is
+short and the runner renews it while it runs (`holding`), so a request of any length keeps its
+key, and the key of one whose BFF died is free again in seconds, not after the longest a
+request may take.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,14 +27,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.idempotency.tables import idempotency_records as records
+from services.kit.background import running
 from services.kit.clock import Clock, utc_now
 from services.kit.database import Database
+from services.kit.structured_logging import get_logger
+
+_log = get_logger(__name__)
 
 MAX_KEY_LENGTH = 255
 MAX_FINGERPRINT_LENGTH = 128
 _MAX_OWNER_LENGTH = 200  # user ids and scopes
 # What a request that meets a running claim is told to wait: most requests take less.
 _IN_FLIGHT_RETRY_AFTER_S = 1.0
+# A running claim's lease is renewed this many times per lease: one late renewal (a busy loop,
+# a slow commit) does not let another replica take a key whose request still runs.
+_RENEWALS_PER_LEASE = 3
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -146,6 +158,33 @@ class IdempotencyStore:
                 .returning(records.c.key)
             )
             return kept.first() is not None
+
+    @contextlib.asynccontextmanager
+    async def holding(self, claimed: Claimed) -> AsyncIterator[None]:
+        """Keep `claimed` while the block runs: its lease is renewed until the block ends."""
+        async with running(self._renew_while_running(claimed)):
+            yield
+
+    async def renew(self, claimed: Claimed) -> bool:
+        """Move the lease of a running claim on; False when it is no longer this runner's."""
+        async with self._db.engine.begin() as conn:
+            renewed = await conn.execute(
+                records.update()
+                .where(_claimed_row(claimed))
+                .values(expires_at=self._clock() + self._lease)
+                .returning(records.c.key)
+            )
+            return renewed.first() is not None
+
+    async def _renew_while_running(self, claimed: Claimed) -> None:
+        every_s = self._lease.total_seconds() / _RENEWALS_PER_LEASE
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                if not await self.renew(claimed):
+                    return  # settled, or taken over after a stall: nothing left to hold
+            except Exception as exc:  # a failed renewal is retried; the lease has slack
+                _log.warning("idempotency_renew_failed", error=type(exc).__name__)
 
     async def release(self, claimed: Claimed) -> None:
         """Drop a claim without an answer (the request failed): a retry runs again."""

@@ -157,7 +157,8 @@ async def _apply_once(ctx: PushContext, mutation: Mutation) -> MutationResult:
 
 async def _run(ctx: PushContext, mutation: Mutation, claim: Claimed) -> MutationResult:
     try:
-        result = await _applier(mutation)(ctx, mutation)
+        async with ctx.store.holding(claim):
+            result = await _applier(mutation)(ctx, mutation)
     except _Rejected as exc:
         result = MutationResult(
             mutation_id=mutation.mutation_id, status="rejected", error=exc.error

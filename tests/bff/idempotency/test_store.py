@@ -119,6 +119,36 @@ async def test_a_claim_whose_runner_died_is_taken_over_after_its_lease(
     assert await store.claim("ada", "rest", "k1", "fp-1") == Replay(200, (), b"{}")
 
 
+async def test_a_renewed_claim_is_not_taken_over_and_a_settled_one_is_not_renewed(
+    store: IdempotencyStore, clock: Clock
+) -> None:
+    running = await claimed(store, "ada", "rest", "k1")
+    clock.advance(seconds=50)
+    assert await store.renew(running)
+    clock.advance(seconds=50)  # 100 s after the claim, 50 s after its renewal
+
+    assert isinstance(await store.claim("ada", "rest", "k1", "fp-1"), InFlight)
+    assert await store.complete(running, *ANSWER)
+    assert not await store.renew(running)
+    assert isinstance(await store.claim("ada", "rest", "k1", "fp-1"), Replay)
+
+
+async def test_a_request_keeps_its_key_while_it_runs_and_a_dead_one_frees_it_in_a_lease(
+    db: Database,
+) -> None:
+    # Real time: a 1 s lease, renewed every third of it while the request runs.
+    store = IdempotencyStore(db, retention_s=60, in_flight_s=1.0, max_body_bytes=1024)
+    first = await claimed(store, "ada", "rest", "k1")
+    async with store.holding(first):
+        await asyncio.sleep(2.5)  # well past the lease
+        assert isinstance(await store.claim("ada", "rest", "k1", "fp-1"), InFlight)
+    # The runner is gone without settling (its BFF died): no renewal, the key frees.
+    await asyncio.sleep(1.2)
+    taker = await claimed(store, "ada", "rest", "k1")
+    assert not await store.complete(first, *ANSWER)
+    assert await store.complete(taker, 200, (), b"{}")
+
+
 async def test_answers_are_kept_for_the_retention_then_the_key_is_new(
     store: IdempotencyStore, clock: Clock
 ) -> None:
