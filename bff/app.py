@@ -55,6 +55,7 @@ from bff.settings import BffSettings
 from bff.signing.middleware import SignedRequestMiddleware
 from bff.signing.openapi import document_request_signing
 from bff.signing.policy import PlatformPolicy
+from bff.signing.verifier import RequestSignatures
 from bff.sync.entities import BFF as BFF_SOURCE
 from bff.sync.pokes import Poker, poke_through
 from services.kit.app_factory import create_service_app
@@ -176,11 +177,12 @@ def build_context(
     app_config = AppConfigService(
         runtime.db, settings.app_config_ttl_s, build_config_bus(settings.redis_url)
     )
+    auth = build_auth_service(settings, runtime)
     return BffContext(
         settings=settings,
         runtime=runtime,
         clients=ServiceClients.from_runtime(runtime),
-        auth=build_auth_service(settings, runtime),
+        auth=auth,
         app_config=app_config,
         known=known,
         pages=KeptPages(
@@ -193,6 +195,12 @@ def build_context(
             retention_s=settings.idempotency_retention_s,
             in_flight_s=settings.idempotency_in_flight_s,
             max_body_bytes=settings.idempotency_max_answer_bytes,
+        ),
+        signatures=RequestSignatures(
+            auth.signing_keys,
+            runtime.cache,
+            PlatformPolicy(settings.signed_requests),
+            settings.signature_window_s,
         ),
         attestation=SignInAttestation(
             build_verifier(settings),
@@ -237,10 +245,7 @@ def add_phone_middleware(app: FastAPI, context: BffContext) -> None:
             Middleware(
                 SignedRequestMiddleware,
                 auth=context.auth,
-                keys=context.auth.signing_keys,
-                cache=context.runtime.cache,
-                policy=PlatformPolicy(settings.signed_requests),
-                window_s=settings.signature_window_s,
+                signatures=context.signatures,
             ),
             Middleware(
                 RepresentationMiddleware,

@@ -13,6 +13,7 @@ from bff.idempotency.store import IdempotencyStore
 from bff.kept_pages import KeptPages
 from bff.known_versions import KnownVersions
 from bff.settings import BffSettings
+from bff.signing.verifier import RequestSignatures
 from services.kit.runtime import ServiceRuntime
 
 
@@ -26,5 +27,6 @@ class BffContext:
     known: KnownVersions
     pages: KeptPages
     idempotency: IdempotencyStore
+    signatures: RequestSignatures
     attestation: SignInAttestation
     safelists: Safelists

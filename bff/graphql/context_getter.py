@@ -14,8 +14,12 @@ from starlette.requests import HTTPConnection
 from bff.context import BffContext
 from bff.dependencies import auth_required, bearer_token
 from bff.graphql.context import Context
+from bff.signing.middleware import request_target
+from bff.signing.verifier import Presented
 from services.kit.errors import ApiError
 from services.kit.request_context import request_headers
+
+GRAPHQL_TARGET = "/graphql"
 
 
 async def get_context(connection: HTTPConnection) -> Context:
@@ -28,13 +32,30 @@ async def get_context(connection: HTTPConnection) -> Context:
 
 async def authenticate_connection(context: Context, payload: dict[str, Any]) -> ApiError | None:
     """Sign a WebSocket in from its `connection_init` payload (or else its handshake's
-    header); the auth error that refuses it, if any."""
+    header); the auth or signature error that refuses it, if any.
+
+    A connection is signed as a GET of its handshake's path and query with an empty body, with
+    the three signature values in the payload (or else on the handshake), under the rules of
+    every other request (bff/signing): what one signature admits is the connection, and its
+    nonce admits it once."""
     context.connection_params = payload
     token = connection_token(context)
     if token is not None:
         signed_in = await _signed_in(context.bff, token)
         context.user, context.auth_error = signed_in.user, signed_in.auth_error
-    return None if context.user is not None else context.auth_error or auth_required()
+    if context.user is None:
+        return context.auth_error or auth_required()
+    request = context.request
+    presented = Presented.of(payload)
+    if not presented and request is not None:
+        presented = Presented.of(request_headers(request.scope))
+    target = request_target(request.scope) if request is not None else GRAPHQL_TARGET
+    refusal = await context.bff.signatures.check_handshake(
+        context.user.session_id, target, presented
+    )
+    if refusal is not None:
+        context.user, context.auth_error = None, refusal
+    return refusal
 
 
 def connection_token(context: Context) -> str | None:
