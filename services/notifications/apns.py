@@ -59,6 +59,10 @@ class ApnsSender:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def warm_up(self) -> None:
+        """Sign the provider token before the first push needs it."""
+        self.provider_token()
+
     def provider_token(self) -> str:
         """The ES256 JWT Apple wants, reused until it is about 50 minutes old."""
         now = time.time()

@@ -36,6 +36,10 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
             senders = await asyncio.to_thread(build_senders, settings)
             for sender in senders.values():
                 stack.push_async_callback(sender.aclose)
+                # Credentials ready before the first push (not on its path); in the background.
+                if (warm_up := getattr(sender, "warm_up", None)) is not None:
+                    warming = asyncio.create_task(warm_up(), name=f"warm-up-{sender.platform}")
+                    stack.push_async_callback(_cancel, warming)
             dispatcher = Dispatcher(runtime.db, senders, settings, context.metrics)
             context.dispatcher = dispatcher
             task = asyncio.create_task(dispatcher.run_forever(), name="push-dispatcher")

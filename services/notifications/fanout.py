@@ -115,13 +115,16 @@ class FanOut:
             owner: await _admit(session, row, owner, policies[owner], owner in counted, now)
             for owner in sorted(owners)
         }
-        deliveries = [
-            _delivery_values(row.id, device, decision.not_before or now, now)
-            for device in devices
-            if (decision := decisions[device.owner_id]).suppressed is None
-        ]
-        await repository.queue_deliveries(session, deliveries)
-        return len(deliveries)
+        # The devices admitted, by when they are due (now, or when quiet hours end).
+        due: dict[datetime, list[uuid.UUID]] = {}
+        for device in devices:
+            decision = decisions[device.owner_id]
+            if decision.suppressed is None:
+                due.setdefault(decision.not_before or now, []).append(device.id)
+        queued = 0
+        for at, device_pks in due.items():
+            queued += await repository.queue_topic_deliveries(session, row.id, device_pks, at, now)
+        return queued
 
     async def _seconds_until_next(self) -> float:
         async with self._db.session() as session:
@@ -152,22 +155,3 @@ async def _admit(
         if user_policy.hourly_cap is not None and count > user_policy.hourly_cap:
             return policy.Decision(suppressed=policy.HOURLY_CAP)
     return decision
-
-
-def _delivery_values(
-    broadcast_id: uuid.UUID, device: repository.Subscriber, due: datetime, now: datetime
-) -> dict[str, object]:
-    """One pending outbox row for the broadcast to this device (a plain dict: bulk insert)."""
-    return {
-        "id": uuid.uuid4(),
-        "notification_id": broadcast_id,
-        "source": "topic",
-        "device_pk": device.id,
-        "owner_id": device.owner_id,
-        "platform": device.platform,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": due,
-        "created_at": now,
-        "updated_at": now,
-    }

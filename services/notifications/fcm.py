@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from typing import Any
@@ -71,6 +72,12 @@ class FcmSender:
     async def aclose(self) -> None:
         await self._http.aclose()
         await self._oauth.aclose()
+
+    async def warm_up(self) -> None:
+        """Exchange for an access token before the first push needs one (signing the
+        assertion and the round trip take ~100 ms); a failure is retried by that push."""
+        with contextlib.suppress(Exception):  # whatever it was, the push meets it again
+            await self._get_access_token()
 
     async def send(self, message: PushMessage) -> PushResult:
         """Send one message; never raises for provider or network trouble."""

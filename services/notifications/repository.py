@@ -12,6 +12,8 @@ from typing import Any, NamedTuple, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from services.kit.paging import NewestFirst, Position, newest_first
 from services.notifications.tables import (
@@ -276,10 +278,70 @@ async def extend_lease(session: AsyncSession, claim_id: uuid.UUID, lease_until: 
     return int(result.rowcount)
 
 
-async def queue_deliveries(session: AsyncSession, rows: Sequence[dict[str, object]]) -> None:
-    """Insert pending deliveries (plain dicts of the deliveries columns) in one executemany."""
-    if rows:
-        await session.execute(sa.insert(_DELIVERIES), rows)
+class _NewUuid(FunctionElement[uuid.UUID]):
+    """A fresh random (version 4) uuid the database makes, one per row of a statement."""
+
+    type = sa.Uuid()
+    inherit_cache = True
+
+
+@compiles(_NewUuid)
+def _new_uuid(element: _NewUuid, compiler: Any, **kw: Any) -> str:
+    return "gen_random_uuid()"  # PostgreSQL 13+
+
+
+@compiles(_NewUuid, "sqlite")
+def _new_uuid_sqlite(element: _NewUuid, compiler: Any, **kw: Any) -> str:
+    # The 32 lower-case hex digits sa.Uuid stores on SQLite, with version 4's bits.
+    return (
+        "lower(hex(randomblob(6)) || '4' || substr(hex(randomblob(2)), 2)"
+        " || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2)"
+        " || hex(randomblob(6)))"
+    )
+
+
+def _queue_topic_statement() -> sa.Insert:
+    now = sa.bindparam("now", type_=_DELIVERIES.c.created_at.type)
+    columns = {
+        "id": _NewUuid(),
+        "notification_id": sa.bindparam("content_id", type_=_DELIVERIES.c.notification_id.type),
+        "source": sa.literal_column("'topic'"),
+        "device_pk": _DEVICES.c.id,
+        "owner_id": _DEVICES.c.owner_id,
+        "platform": _DEVICES.c.platform,
+        "status": sa.literal_column("'pending'"),
+        "attempts": sa.literal_column("0"),
+        "next_attempt_at": sa.bindparam("due", type_=_DELIVERIES.c.next_attempt_at.type),
+        "created_at": now,
+        "updated_at": now,
+    }
+    devices = sa.select(*columns.values()).where(
+        _DEVICES.c.id.in_(sa.bindparam("device_pks", expanding=True))
+    )
+    return sa.insert(_DELIVERIES).from_select(list(columns), devices)
+
+
+# A page of a broadcast's deliveries, made in the database from the devices' rows: no row
+# built, bound and sent one by one (uuid, timestamps and all) for every device.
+_QUEUE_TOPIC = _queue_topic_statement()
+
+
+async def queue_topic_deliveries(
+    session: AsyncSession,
+    content_id: uuid.UUID,
+    device_pks: Sequence[uuid.UUID],
+    due: datetime,
+    now: datetime,
+) -> int:
+    """Queue a pending delivery of `content_id` (a broadcast) to each of these devices that
+    still exists, due at `due`, in one INSERT .. SELECT; how many were queued."""
+    if not device_pks:
+        return 0
+    result = await session.execute(
+        _QUEUE_TOPIC,
+        {"content_id": content_id, "device_pks": list(device_pks), "due": due, "now": now},
+    )
+    return int(cast(sa.CursorResult[Any], result).rowcount)
 
 
 async def settle_deliveries(
