@@ -27,6 +27,7 @@ from bff.compact.schema import CompactSchema, iter_response_models
 from bff.dashboard import Dashboard, Section
 from bff.routes import include_api_routes
 from bff.sync.cursor import SyncCursor
+from bff.sync.entities import ENTITY_KINDS
 from proto.common import Page
 from proto.datasets import Change, ChangeFeed, ColumnSchema, Dataset, DatasetVersion, Label
 from proto.inference import FeatureSpec, Model, ModelVersion
@@ -38,20 +39,7 @@ Json = dict[str, Any]
 Sampler = Callable[[random.Random], bytes]
 
 # The kinds of a sync answer, in the order the sync endpoint lists them.
-SYNC_KINDS = (
-    "datasets",
-    "dataset_versions",
-    "labels",
-    "training_jobs",
-    "models",
-    "model_versions",
-    "model_aliases",
-    "notifications",
-    "devices",
-    "topic_subscriptions",
-    "push_preferences",
-    "sessions",
-)
+SYNC_KINDS = tuple(kind.name for kind in ENTITY_KINDS)
 _KIND_ORDER = {kind: index for index, kind in enumerate(SYNC_KINDS)}
 # How often each kind changes, relatively: labels and notifications far more than datasets.
 _SYNC_WEIGHTS = (6, 3, 20, 8, 3, 3, 2, 12, 2, 2, 1, 2)
