@@ -230,6 +230,36 @@ async def test_an_mlp_job_streams_progress_registers_a_torch_model_and_draws_a_r
     assert predicted.json()["predictions"][0]["label"] in {"yes", "no"}
 
 
+async def test_a_forest_succeeds_then_its_report_lands_as_a_change_of_the_job(
+    downstream: Downstream, tmp_path: Path
+) -> None:
+    version = await downstream.datasets.upload_csv(ALICE, people_csv(rows=120))
+    async with replica(downstream, tmp_path / "training") as training:
+        job = await create_job(
+            training.http, dataset_id=version["dataset_id"], target="bought", model="random_forest"
+        )
+        succeeded = await wait_until(training.http, job["id"], "succeeded", "failed")
+        assert succeeded["status"] == "succeeded", succeeded["error"]
+        # At success: a model to predict with, its metrics, history and artifact facts.
+        assert succeeded["model_id"] and {"accuracy", "f1"} <= set(succeeded["metrics"])
+        assert {"history", "artifact_format", "classes"} <= set(succeeded["result"])
+        if succeeded["report_ready_at"] is None:
+            assert "confusion_matrix" not in succeeded["result"]
+        done = await wait_for_report(training.http, job["id"])
+        feed = await training.http.get("/internal/v1/feed", headers=alice())
+        async with asyncio.timeout(10):
+            while training.worker.pool.busy:  # the report's process is given back
+                await asyncio.sleep(0.05)
+    assert done["report_ready_at"] >= done["finished_at"]
+    assert done["metrics"] == succeeded["metrics"]
+    assert done["result"]["history"] == succeeded["result"]["history"]
+    assert done["result"]["confusion_matrix"]["labels"] == ["no", "yes"]
+    assert done["result"]["roc_curve"] and done["result"]["feature_importance"]
+    # The report's arrival moved the job's entry in its owner's change feed.
+    [entry] = [e for e in feed.json()["entries"] if e["id"] == job["id"]]
+    assert entry["data"] == done
+
+
 async def test_a_report_its_worker_died_before_storing_is_computed_by_the_next(
     downstream: Downstream, tmp_path: Path
 ) -> None:
