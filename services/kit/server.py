@@ -26,6 +26,7 @@ import uvloop
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.kit.gc_tuning import settle_for_serving
 from services.kit.settings import ServerName, ServiceSettings
 
 _KEEP_ALIVE_S = 75  # phones reuse connections; stay above typical load-balancer idle time
@@ -80,6 +81,7 @@ async def _no_lifespan() -> AsyncIterator[None]:
 def run(create_app: Callable[[Any], Starlette], settings: ServiceSettings) -> None:
     """Build the app and serve it until SIGINT/SIGTERM."""
     app = create_app(settings)
+    settle_for_serving()
 
     async def main() -> None:
         stop = asyncio.Event()
