@@ -52,7 +52,10 @@ class NotificationsSettings(ServiceSettings):
     # A round records its answers as they arrive: a group as soon as this many wait, or when
     # the first of them has waited `dispatch_record_delay_s`, or when nothing else is pending.
     # A crash loses the record (and the phone may get a second copy) only of those waiting.
-    dispatch_record_batch: int = Field(default=32, ge=1)
+    # The delay bounds that window at any rate; the batch only caps a group when answers come
+    # faster than it can fill (each group is a transaction: 128 took ~14% less CPU per push
+    # than 32 in tests/bench push_fanout, at the same rate).
+    dispatch_record_batch: int = Field(default=128, ge=1)
     dispatch_record_delay_s: float = Field(default=0.02, ge=0)
     max_delivery_attempts: int = 8
     retry_base_s: float = 2.0
