@@ -88,6 +88,11 @@ async def test_settling_touches_only_rows_still_under_the_claim(db: Database) ->
     # (None: the driver cannot count an executemany, and the dispatcher asks first instead).
     assert changed in (2, None)
     async with db.session() as session:
+        # Stored as the ORM stores a timestamp (on SQLite, text: compared as text when due).
+        raw = sa.text("SELECT created_at, sent_at, updated_at FROM deliveries WHERE id = :id")
+        stored = (await session.execute(raw, {"id": sent.hex if db.is_sqlite else sent})).one()
+    assert stored[0] == stored[1] == stored[2]
+    async with db.session() as session:
         rows = {
             row.id: row for row in (await session.execute(sa.select(DeliveryRow))).scalars().all()
         }
