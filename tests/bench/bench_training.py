@@ -251,6 +251,7 @@ def run() -> BenchResult:
         environment="test",
     )
     stack = Stack(config)
+    load_before = os.getloadavg()[0]
     figures: dict[str, dict[str, list[float]]] = {
         m: {"service": [], "plain": [], "pick_up": [], "run": [], "report": []}
         for m in ("random_forest", "mlp")
@@ -287,6 +288,7 @@ def run() -> BenchResult:
                     figures[model]["run"].append(run)
                     figures[model]["report"].append(report)
                 print(figures, flush=True)
+            load_after = os.getloadavg()[0]
             latencies = _latency_while_training(phone, dataset_id)
     finally:
         plain_pool.shutdown()
@@ -335,7 +337,9 @@ def run() -> BenchResult:
         notes=[
             f"{ROWS} rows (8 numbers with gaps, 2 categories), binary target; one thread per "
             f"training; {ROUNDS} alternating rounds, medians; forest {FOREST}, MLP {MLP}; the "
-            f"bench polls the job every {POLL_S * 1000:g} ms.",
+            f"bench polls the job every {POLL_S * 1000:g} ms. The machine's 1-minute load "
+            f"average was {load_before:.1f} before the rounds and {load_after:.1f} after them "
+            "(other work shares it: rounds scatter when it is above the CPU count).",
             f"Latency: {LATENCY_REQUESTS} sequential GETs 10 ms apart through the BFF while two "
             "random forests (200 trees) train (concurrency 2; a finished one is replaced, checked "
             "every 20 GETs); all six processes on one machine "
