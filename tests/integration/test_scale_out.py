@@ -416,9 +416,14 @@ def test_killing_one_replica_of_each_loses_nothing(scaled: Scaled) -> None:
         threading.Thread(target=load.write, daemon=True),
         threading.Thread(target=load.read, args=(survivor - 1,), daemon=True),
     ]
+    _wait_for_progress(phone, job_id)  # training, with hundreds of epochs to go
     for thread in threads:
         thread.start()
-    _wait_for_progress(phone, job_id)  # training, with hundreds of epochs to go
+    # The kill lands in the middle of the edits, whatever the machine's speed: some edit
+    # then meets the dead BFF.
+    deadline = time.monotonic() + 30
+    while len(load.applied) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
 
     for name in ("training", "inference", "bff"):
         stack.kill(replica_name(name, victim))
