@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from bff.context import BffContext
 from bff.dependencies import auth_required, bearer_token
 from bff.graphql.context import Context
-from bff.signing.middleware import request_target
+from bff.signing.canonical import request_target
 from bff.signing.verifier import Presented
 from services.kit.errors import ApiError
 from services.kit.request_context import request_headers

@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
+from typing import Any
 
 ALGORITHM = "TERN-HMAC-SHA256"
 TIMESTAMP_HEADER = "X-Tern-Timestamp"
@@ -77,3 +79,11 @@ def declared_body_sha256(method: str, path: str, headers: dict[str, str]) -> str
         return None
     declared = headers.get(_CHUNK_HASH_HEADER, "")
     return declared.lower() if _HEX_SHA256_RE.match(declared) else ""
+
+
+def request_target(scope: Mapping[str, Any]) -> str:
+    """The path and query as the phone sent them."""
+    raw = scope.get("raw_path")
+    path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bff.auth.service import AuthService
 from bff.dependencies import bearer_token
-from bff.signing.canonical import EMPTY_BODY_SHA256, declared_body_sha256
+from bff.signing.canonical import EMPTY_BODY_SHA256, declared_body_sha256, request_target
 from bff.signing.verifier import Presented, RequestSignatures
 from services.kit.asgi_body import read_body, replaying
 from services.kit.error_responses import error_response
@@ -93,11 +93,3 @@ class SignedRequestMiddleware:
             return (await self.auth.authenticate(token)).session_id
         except ApiError:
             return None  # the route answers the token's own 401 (expired: refresh first)
-
-
-def request_target(scope: Scope) -> str:
-    """The path and query as the phone sent them."""
-    raw = scope.get("raw_path")
-    path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
-    query = scope.get("query_string", b"").decode("latin-1")
-    return f"{path}?{query}" if query else path

@@ -15,6 +15,7 @@ from services.notifications.provider_http2 import (
 )
 from services.notifications.push_types import (
     Outcome,
+    PerNotification,
     PushContent,
     PushMessage,
     PushResult,
@@ -25,7 +26,6 @@ from services.notifications.settings import NotificationsSettings
 _INVALID_TOKEN_REASONS = frozenset({"Unregistered", "BadDeviceToken"})
 _PROVIDER_TOKEN_REASONS = frozenset({"ExpiredProviderToken", "InvalidProviderToken"})
 _RETRYABLE_STATUS = frozenset({429, 500, 503})
-_PREPARED_KEPT = 256  # notifications whose pushes are kept ready (a round sends a few)
 
 
 class ApnsSender:
@@ -52,9 +52,8 @@ class ApnsSender:
         )
         self._provider_token: str | None = None
         self._provider_token_at = 0.0
-        # Content id -> (content, its apns-* headers, its body): built once per notification,
-        # not once per device (the token is in the path, the body is the same for all).
-        self._prepared: dict[object, tuple[PushContent, dict[str, str], bytes]] = {}
+        # The apns-* headers and the body are the same for every device of a notification.
+        self._prepared = PerNotification(self._prepare)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -78,18 +77,12 @@ class ApnsSender:
 
     def _prepare(self, content: PushContent) -> tuple[dict[str, str], bytes]:
         """The headers (less authorization and apns-id) and body of `content`'s pushes."""
-        prepared = self._prepared.get(content.notification_id)
-        if prepared is None or prepared[0] is not content:
-            if len(self._prepared) >= _PREPARED_KEPT:
-                self._prepared.clear()
-            headers = {**apns_headers(content, self._topic), "content-type": "application/json"}
-            prepared = (content, headers, orjson.dumps(apns_payload(content)))
-            self._prepared[content.notification_id] = prepared
-        return prepared[1], prepared[2]
+        headers = {**apns_headers(content, self._topic), "content-type": "application/json"}
+        return headers, orjson.dumps(apns_payload(content))
 
     async def send(self, message: PushMessage) -> PushResult:
         """Send one push; never raises for provider or network trouble."""
-        common, body = self._prepare(message.content)
+        common, body = self._prepared(message.content)
         headers = {
             **common,
             "authorization": f"bearer {self.provider_token()}",

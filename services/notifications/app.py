@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.kit.app_factory import create_service_app
+from services.kit.background import running
 from services.kit.runtime import ServiceRuntime
 from services.notifications.apns import ApnsSender
 from services.notifications.context import NotificationsContext
@@ -37,17 +37,13 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
             for sender in senders.values():
                 stack.push_async_callback(sender.aclose)
                 # Credentials ready before the first push (not on its path); in the background.
-                if (warm_up := getattr(sender, "warm_up", None)) is not None:
-                    warming = asyncio.create_task(warm_up(), name=f"warm-up-{sender.platform}")
-                    stack.push_async_callback(_cancel, warming)
+                await stack.enter_async_context(running(sender.warm_up()))
             dispatcher = Dispatcher(runtime.db, senders, settings, context.metrics)
             context.dispatcher = dispatcher
-            task = asyncio.create_task(dispatcher.run_forever(), name="push-dispatcher")
-            stack.push_async_callback(_cancel, task)
+            await stack.enter_async_context(running(dispatcher.run_forever()))
         fanout = FanOut(runtime.db, settings, on_page=dispatcher.wake if dispatcher else _nothing)
         context.fanout = fanout
-        fanout_task = asyncio.create_task(fanout.run_forever(), name="topic-fanout")
-        stack.push_async_callback(_cancel, fanout_task)
+        await stack.enter_async_context(running(fanout.run_forever()))
 
     app = create_service_app(
         settings,
@@ -69,12 +65,6 @@ def build_senders(settings: NotificationsSettings) -> dict[str, PushSender]:
     if settings.apns_enabled:
         senders["ios"] = ApnsSender(settings, load_apns_key(settings))
     return senders
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def _nothing() -> None:

@@ -21,6 +21,7 @@ from services.notifications.provider_http2 import (
 )
 from services.notifications.push_types import (
     Outcome,
+    PerNotification,
     PushContent,
     PushMessage,
     PushResult,
@@ -34,7 +35,6 @@ _FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 _BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _REFRESH_MARGIN_S = 300  # renew the access token five minutes before it expires
-_PREPARED_KEPT = 256  # notifications whose bodies are kept ready (a round sends a few)
 # Stands for the token while a body is built once per notification (random: no content
 # holds it; one that did would be built per push instead).
 _TOKEN_MARK = f"tern-token-{secrets.token_hex(16)}"
@@ -66,8 +66,8 @@ class FcmSender:
         self._access_token_expires = 0.0
         self._token_lock = asyncio.Lock()
         self._headers: tuple[str, dict[str, str]] | None = None  # (access token, headers)
-        # Content id -> (content, the body before the token, the body after it).
-        self._prepared: dict[object, tuple[PushContent, bytes, bytes]] = {}
+        # The body before the token and after it: the same for every device of a notification.
+        self._bodies = PerNotification(_body_around_token)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -104,17 +104,10 @@ class FcmSender:
 
     def _body(self, message: PushMessage) -> bytes:
         """The messages:send body: built once per notification, only the token differs."""
-        content = message.content
-        prepared = self._prepared.get(content.notification_id)
-        if prepared is None or prepared[0] is not content:
-            if len(self._prepared) >= _PREPARED_KEPT:
-                self._prepared.clear()
-            encoded = orjson.dumps({"message": fcm_message(content, _TOKEN_MARK)})
-            parts = encoded.split(_ENCODED_MARK)
-            if len(parts) != 2:
-                return orjson.dumps({"message": fcm_message(content, message.token)})
-            prepared = self._prepared[content.notification_id] = (content, parts[0], parts[1])
-        return prepared[1] + orjson.dumps(message.token) + prepared[2]
+        around = self._bodies(message.content)
+        if around is None:
+            return orjson.dumps({"message": fcm_message(message.content, message.token)})
+        return around[0] + orjson.dumps(message.token) + around[1]
 
     async def _get_access_token(self) -> str:
         if self._access_token and time.monotonic() < self._access_token_expires:
@@ -192,3 +185,10 @@ def _names_token_field(details: list[dict[str, Any]]) -> bool:
             if violation.get("field") == "message.token":
                 return True
     return False
+
+
+def _body_around_token(content: PushContent) -> tuple[bytes, bytes] | None:
+    """`content`'s messages:send body split where the token goes; None when the split is not
+    clean (a content that holds the mark itself), and the body is built whole per push."""
+    parts = orjson.dumps({"message": fcm_message(content, _TOKEN_MARK)}).split(_ENCODED_MARK)
+    return (parts[0], parts[1]) if len(parts) == 2 else None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from services.kit.clock import utc_now
 
@@ -63,7 +64,32 @@ class PushSender(Protocol):
 
     async def send(self, message: PushMessage) -> PushResult: ...
 
+    async def warm_up(self) -> None:
+        """Get credentials ready before the first push needs them (off its path)."""
+
     async def aclose(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+class PerNotification(Generic[T]):
+    """What a sender builds once per notification and reuses for each of its devices (the
+    body, the headers): kept for the latest few notifications (a round sends a few), built
+    again for a content it has not seen."""
+
+    def __init__(self, build: Callable[[PushContent], T], kept: int = 256) -> None:
+        self._build = build
+        self._kept_max = kept
+        self._kept: dict[uuid.UUID, tuple[PushContent, T]] = {}
+
+    def __call__(self, content: PushContent) -> T:
+        entry = self._kept.get(content.notification_id)
+        if entry is None or entry[0] is not content:
+            if len(self._kept) >= self._kept_max:
+                self._kept.clear()
+            entry = self._kept[content.notification_id] = (content, self._build(content))
+        return entry[1]
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
