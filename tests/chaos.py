@@ -13,6 +13,11 @@ At the end the queues are drained and the jobs finished, and the summary says:
 - requests and server errors (a 5xx other than 503 while a process is down is a bug);
 - lost: an applied label edit that a final sync does not show, an accepted job that is gone;
 - duplicated: a job created twice for one Idempotency-Key, a push delivered twice;
+- resent: a push sent again because notifications was killed between the provider's answer
+  and the record of it. Sending is at-least-once (services/notifications/dispatcher.py): the
+  copy carries the same collapse id, so the phone shows one notification. Only a copy whose
+  first send came before that kill and whose second came after it counts as resent; any
+  other second copy is a duplicate;
 - the time each process took to be serving again.
 The exit status is 1 if anything was lost or duplicated or a server error seen.
 `tests/integration/test_chaos.py` runs a short version in CI.
@@ -30,6 +35,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +59,9 @@ class Report:
     unavailable: int = 0  # 503s and refused connections while a process was down
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)  # across the notifications crash
     recovery_s: dict[str, float] = field(default_factory=dict)
+    down: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)  # killed, restarted
     applied_edits: int = 0
     jobs: Counter[str] = field(default_factory=Counter)  # by final status
     job_errors: list[str] = field(default_factory=list)
@@ -69,7 +77,8 @@ class Report:
             f"{self.unavailable:,}, server errors {len(self.server_errors)}",
             f"label edits applied {self.applied_edits}, jobs {dict(self.jobs)}, "
             f"model-ready pushes {self.pushes}",
-            f"lost {len(self.lost)}, duplicated {len(self.duplicated)}",
+            f"lost {len(self.lost)}, duplicated {len(self.duplicated)}, "
+            f"resent across the notifications crash {len(self.resent)}",
             "serving again after SIGKILL + restart: "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.recovery_s.items()),
         ]
@@ -77,6 +86,12 @@ class Report:
         lines += [f"  server error: {e}" for e in self.server_errors[:20]]
         lines += [f"  lost: {item}" for item in self.lost[:20]]
         lines += [f"  duplicated: {item}" for item in self.duplicated[:20]]
+        lines += [f"  resent: {item}" for item in self.resent[:20]]
+        if self.duplicated or self.resent:
+            lines += [
+                f"  {name} killed {killed:%H:%M:%S.%f}, restarted {restarted:%H:%M:%S.%f}"
+                for name, (killed, restarted) in self.down.items()
+            ]
         return "\n".join(lines)
 
 
@@ -247,8 +262,10 @@ def _chaos(stack: Stack, config: StackConfig, report: Report, seconds_per_kill: 
             time.sleep(seconds_per_kill / 2)
             killed_at = time.monotonic()
             stack.kill(name)
+            killed_wall = datetime.now(UTC)  # dead by now: it sends nothing after this
             time.sleep(0.5)
             stack.restart(name, timeout_s=120)
+            report.down[name] = (killed_wall, datetime.now(UTC))
             report.recovery_s[name] = _serving_again(probe, loads[0].phone.headers) - killed_at
             time.sleep(seconds_per_kill / 2)
     finally:
@@ -306,9 +323,36 @@ def _check(loads: list[_Load], config: StackConfig, report: Report, deadline: fl
         pushes = _pushes(config, load.token, len(succeeded), deadline)
         report.pushes += len(pushes)
         sent = Counter(_notification_of(p) for p in pushes)
-        report.duplicated += [f"push {what} x{n}" for what, n in sent.items() if n > 1]
+        for what, n in sent.items():
+            if n > 1:
+                copies = [p for p in pushes if _notification_of(p) == what]
+                line = f"push {what} x{n}, received at " + ", ".join(
+                    p["received_at"] for p in copies
+                )
+                crash = report.down.get("notifications")
+                if crash is not None and resent_across(copies, crash[0]):
+                    report.resent.append(line)
+                else:
+                    report.duplicated.append(line)
         if len(sent) < len(succeeded):
             report.lost.append(f"{len(succeeded) - len(sent)} model-ready pushes ({phone.email})")
+
+
+def resent_across(copies: list[dict[str, Any]], killed: datetime) -> bool:
+    """Two copies of one push, the first sent before notifications was killed and the second
+    after it, with one collapse id: the resend at-least-once sending makes after a crash."""
+    if len(copies) != 2:
+        return False
+    first, second = sorted(copies, key=lambda p: p["received_at"])
+    collapse = {p["headers"].get("apns-collapse-id") for p in copies}
+    return (
+        datetime.fromisoformat(first["received_at"])
+        <= killed
+        < datetime.fromisoformat(second["received_at"])
+        and len(collapse) == 1
+        and None not in collapse
+        and first["payload"] == second["payload"]
+    )
 
 
 def _notification_of(push: dict[str, Any]) -> str:

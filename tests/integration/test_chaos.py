@@ -1,5 +1,9 @@
 """A short `make chaos` in CI: each process is SIGKILLed under load and restarted, and the
-phones lose nothing and get nothing twice (on PostgreSQL and Redis when CI provides them)."""
+phones lose nothing and get nothing twice (on PostgreSQL and Redis when CI provides them).
+
+A push the provider took just before notifications was killed, and that was sent again after,
+is not a duplicate: sending is at-least-once, and the copy carries the same collapse id, so the
+phone shows one notification (`chaos.resent_across`). Any other second copy fails the test."""
 
 from __future__ import annotations
 
