@@ -34,7 +34,13 @@ class Dataset(Node):
     name: str
     latest_version: int
     row_count: int
-    columns: list[Column]
+    column_json: strawberry.Private[list[dict[str, Any]]]
+
+    @strawberry.field
+    def columns(self) -> list[Column]:
+        # Converted when selected: a list of datasets rarely asks for its columns.
+        return [Column.from_json(column) for column in self.column_json]
+
     created_at: datetime
     updated_at: datetime
 
@@ -47,7 +53,7 @@ class Dataset(Node):
             **fields,
             global_id=to_global_id("Dataset", raw_id),
             row_count=dataset["row_count"],
-            columns=[Column.from_json(column) for column in dataset["columns"]],
+            column_json=dataset["columns"],
         )
 
     @described("The dataset's versions, newest first.")

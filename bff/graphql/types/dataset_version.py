@@ -37,7 +37,13 @@ class DatasetVersion(Node):
     row_count: int
     size_bytes: int
     sha256: str
-    columns: list[Column]
+    column_json: strawberry.Private[list[dict[str, Any]]]
+
+    @strawberry.field
+    def columns(self) -> list[Column]:
+        # Converted when selected: a list of datasets rarely asks for its columns.
+        return [Column.from_json(column) for column in self.column_json]
+
     created_at: datetime
     source_encoding: str | None
 
@@ -57,7 +63,7 @@ class DatasetVersion(Node):
             row_count=version["row_count"],
             size_bytes=version["size_bytes"],
             sha256=version["sha256"],
-            columns=[Column.from_json(column) for column in version["columns"]],
+            column_json=version["columns"],
             created_at=datetime.fromisoformat(version["created_at"]),
             source_encoding=version.get("source_encoding"),
         )

@@ -38,7 +38,13 @@ class Model(Node):
     task: str
     latest_version: int
     aliases: JSON
-    features: list[Feature]
+    feature_json: strawberry.Private[list[dict[str, Any]]]
+
+    @strawberry.field
+    def features(self) -> list[Feature]:
+        # Converted when selected: a list of models rarely asks for its features.
+        return [Feature.from_json(feature) for feature in self.feature_json]
+
     created_at: datetime
     updated_at: datetime
     alias_versions: strawberry.Private[dict[str, int]]
@@ -53,7 +59,7 @@ class Model(Node):
             global_id=to_global_id("Model", raw_id),
             task=model["task"],
             aliases=JSON(model["aliases"]),
-            features=[Feature.from_json(feature) for feature in model["features"]],
+            feature_json=model["features"],
             alias_versions=dict(model["aliases"]),
         )
 

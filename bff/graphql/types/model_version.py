@@ -36,7 +36,13 @@ class ModelVersion(Node):
     version: int
     task: str
     format: str
-    features: list[Feature]
+    feature_json: strawberry.Private[list[dict[str, Any]]]
+
+    @strawberry.field
+    def features(self) -> list[Feature]:
+        # Converted when selected: a list of models rarely asks for its features.
+        return [Feature.from_json(feature) for feature in self.feature_json]
+
     classes: list[str] | None
     metrics: JSON
     training_job_id: strawberry.ID | None = strawberry.field(
@@ -61,7 +67,7 @@ class ModelVersion(Node):
             version=version["version"],
             task=version["task"],
             format=version["format"],
-            features=[Feature.from_json(feature) for feature in version["features"]],
+            feature_json=version["features"],
             classes=version.get("classes"),
             metrics=JSON(version["metrics"]),
             training_job_id=None if job_id is None else strawberry.ID(str(job_id)),

@@ -60,10 +60,15 @@ def item(n: int, **changed: Any) -> Item:
 
 class _Counting(PlainFieldsExecutionContext):
     infos = 0
+    objects = 0  # objects graphql-core completed on its own
 
     def build_resolve_info(self, *args: Any, **kwargs: Any) -> Any:
         type(self).infos += 1
         return super().build_resolve_info(*args, **kwargs)
+
+    def complete_object_value(self, *args: Any, **kwargs: Any) -> Any:
+        type(self).objects += 1
+        return super().complete_object_value(*args, **kwargs)
 
 
 def answers(document: str, items: list[Item]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -98,6 +103,7 @@ def test_plain_objects_skip_the_per_field_work() -> None:
     result = asyncio.run(schema.execute(PLAIN, root_value=Query(items=items)))
     assert result.errors is None
     assert _Counting.infos == 1  # the list field's own; none for its 50 x 11 plain fields
+    assert _Counting.objects == 0  # nor an object completion per item: one loop over the list
 
 
 def test_a_field_with_a_resolver_or_arguments_is_left_to_graphql_core() -> None:
@@ -127,3 +133,46 @@ def test_a_value_its_scalar_refuses_is_reported_like_graphql_core() -> None:
         core, plain = answers("{ items { count status createdAt tags score } }", [item(1), broken])
         assert plain == core
         assert [path for _message, path in core["errors"]] == [["items", 1, field]]
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Tag(Named):
+    colour: str
+
+
+@strawberry.type
+class Paint:  # a name and a colour, but no Named: not a Tag
+    name: str
+    colour: str
+
+
+@strawberry.type
+class TaggedQuery:
+    tags: list[Tag]
+
+
+def test_an_item_of_another_type_is_refused_like_graphql_core() -> None:
+    def run(execution_context_class: Any, tags: list[Any]) -> dict[str, Any]:
+        schema = strawberry.Schema(
+            query=TaggedQuery, types=[Paint], execution_context_class=execution_context_class
+        )
+        result = asyncio.run(
+            schema.execute("{ tags { name colour } }", root_value=TaggedQuery(tags=tags))
+        )
+        return {"data": result.data, "errors": [(e.message, e.path) for e in result.errors or []]}
+
+    tags = [Tag(name="a", colour="red"), Tag(name="b", colour="blue")]
+    assert run(PlainFieldsExecutionContext, tags) == run(None, tags)
+    assert run(None, tags)["data"] == {
+        "tags": [{"name": "a", "colour": "red"}, {"name": "b", "colour": "blue"}]
+    }
+
+    wrong: list[Any] = [tags[0], Paint(name="c", colour="green")]
+    core = run(None, wrong)
+    assert run(PlainFieldsExecutionContext, wrong) == core
+    assert [path for _message, path in core["errors"]] == [["tags", 1]]
