@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import cachetools
 from graphql import (
     GraphQLEnumType,
     GraphQLList,
@@ -131,7 +132,7 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
     ) -> tuple[_Plain, ...] | None:
         # graphql-core collects one field set per selection and type, shared by every item
-        # of a list: planned once per operation (the set is kept with its plan, so that its
+        # of a list: looked up once per operation (the set is kept with its plan, so that its
         # id stays its own).
         plans: dict[int, tuple[GroupedFieldSet, tuple[_Plain, ...] | None]]
         plans = self.__dict__.setdefault("_plans", {})
@@ -140,9 +141,32 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return known[1]
         middleware = self.middleware_manager
         wrapped = middleware is not None and bool(middleware.middlewares)
-        plan = None if wrapped else _plan_of(self, parent_type, grouped_field_set)
+        plan = None if wrapped else _kept_plan(self, parent_type, grouped_field_set)
         plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
+
+
+# Plans outlive the operation. Parsed documents are cached (the ParserCache extension), so the
+# next request of a document brings the very field nodes it brought before: a plan is kept
+# under the ids of its type and nodes, with them, so that those ids stay theirs while it is.
+_KEPT_PLANS_MAX = 4096
+_kept_plans: cachetools.LRUCache[tuple[int, ...], tuple[object, tuple[_Plain, ...] | None]] = (
+    cachetools.LRUCache(maxsize=_KEPT_PLANS_MAX)
+)
+
+
+def _kept_plan(
+    executor: StrawberryGraphQLCoreExecutionContext,
+    parent_type: GraphQLObjectType,
+    grouped_field_set: GroupedFieldSet,
+) -> tuple[_Plain, ...] | None:
+    nodes = [details[0].node for details in grouped_field_set.values()]
+    key = (id(executor.schema), id(parent_type), *map(id, nodes))
+    kept = _kept_plans.get(key)
+    if kept is None:
+        plan = _plan_of(executor, parent_type, grouped_field_set)
+        kept = _kept_plans[key] = ((executor.schema, parent_type, nodes), plan)
+    return kept[1]
 
 
 def _plan_of(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
@@ -12,9 +13,10 @@ from strawberry.types import Info
 from bff.graphql.context import Context
 from bff.graphql.types.column import Column
 from bff.graphql.types.described import described
-from bff.graphql.types.json_values import catalog_entry_fields
+from bff.graphql.types.json_backed import JsonBacked
+from bff.graphql.types.json_values import catalog_entry_readers
 from bff.graphql.types.label import Label
-from bff.graphql.types.node import Node, to_global_id
+from bff.graphql.types.node import Node
 from bff.graphql.types.page import Page, page_from, page_size
 from bff.graphql.types.version_stats import VersionStats
 from services.kit.errors import not_found
@@ -29,7 +31,7 @@ _DatasetVersion = Annotated["DatasetVersion", strawberry.lazy("bff.graphql.types
     description="A dataset of the viewer. `id` is its uuid (as REST routes and mutations "
     "take it); `globalId` the Relay id for `node(id:)`."
 )
-class Dataset(Node):
+class Dataset(Node, JsonBacked):
     id: strawberry.ID
     name: str
     latest_version: int
@@ -44,17 +46,16 @@ class Dataset(Node):
     created_at: datetime
     updated_at: datetime
 
+    readers = {
+        **catalog_entry_readers("Dataset"),
+        "row_count": itemgetter("row_count"),
+        "column_json": itemgetter("columns"),
+    }
+
     @classmethod
     def from_json(cls, dataset: dict[str, Any]) -> Dataset:
-        """From a `Dataset` as the datasets service answers it."""
-        fields = catalog_entry_fields(dataset)
-        raw_id = fields["id"]
-        return cls(
-            **fields,
-            global_id=to_global_id("Dataset", raw_id),
-            row_count=dataset["row_count"],
-            column_json=dataset["columns"],
-        )
+        """From a `Dataset` as the datasets service answers it (read when selected)."""
+        return cls.backed_by(dataset)
 
     @described("The dataset's versions, newest first.")
     async def versions(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
@@ -13,9 +14,10 @@ from strawberry.types import Info
 from bff.graphql.context import Context
 from bff.graphql.types.described import described
 from bff.graphql.types.feature import Feature
-from bff.graphql.types.json_values import catalog_entry_fields
+from bff.graphql.types.json_backed import JsonBacked
+from bff.graphql.types.json_values import catalog_entry_readers
 from bff.graphql.types.model_alias import ModelAlias
-from bff.graphql.types.node import Node, to_global_id
+from bff.graphql.types.node import Node
 from bff.graphql.types.page import Page, page_from, page_size
 from services.kit.errors import not_found
 
@@ -32,7 +34,7 @@ _TrainingJob = Annotated["TrainingJob", strawberry.lazy("bff.graphql.types.train
     "take it); `globalId` the Relay id for `node(id:)`. `aliases` maps alias -> version as JSON; "
     "`aliasList` is the same, typed, each with its version."
 )
-class Model(Node):
+class Model(Node, JsonBacked):
     id: strawberry.ID
     name: str
     task: str
@@ -49,19 +51,18 @@ class Model(Node):
     updated_at: datetime
     alias_versions: strawberry.Private[dict[str, int]]
 
+    readers = {
+        **catalog_entry_readers("Model"),
+        "task": itemgetter("task"),
+        "aliases": itemgetter("aliases"),
+        "feature_json": itemgetter("features"),
+        "alias_versions": lambda model: dict(model["aliases"]),
+    }
+
     @classmethod
     def from_json(cls, model: dict[str, Any]) -> Model:
-        """From a `Model` as the inference service answers it."""
-        fields = catalog_entry_fields(model)
-        raw_id = fields["id"]
-        return cls(
-            **fields,
-            global_id=to_global_id("Model", raw_id),
-            task=model["task"],
-            aliases=JSON(model["aliases"]),
-            feature_json=model["features"],
-            alias_versions=dict(model["aliases"]),
-        )
+        """From a `Model` as the inference service answers it (read when selected)."""
+        return cls.backed_by(model)
 
     @described("The model's aliases (production, staging, ...), by name.")
     def alias_list(self) -> list[ModelAlias]:

@@ -4,6 +4,7 @@ the dataset and version it trained on, the model and version it made."""
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -12,6 +13,7 @@ from strawberry.types import Info
 
 from bff.graphql.context import Context
 from bff.graphql.types.described import described
+from bff.graphql.types.json_backed import JsonBacked
 from bff.graphql.types.json_values import as_datetime, as_id, as_optional_datetime, as_optional_id
 from bff.graphql.types.node import Node, to_global_id
 from services.kit.errors import not_found
@@ -34,7 +36,7 @@ _ModelVersion = Annotated["ModelVersion", strawberry.lazy("bff.graphql.types.mod
     "`datasetVersion` is a number, as before; the objects are `dataset`, `trainingData`, "
     "`trainedModel` and `trainedModelVersion`, each read once per request for all jobs."
 )
-class TrainingJob(Node):
+class TrainingJob(Node, JsonBacked):
     id: strawberry.ID
     status: str
     dataset_id: strawberry.ID
@@ -53,31 +55,31 @@ class TrainingJob(Node):
     model_id: strawberry.ID | None
     model_version: int | None
 
+    readers = {
+        "id": lambda job: as_id(job["id"]),
+        "global_id": lambda job: to_global_id("TrainingJob", job["id"]),
+        "status": itemgetter("status"),
+        "dataset_id": lambda job: as_id(job["dataset_id"]),
+        "dataset_version": itemgetter("dataset_version"),
+        "target": itemgetter("target"),
+        "features": itemgetter("features"),
+        "task": itemgetter("task"),
+        "model": itemgetter("model"),
+        "model_name": itemgetter("model_name"),
+        "hyperparameters": itemgetter("hyperparameters"),
+        "created_at": lambda job: as_datetime(job["created_at"]),
+        "started_at": lambda job: as_optional_datetime(job.get("started_at")),
+        "finished_at": lambda job: as_optional_datetime(job.get("finished_at")),
+        "error": lambda job: job.get("error"),
+        "metrics": lambda job: job.get("metrics"),
+        "model_id": lambda job: as_optional_id(job.get("model_id")),
+        "model_version": lambda job: job.get("model_version"),
+    }
+
     @classmethod
     def from_json(cls, job: dict[str, Any]) -> TrainingJob:
-        """From a `TrainingJob` as the training service answers it."""
-        metrics = job.get("metrics")
-        raw_id = as_id(job["id"])
-        return cls(
-            id=raw_id,
-            global_id=to_global_id("TrainingJob", raw_id),
-            status=job["status"],
-            dataset_id=as_id(job["dataset_id"]),
-            dataset_version=job["dataset_version"],
-            target=job["target"],
-            features=job["features"],
-            task=job["task"],
-            model=job["model"],
-            model_name=job["model_name"],
-            hyperparameters=JSON(job["hyperparameters"]),
-            created_at=as_datetime(job["created_at"]),
-            started_at=as_optional_datetime(job.get("started_at")),
-            finished_at=as_optional_datetime(job.get("finished_at")),
-            error=job.get("error"),
-            metrics=JSON(metrics) if metrics is not None else None,
-            model_id=as_optional_id(job.get("model_id")),
-            model_version=job.get("model_version"),
-        )
+        """From a `TrainingJob` as the training service answers it (read when selected)."""
+        return cls.backed_by(job)
 
     @described("The dataset it trains on.", loaded=1)
     async def dataset(self, info: Info[Context, None]) -> _Dataset | None:

@@ -176,3 +176,33 @@ def test_an_item_of_another_type_is_refused_like_graphql_core() -> None:
     core = run(None, wrong)
     assert run(PlainFieldsExecutionContext, wrong) == core
     assert [path for _message, path in core["errors"]] == [["tags", 1]]
+
+
+def test_a_cached_document_is_planned_once_across_operations(monkeypatch: Any) -> None:
+    from strawberry.extensions import ParserCache
+
+    from bff.graphql import plain_fields
+
+    planned: list[str] = []
+    plan_of = plain_fields._plan_of
+
+    def counting(executor: Any, parent_type: Any, grouped: Any) -> Any:
+        planned.append(parent_type.name)
+        return plan_of(executor, parent_type, grouped)
+
+    monkeypatch.setattr(plain_fields, "_plan_of", counting)
+    schema = strawberry.Schema(
+        query=Query,
+        extensions=[lambda: ParserCache(maxsize=8)],
+        execution_context_class=PlainFieldsExecutionContext,
+    )
+    document = "{ items { id name count } }"
+    for n in (3, 5):
+        result = asyncio.run(
+            schema.execute(document, root_value=Query(items=[item(i) for i in range(n)]))
+        )
+        assert result.errors is None and len(result.data["items"]) == n
+    assert planned == ["Query", "Item"]  # the second operation found the plans of the first
+    other = asyncio.run(schema.execute("{ items { name } }", root_value=Query(items=[item(1)])))
+    assert other.data == {"items": [{"name": "item 1"}]}
+    assert planned == ["Query", "Item"] * 2  # another document, other plans
