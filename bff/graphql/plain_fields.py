@@ -39,6 +39,8 @@ from graphql.type import GraphQLResolveInfo
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
+from bff.graphql.types.json_backed import JsonBacked
+
 _DEFINITION = "strawberry-definition"  # where strawberry keeps a field's definition
 _TYPENAME = "__typename"
 
@@ -175,6 +177,8 @@ def _plan_of(
     grouped_field_set: GroupedFieldSet,
 ) -> tuple[_Plain, ...] | None:
     plan: list[_Plain] = []
+    origin = getattr(parent_type.extensions.get(_DEFINITION), "origin", None)
+    backed = isinstance(origin, type) and issubclass(origin, JsonBacked)
     for response_name, details in grouped_field_set.items():
         node = details[0].node
         name = node.name.value
@@ -199,6 +203,8 @@ def _plan_of(
             return None
         coerce, non_null, is_list = leaf
         read = definition.default_resolver
+        if read is getattr and backed:
+            read = JsonBacked.field_value  # the same value, without a failed lookup first
         plan.append(_Plain(response_name, definition.python_name, read, coerce, non_null, is_list))
     return tuple(plan)
 

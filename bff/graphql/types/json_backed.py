@@ -5,7 +5,10 @@ them. Converting every field up front (timestamps parsed, ids made global, the d
 from keyword arguments) cost more than completing the selected ones did. An object made by
 `backed_by` holds the service's item and nothing else; the first read of a field (by the
 executor, a resolver, `==`) converts it with the type's reader for that field and keeps the
-value, so the second read is a plain attribute.
+value, so the second read is a plain attribute. Reading on demand costs more per field than
+reading a set attribute, so it pays for types of many fields of which few are selected (jobs,
+datasets, models: measured in process); notifications, few fields and half of them selected,
+are built whole.
 
 A type lists one reader per field in `readers`; `tests/bff/graphql/test_json_backed.py` checks
 that every field of every such type has one. Objects built with the type's constructor (tests,
@@ -33,6 +36,20 @@ class JsonBacked:
         made = object.__new__(cls)
         made.__dict__[_SOURCE] = item
         return made
+
+    def field_value(self, name: str) -> Any:
+        """What `getattr(self, name)` answers, without the failed lookup before `__getattr__`
+        (an exception raised and caught per field on the first read): the plain-fields
+        executor reads a backed object's fields through this."""
+        values = self.__dict__
+        if name in values:
+            return values[name]
+        read = type(self).readers.get(name)
+        item = values.get(_SOURCE)
+        if read is None or item is None:
+            return self.__getattr__(name)  # raises the AttributeError getattr would
+        value = values[name] = read(item)
+        return value
 
     def __getattr__(self, name: str) -> Any:
         # Only for attributes not set yet: those of an object made by `backed_by`.

@@ -3,20 +3,22 @@ converted on its first read only, and the answer is the one an object built whol
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import strawberry
 
+from bff.graphql.plain_fields import PlainFieldsExecutionContext
 from bff.graphql.types.dataset import Dataset
 from bff.graphql.types.json_backed import JsonBacked
 from bff.graphql.types.model import Model
 from bff.graphql.types.node import from_global_id
-from bff.graphql.types.notification import Notification
 from bff.graphql.types.training_job import TrainingJob
 
-BACKED: list[type[JsonBacked]] = [Dataset, Model, Notification, TrainingJob]
+BACKED: list[type[JsonBacked]] = [Dataset, Model, TrainingJob]
 
 JOB: dict[str, Any] = {
     "id": "0b1c7c2e-55a4-4f5e-9a7d-2f0e6f1d7a01",
@@ -76,3 +78,46 @@ def test_an_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = job.nope
     assert getattr(job, "__strawberry_cast__", None) is None  # probes keep working
+
+
+@strawberry.type
+class Catalog:
+    datasets: list[Dataset]
+
+
+def _catalog_answer(items: list[dict[str, Any]], execution_context_class: Any) -> dict[str, Any]:
+    schema = strawberry.Schema(query=Catalog, execution_context_class=execution_context_class)
+    catalog = Catalog(datasets=[Dataset.from_json(item) for item in items])
+    document = "{ datasets { id name rowCount updatedAt globalId } }"
+    result = asyncio.run(schema.execute(document, root_value=catalog))
+    return {"data": result.data, "errors": [(e.message, e.path) for e in result.errors or []]}
+
+
+def _dataset(n: int) -> dict[str, Any]:
+    return {
+        "id": f"5a0c{n:04d}-0000-4000-8000-000000000000",
+        "name": f"export_{n}.csv",
+        "latest_version": 1,
+        "row_count": 100 * n,
+        "columns": [{"name": "x", "type": "number", "nulls": 0, "distinct_estimate": n}],
+        "created_at": f"2026-12-06T20:{n:02d}:00+00:00",
+        "updated_at": f"2026-12-06T21:{n:02d}:00+00:00",
+    }
+
+
+def test_backed_objects_answer_what_graphql_core_answers() -> None:
+    items = [_dataset(n) for n in range(1, 6)]
+    core = _catalog_answer(items, None)
+    assert _catalog_answer(items, PlainFieldsExecutionContext) == core
+    assert core["errors"] == []
+    assert core["data"]["datasets"][1]["rowCount"] == 200
+    assert core["data"]["datasets"][1]["updatedAt"] == "2026-12-06T21:02:00+00:00"
+
+
+def test_an_item_missing_a_field_is_reported_at_that_field() -> None:
+    broken = _dataset(2)
+    del broken["updated_at"]
+    items = [_dataset(1), broken]
+    core = _catalog_answer(items, None)
+    assert _catalog_answer(items, PlainFieldsExecutionContext) == core
+    assert [path for _message, path in core["errors"]] == [["datasets", 1, "updatedAt"]]
