@@ -29,6 +29,9 @@ class JsonBacked:
     """A strawberry type whose objects may be read lazily from a service's JSON item."""
 
     readers: ClassVar[Mapping[str, Reader]]
+    # Not cast to another type (strawberry.cast sets it on an object): found here, strawberry's
+    # type check does not go through __getattr__ (an AttributeError made and caught) per item.
+    __as_strawberry_type__ = None
 
     @classmethod
     def backed_by(cls, item: dict[str, Any]) -> Self:
