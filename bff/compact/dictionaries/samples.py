@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from bff.compact.codec import encode
 from bff.compact.schema import CompactSchema, iter_response_models
 from bff.dashboard import Dashboard, Section
-from bff.routes import include_api_routes
+from bff.routes import API_ROUTES, include_api_routes
 from bff.sync.cursor import SyncCursor
 from bff.sync.entities import ENTITY_KINDS
 from proto.common import Page
@@ -335,7 +335,7 @@ def compact_encoder(path: str) -> Callable[[Json], Any]:
 def _bff_key_maps() -> tuple[CompactSchema, dict[str, Any]]:
     # The BFF's public routes, as bff.app.create_app includes them (without its services).
     app = FastAPI()
-    include_api_routes(app)
+    include_api_routes(app, API_ROUTES)
     models = {path: model for path, model in iter_response_models(app.routes) if model}
     return CompactSchema.from_routes(app.routes, "/api/"), models
 
