@@ -40,7 +40,7 @@ from tests.bench.reporting import BenchResult
 from tests.bench.viewer_stack import DASHBOARD_PROCESSES, running_stack, seed_viewer
 from tests.support.servers import free_port
 
-ROUNDS = 3
+ROUNDS = 5
 CLIENTS, STREAMS = 8, 1
 REQUESTS = {"a": 12_000, "b": 1_500, "c": 8_000, "d": 8_000, "e": 1_500}
 LOADS = {
