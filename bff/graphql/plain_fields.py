@@ -85,50 +85,36 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         items: Any,
         position_context: Any,
     ) -> AwaitableOrValue[list[Any]]:
-        completed = self._complete_plain_list(item_type, field_details_list, info, path, items)
-        if completed is not None:
-            return completed
-        return super().complete_iterable_value(
-            item_type, field_details_list, info, path, items, position_context
-        )
-
-    def _complete_plain_list(
-        self,
-        item_type: GraphQLOutputType,
-        field_details_list: FieldDetailsList,
-        info: GraphQLResolveInfo[Any],
-        path: Path,
-        items: Any,
-    ) -> list[Any] | None:
-        """A list of non-null objects whose selected fields are all plain, in one loop; None
-        where graphql-core completes it (another type, @stream or @defer, an item it must)."""
-        if not (
+        """A list of non-null objects whose selected fields are all plain, in one loop; else
+        (another type, @stream or @defer, an item it must complete) graphql-core's way."""
+        plan = None
+        if (
             isinstance(item_type, GraphQLNonNull)
             and isinstance(item_type.of_type, GraphQLObjectType)
             and isinstance(items, list | tuple)
+            and self.get_stream_usage(field_details_list, path) is None
         ):
-            return None
-        object_type = item_type.of_type
-        if self.get_stream_usage(field_details_list, path) is not None:
-            return None
-        grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
-            object_type, field_details_list
+            object_type = item_type.of_type
+            grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
+                object_type, field_details_list
+            )
+            if not new_defer_usages:
+                plan = self._plan(object_type, grouped_field_set)
+        if plan is not None:
+            is_type_of, name = object_type.is_type_of, object_type.name
+            completed: list[Any] = []
+            for item in items:
+                if is_type_of is not None and is_type_of(item, info) is not True:
+                    break
+                answer = _complete(plan, name, item)
+                if answer is None:
+                    break
+                completed.append(answer)
+            else:
+                return completed
+        return super().complete_iterable_value(
+            item_type, field_details_list, info, path, items, position_context
         )
-        if new_defer_usages:
-            return None
-        plan = self._plan(object_type, grouped_field_set)
-        if plan is None:
-            return None
-        is_type_of, name = object_type.is_type_of, object_type.name
-        completed: list[Any] = []
-        for item in items:
-            if is_type_of is not None and is_type_of(item, info) is not True:
-                return None
-            answer = _complete(plan, name, item)
-            if answer is None:
-                return None
-            completed.append(answer)
-        return completed
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
