@@ -140,7 +140,8 @@ class _Router(GraphQLRouter[Context, None]):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         # Declines every other path before trying its routes (kit/routing.py says why): the
-        # app asks this router first, so REST requests pass it at the cost of one comparison.
+        # app asks it right after the dashboard and sync routers (bff/app.py), so the REST
+        # requests for the routers after it pass it at the cost of one comparison.
         if not scope.get("path", "").endswith(GRAPHQL_PATH):
             return Match.NONE, {}
         return super().matches(scope)

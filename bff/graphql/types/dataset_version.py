@@ -41,7 +41,7 @@ class DatasetVersion(Node):
 
     @strawberry.field
     def columns(self) -> list[Column]:
-        # Converted when selected: a list of datasets rarely asks for its columns.
+        # Converted when selected: a list of versions rarely asks for their columns.
         return [Column.from_json(column) for column in self.column_json]
 
     created_at: datetime

@@ -47,19 +47,19 @@ class JsonBacked:
         values = self.__dict__
         if name in values:
             return values[name]
-        read = type(self).readers.get(name)
-        item = values.get(_SOURCE)
-        if read is None or item is None:
-            return self.__getattr__(name)  # raises the AttributeError getattr would
-        value = values[name] = read(item)
-        return value
+        return self._converted(name)
 
     def __getattr__(self, name: str) -> Any:
         # Only for attributes not set yet: those of an object made by `backed_by`.
-        item = self.__dict__.get(_SOURCE)
+        return self._converted(name)
+
+    def _converted(self, name: str) -> Any:
+        """The field read from the item and kept; the AttributeError getattr raises when the
+        type has no such field or the object holds no item."""
+        values = self.__dict__
+        item = values.get(_SOURCE)
         read = type(self).readers.get(name)
         if item is None or read is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        value = read(item)
-        self.__dict__[name] = value
+        value = values[name] = read(item)
         return value

@@ -40,7 +40,7 @@ class ModelVersion(Node):
 
     @strawberry.field
     def features(self) -> list[Feature]:
-        # Converted when selected: a list of models rarely asks for its features.
+        # Converted when selected: a list of versions rarely asks for their features.
         return [Feature.from_json(feature) for feature in self.feature_json]
 
     classes: list[str] | None
