@@ -10,6 +10,7 @@ import json
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +70,7 @@ def seed_viewer(client: httpx.Client) -> dict[str, str]:
         str(phone.upload(f"churn_export_{n:02d}.csv", churn_csv(rows=200, seed=n))["dataset_id"])
         for n in range(SEED_DATASETS)
     ]
+    seeded: list[str] = []
     for wave in range(0, SEED_JOBS, ACTIVE_JOBS_PER_USER):
         jobs = []
         for n in range(wave, min(SEED_JOBS, wave + ACTIVE_JOBS_PER_USER)):
@@ -86,4 +88,28 @@ def seed_viewer(client: httpx.Client) -> dict[str, str]:
             jobs.append(created.json()["id"])
         for job in jobs:
             phone.wait_for_job(job, timeout_s=300)
+        seeded += jobs
+    _settle(phone, seeded)
     return {"authorization": phone.headers["Authorization"], "x-device-id": phone.device_id}
+
+
+def _settle(phone: Phone, jobs: list[str], timeout_s: float = 120.0) -> None:
+    """Until nothing of the viewer changes any more: each job's report is in (it follows the
+    job's success) and the dashboard's ETag holds over a second and a half (a model-ready
+    notification is made after the job's success too). A benchmark that reads "unchanged"
+    pages must not start while they still change."""
+    deadline = time.monotonic() + timeout_s
+    while any(phone.get(f"/api/v1/training-jobs/{job}").json()["report_ready_at"] is None
+              for job in jobs):  # fmt: skip
+        if time.monotonic() > deadline:
+            raise TimeoutError("the seeded jobs' reports did not all arrive")
+        time.sleep(0.2)
+    etag = phone.get("/api/v1/dashboard").headers["etag"]
+    while True:
+        time.sleep(1.5)
+        now = phone.get("/api/v1/dashboard").headers["etag"]
+        if now == etag:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("the viewer's dashboard kept changing")
+        etag = now
