@@ -20,6 +20,7 @@ from services.kit.database import Database
 from services.training import job_queue
 from services.training.app import create_app
 from services.training.progress import MILESTONES, ProgressMilestones
+from services.training.tables import Job
 from tests.support.apps import running_app, service_headers
 from tests.support.servers import serve_app
 from tests.support.settings import make_settings
@@ -44,6 +45,12 @@ class Jobs:
         assert response.status_code == 201, response.text
         job: dict[str, Any] = response.json()
         return job
+
+    async def claim(self, job_id: str, max_attempts: int) -> Job:
+        """The job as WORKER claims it (it is the next due)."""
+        claimed = await job_queue.claim_next(self.db, WORKER, lease_s=30, max_attempts=max_attempts)
+        assert claimed is not None and str(claimed.id) == job_id
+        return claimed
 
     async def get(self, path: str, user: str = ALICE) -> httpx.Response:
         return await self.client.get(
@@ -84,8 +91,7 @@ async def test_a_job_is_one_entry_with_its_latest_state_through_to_its_results(
     assert entries(created) == [("training_job", job["id"], "upsert", "queued")]
     assert created["entries"][0]["data"] == job
 
-    claimed = await job_queue.claim_next(jobs.db, WORKER, lease_s=30, max_attempts=2)
-    assert claimed is not None
+    claimed = await jobs.claim(job["id"], max_attempts=2)
     running = await jobs.feed(since=created["last_seq"])
     assert entries(running) == [("training_job", job["id"], "upsert", "running")]
 
@@ -140,8 +146,7 @@ async def test_leases_and_plain_progress_leave_the_feed_alone_and_milestones_mov
     jobs: Jobs,
 ) -> None:
     job = await jobs.create()
-    claimed = await job_queue.claim_next(jobs.db, WORKER, lease_s=30, max_attempts=3)
-    assert claimed is not None
+    claimed = await jobs.claim(job["id"], max_attempts=3)
     start = (await jobs.feed())["last_seq"]
 
     await job_queue.renew_lease(jobs.db, claimed.id, WORKER, lease_s=30)
@@ -177,8 +182,7 @@ async def test_a_job_succeeds_before_its_report_and_the_report_moves_its_entry(
     jobs: Jobs,
 ) -> None:
     job = await jobs.create()
-    claimed = await job_queue.claim_next(jobs.db, WORKER, lease_s=30, max_attempts=2)
-    assert claimed is not None
+    claimed = await jobs.claim(job["id"], max_attempts=2)
     facts = {"train_rows": 32, "validation_rows": 8, "history": [STEP]}
     assert await job_queue.finish(
         jobs.db,
@@ -223,8 +227,7 @@ async def test_a_report_lost_with_its_worker_is_claimed_again_then_given_up_alou
     jobs: Jobs,
 ) -> None:
     job = await jobs.create()
-    claimed = await job_queue.claim_next(jobs.db, WORKER, lease_s=30, max_attempts=1)
-    assert claimed is not None
+    claimed = await jobs.claim(job["id"], max_attempts=1)
     assert await job_queue.finish(
         jobs.db, claimed.id, WORKER, "succeeded", result={"history": []}, report_lease_s=30
     )
