@@ -20,6 +20,8 @@ from proto.inference import FeatureSpec, FeatureValue
 from proto.training import Task
 
 CacheKey = tuple[uuid.UUID, int]
+# A loaded model holds its weights plus runtime buffers: count it as twice its artifact.
+_MEMORY_PER_ARTIFACT_BYTE = 2
 
 
 class ModelRunner(Protocol):
@@ -44,6 +46,27 @@ class LoadedModel:
     runner: ModelRunner
     # Estimated resident size, counted against the cache's memory budget.
     memory_bytes: int = 0
+
+    @classmethod
+    def opened(
+        cls,
+        key: CacheKey,
+        task: Task,
+        features: Sequence[FeatureSpec],
+        classes: Sequence[str] | None,
+        runner: ModelRunner,
+        artifact_bytes: int,
+    ) -> LoadedModel:
+        """A version its runtime opened from an artifact of `artifact_bytes`."""
+        return cls(
+            model_id=key[0],
+            version=key[1],
+            task=task,
+            features=tuple(features),
+            classes=tuple(classes) if classes is not None else None,
+            runner=runner,
+            memory_bytes=artifact_bytes * _MEMORY_PER_ARTIFACT_BYTE,
+        )
 
 
 Loader = Callable[[], Awaitable[LoadedModel]]
@@ -82,6 +105,13 @@ class ModelCache:
         """Start loading `key` in the background unless it is loaded or loading already."""
         if key not in self._models:
             self._loading_task(key, load)
+
+    def keep(self, model: LoadedModel) -> None:
+        """Hold a model opened elsewhere (a version just checked at registration) as if
+        loaded: its first request does not open it again."""
+        key = (model.model_id, model.version)
+        if key not in self._loading:  # a load under way puts its own copy
+            self._put(key, model)
 
     def _loading_task(self, key: CacheKey, load: Loader) -> asyncio.Task[LoadedModel]:
         task = self._loading.get(key)

@@ -102,8 +102,9 @@ def check_artifact(
     task: Task,
     classes: Sequence[str] | None,
     intra_op_threads: int = 1,
-) -> ort.InferenceSession:
-    """The loaded session when the artifact follows the convention, else InvalidArtifact."""
+) -> OnnxRunner:
+    """A runner over the loaded session when the artifact follows the convention, else
+    InvalidArtifact."""
     _check_graph(data)
     try:
         session = open_session(data, intra_op_threads)
@@ -112,7 +113,7 @@ def check_artifact(
     _check_inputs(session, features)
     outputs = output_names(session, task)
     _check_sample_run(session, features, outputs, classes)
-    return session
+    return OnnxRunner(session, outputs, tuple(features))
 
 
 def output_names(session: ort.InferenceSession, task: Task) -> ArtifactOutputs:

@@ -20,6 +20,7 @@ from proto.inference import (
     ModelVersionRegister,
 )
 from services.inference.context import InferenceContext
+from services.inference.model_cache import LoadedModel, ModelRunner
 from services.inference.model_feed import record_alias, record_model, record_version
 from services.inference.onnx_artifacts import InvalidArtifact, check_artifact
 from services.inference.repository import (
@@ -87,7 +88,7 @@ async def register_version(
     data = await _read_limited(artifact, ctx.settings.max_artifact_bytes)
     check = check_artifact if metadata.format == "onnx" else check_torch_artifact
     try:
-        await ctx.in_pool(
+        runner: ModelRunner = await ctx.in_pool(
             check,
             data,
             metadata.features,
@@ -107,6 +108,18 @@ async def register_version(
         await ctx.store.delete(key)
         raise
     ctx.targets.invalidate(row.model_id)  # a new latest version (or a new model)
+    # The runner the check opened serves the version's first predictions on this replica (the
+    # owner is told the model is ready, and asks for one next).
+    ctx.cache.keep(
+        LoadedModel.opened(
+            (row.model_id, row.version),
+            metadata.task,
+            metadata.features,
+            metadata.classes,
+            runner,
+            len(data),
+        )
+    )
     _log.info("model_version_registered", model_id=str(row.model_id), version=row.version)
     return to_model_version(row)
 

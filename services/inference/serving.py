@@ -28,8 +28,6 @@ from services.kit.file_store import StoredFileMissing
 from services.kit.structured_logging import get_logger
 
 _PROBLEMS_IN_MESSAGE = 10
-# A loaded model holds its weights plus runtime buffers: count it as twice its artifact.
-_MEMORY_PER_ARTIFACT_BYTE = 2
 
 _log = get_logger(__name__)
 
@@ -171,16 +169,15 @@ async def load_model(ctx: InferenceContext, model_id: uuid.UUID, version: int) -
         raise version_not_found(model_id, version)
     data = await _read_artifact(ctx, row)
     runner = await ctx.in_pool(_open_runner, row, data, ctx.settings.onnx_intra_op_threads)
-    features = tuple(FeatureSpec.model_validate(item) for item in row.features)
+    features = [FeatureSpec.model_validate(item) for item in row.features]
     _log.info("model_loaded", model_id=str(model_id), version=version, bytes=len(data))
-    return LoadedModel(
-        model_id=model_id,
-        version=version,
-        task=row.task,  # type: ignore[arg-type]
-        features=features,
-        classes=tuple(row.classes) if row.classes is not None else None,
-        runner=runner,
-        memory_bytes=len(data) * _MEMORY_PER_ARTIFACT_BYTE,
+    return LoadedModel.opened(
+        (model_id, version),
+        row.task,  # type: ignore[arg-type]
+        features,
+        row.classes,
+        runner,
+        len(data),
     )
 
 

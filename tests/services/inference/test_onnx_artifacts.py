@@ -22,11 +22,11 @@ def _specs(model: TrainedModel) -> list[FeatureSpec]:
 
 
 def test_a_conventional_classifier_passes(classifier: TrainedModel) -> None:
-    session = check_artifact(
+    runner = check_artifact(
         classifier.onnx_bytes, _specs(classifier), "classification", classifier.classes
     )
 
-    assert [node.name for node in session.get_inputs()] == ["age", "income", "city"]
+    assert [node.name for node in runner.session.get_inputs()] == ["age", "income", "city"]
 
 
 def test_the_task_must_match_the_outputs(classifier: TrainedModel) -> None:

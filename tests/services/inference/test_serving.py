@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,6 +64,28 @@ async def test_the_cache_never_answers_for_another_version(
     ):
         assert body["version"] == version
         np.testing.assert_allclose(_probabilities(body, classifier.classes), expected, atol=1e-5)
+
+
+async def test_a_new_version_serves_at_once_and_the_same_after_a_restart(
+    tmp_path: Path, classifier: TrainedModel
+) -> None:
+    rows = classifier.held_out[:5]
+    expected = classifier.pipeline.predict_proba(to_matrix(rows, classifier.features))
+    async with _service(tmp_path) as (api, app):
+        model_id = (await api.register(ALICE, classifier, "churn")).json()["model_id"]
+        key = (uuid.UUID(model_id), 1)
+        # The runner its check opened is kept: the first prediction does not open it again.
+        assert key in app.state.context.cache
+        first = (await api.predict(ALICE, model_id, rows)).json()
+    async with _service(tmp_path) as (api, app):
+        assert key not in app.state.context.cache
+        # A restarted replica opens the version from its stored artifact.
+        restarted = (await api.predict(ALICE, model_id, rows)).json()
+        assert key in app.state.context.cache
+
+    for body in (first, restarted):
+        np.testing.assert_allclose(_probabilities(body, classifier.classes), expected, atol=1e-5)
+    assert first["predictions"] == restarted["predictions"]
 
 
 async def test_another_user_never_gets_a_cached_answer(
