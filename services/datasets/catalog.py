@@ -26,7 +26,7 @@ from services.datasets.parsing import describe_parquet
 from services.datasets.tables import FEED, VERSIONS, DatasetRow, DatasetVersionRow
 from services.datasets.version_files import local_copy
 from services.kit.change_feed import change_writer
-from services.kit.change_versions import row_data
+from services.kit.change_versions import rows_data
 from services.kit.errors import ApiError, not_found
 from services.kit.file_store import StoredFileMissing
 from services.kit.paging import (
@@ -87,7 +87,7 @@ async def list_datasets(
     rows = await ctx.db.fetch_all(statement, params)
     await VERSIONS.answer(ctx.db, owner_id, rows)
     page, next_cursor = split_page(rows, size, lambda row: (row.updated_at, row.id))
-    return {"items": [row_data(row) for row in page], "next_cursor": next_cursor}
+    return {"items": rows_data(page), "next_cursor": next_cursor}
 
 
 async def read_datasets(
@@ -98,7 +98,7 @@ async def read_datasets(
         repository.DATASET_BATCH, {"owner_id": owner_id, "ids": list(set(ids))}
     )
     await VERSIONS.answer(ctx.db, owner_id, rows)
-    return {"items": [row_data(row) for row in rows]}
+    return {"items": rows_data(rows)}
 
 
 async def read_versions(

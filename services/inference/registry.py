@@ -38,7 +38,7 @@ from services.inference.tables import (
 )
 from services.inference.torch_artifacts import check_torch_artifact
 from services.kit.change_feed import ChangeWriter, change_writer
-from services.kit.change_versions import row_data
+from services.kit.change_versions import rows_data
 from services.kit.clock import utc_now
 from services.kit.errors import ApiError, invalid_input, not_found
 from services.kit.paging import (
@@ -288,7 +288,9 @@ async def read_models(
 
 
 async def _with_aliases(ctx: InferenceContext, rows: Sequence[Any]) -> list[dict[str, Any]]:
-    items = {row.id: {**row_data(row), "aliases": {}} for row in rows}
+    items = {row.id: data for row, data in zip(rows, rows_data(rows), strict=True)}
+    for data in items.values():
+        data["aliases"] = {}
     if items:
         for alias in await ctx.db.fetch_all(ALIASES_OF, {"model_ids": list(items)}):
             items[alias.model_id]["aliases"][alias.alias] = alias.version

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 
 import orjson
@@ -102,11 +103,22 @@ class OwnerVersions:
         answer(int(found[0][0]) if found else 0)
 
 
-def row_data(row: sa.Row[Any]) -> dict[str, Any]:
-    """A list row as the contract's item: its columns but the version."""
-    data = row._asdict()
-    data.pop(VERSION_KEY, None)
-    return data
+def rows_data(rows: Sequence[sa.Row[Any]], leave_out: Collection[str] = ()) -> list[dict[str, Any]]:
+    """List rows as the contract's items: their columns but the version (and `leave_out`).
+
+    The names are looked up once for the rows (they share one result's columns), not once
+    per row as `Row._asdict` does: a third of the cost for a page of 20."""
+    if not rows:
+        return []
+    fields = rows[0]._fields
+    keep = [i for i, name in enumerate(fields) if name != VERSION_KEY and name not in leave_out]
+    names = [fields[i] for i in keep]
+    if len(keep) == len(fields):
+        return [dict(zip(names, row, strict=True)) for row in rows]
+    if len(keep) == 1:  # itemgetter of one index gives the value, not a tuple
+        return [{names[0]: row[keep[0]]} for row in rows]
+    pick = itemgetter(*keep)
+    return [dict(zip(names, pick(row), strict=True)) for row in rows]
 
 
 def start_request() -> None:

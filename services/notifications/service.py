@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +23,7 @@ from proto.notifications import (
     SendToDevices,
     SendToUser,
 )
-from services.kit.change_versions import row_data
+from services.kit.change_versions import rows_data
 from services.kit.clock import utc_now
 from services.kit.database import Database, again_if_raced
 from services.kit.errors import Action, ApiError, invalid_input, not_found
@@ -366,14 +365,8 @@ async def list_notifications(
     if count_unread:
         count = getattr(rows[0], UNREAD_KEY) if rows else await unread_count(db, owner_id)
     page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
-    items = [_item(row) for row in page]
+    items = rows_data(page, leave_out=(UNREAD_KEY,))
     return {"items": items, "next_cursor": next_cursor}, count
-
-
-def _item(row: sa.Row[Any]) -> dict[str, Any]:
-    data = row_data(row)
-    data.pop(UNREAD_KEY, None)
-    return data
 
 
 def _check_data_keys(data: dict[str, str]) -> None:

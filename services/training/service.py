@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
+
+import sqlalchemy as sa
 
 from proto.training import TrainingJob, TrainingJobCreate
 from services.kit.change_feed import change_writer
-from services.kit.change_versions import row_data
+from services.kit.change_versions import rows_data
 from services.kit.clock import utc_now
 from services.kit.database import Database
 from services.kit.errors import Action, ApiError, not_found
@@ -82,8 +85,7 @@ async def list_jobs(db: Database, owner_id: str, cursor: str | None, limit: int 
     rows = await db.fetch_all(statement, params)
     await VERSIONS.answer(db, owner_id, rows)
     page, next_cursor = split_page(rows, size, lambda row: (row.created_at, row.id))
-    items = [{**row_data(row), "result": None} for row in page]
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": _without_result(page), "next_cursor": next_cursor}
 
 
 async def read_jobs(
@@ -93,7 +95,14 @@ async def read_jobs(
     `Batch[TrainingJob]` contract."""
     rows = await db.fetch_all(repository.JOB_BATCH, {"owner_id": owner_id, "ids": list(set(ids))})
     await VERSIONS.answer(db, owner_id, rows)
-    return {"items": [{**row_data(row), "result": None} for row in rows]}
+    return {"items": _without_result(rows)}
+
+
+def _without_result(rows: Sequence[sa.Row[Any]]) -> list[dict[str, Any]]:
+    items = rows_data(rows)
+    for item in items:
+        item["result"] = None
+    return items
 
 
 async def cancel_job(db: Database, owner_id: str, job_id: uuid.UUID) -> TrainingJob:
