@@ -38,6 +38,16 @@ AliasName = Annotated[str, Path(min_length=1, max_length=64, pattern=ALIAS_PATTE
 internal_router = PrefixedRouter(prefix=INTERNAL_PREFIX, dependencies=INTERNAL_DEPENDENCIES)
 
 
+# The route called most comes first: FastAPI tries a router's routes in order, a few
+# microseconds each (bench_inference: matching was a sixth of a prediction's CPU).
+@internal_router.post("/models/{model_id}/predict", response_model=PredictResponse)
+async def predict(
+    ctx: Context, user: ActingUser, model_id: uuid.UUID, body: PredictRequest
+) -> PredictResponse:
+    """Predictions from a version of the model (explicit, alias, production, else latest)."""
+    return await serving.predict(ctx, user, model_id, body)
+
+
 @internal_router.post("/models/versions", status_code=201, response_model=ModelVersion)
 async def register_model_version(
     ctx: Context,
@@ -134,11 +144,3 @@ async def get_model_version(
 ) -> ModelVersion:
     """One version of a model."""
     return await registry.get_version(ctx, user, model_id, version)
-
-
-@internal_router.post("/models/{model_id}/predict", response_model=PredictResponse)
-async def predict(
-    ctx: Context, user: ActingUser, model_id: uuid.UUID, body: PredictRequest
-) -> PredictResponse:
-    """Predictions from a version of the model (explicit, alias, production, else latest)."""
-    return await serving.predict(ctx, user, model_id, body)
