@@ -16,6 +16,7 @@ from services.kit.background import running
 from services.kit.change_feed import FeedTables, prune_tombstones, read_feed
 from services.kit.dependencies import INTERNAL_DEPENDENCIES, ActingUser, Runtime
 from services.kit.params import SinceParam
+from services.kit.routing import FixedPathsRouter
 from services.kit.structured_logging import get_logger
 
 _log = get_logger(__name__)
@@ -23,7 +24,7 @@ MAX_KINDS = 20
 
 
 def build_changes_router(tables: FeedTables) -> APIRouter:
-    router = APIRouter(dependencies=INTERNAL_DEPENDENCIES, tags=["changes"])
+    router = FixedPathsRouter(dependencies=INTERNAL_DEPENDENCIES, tags=["changes"])
 
     @router.get(FEED_PATH, response_model=FeedPage)
     async def changes(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from services.kit.errors import Action, ApiError
+from services.kit.routing import FixedPathsRouter
 from services.kit.runtime import ServiceRuntime
 
 _CHECK_TIMEOUT_S = 2.0
@@ -20,7 +21,7 @@ def _runtime(request: Request) -> ServiceRuntime:
 
 
 def build_health_router() -> APIRouter:
-    router = APIRouter(tags=["operations"], include_in_schema=False)
+    router = FixedPathsRouter(tags=["operations"], include_in_schema=False)
 
     @router.get("/health")
     async def health(request: Request) -> JSONResponse:

@@ -14,13 +14,14 @@ from starlette.responses import StreamingResponse
 
 from services.kit.change_versions import WATCH_PATH, Subscription
 from services.kit.dependencies import Runtime, service_principal
+from services.kit.routing import FixedPathsRouter
 
 HEARTBEAT_S = 5.0
 _MEDIA_TYPE = "application/x-ndjson"
 
 
 def build_version_watch_router() -> APIRouter:
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(service_principal)])
+    router = FixedPathsRouter(include_in_schema=False, dependencies=[Depends(service_principal)])
 
     @router.get(WATCH_PATH)
     async def watch(request: Request, runtime: Runtime) -> StreamingResponse:
