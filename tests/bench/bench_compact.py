@@ -6,8 +6,8 @@
    stack): one dashboard request vs the four list reads it replaces, one after another; and
    a batch of ten reads vs ten sequential requests.
 3. Requests/s of the real dashboard route (the BFF and its four services as processes, a
-   viewer seeded through the public API) over h2c with h2load, vs a bare Hypercorn
-   hello-world (the ceiling) in the same run, alternating rounds.
+   viewer seeded through the public API) over h2c with h2load, vs a bare ASGI hello-world on
+   the kit's server (the ceiling) in the same run, alternating rounds.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ async def _batch_vs_ten(http: httpx.AsyncClient, auth: dict[str, str]) -> dict[s
 
 
 async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The ceiling: the smallest ASGI answer Hypercorn can serve."""
+    """The ceiling: the smallest ASGI answer the kit's server can serve."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})

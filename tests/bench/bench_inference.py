@@ -59,7 +59,7 @@ def _start_server(batching: bool) -> tuple[subprocess.Popen[bytes], str]:
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
-        # Hypercorn's graceful shutdown can take its full grace period after a load run.
+        # A graceful shutdown can take its full grace period after a load run.
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
@@ -242,8 +242,9 @@ def run() -> BenchResult:
         },
         notes=[
             f"{SECONDS_PER_CELL:g} s per cell after a warm-up run; on/off alternate per cell. "
-            "Server: one Hypercorn/uvloop process each, 2 inference threads, prediction cache "
-            "off, batch max 256 rows / 2 ms (a batch only waits while another runs). Load: "
+            "Server: one process each on its default server (Granian) and uvloop, 2 inference "
+            "threads, prediction cache off, batch max 256 rows / 2 ms (a batch only waits while "
+            "another runs). Load: "
             "h2load over h2c, one connection per concurrent caller, one request in flight on "
             "each, the same one-row body every time. Machine: "
             f"{len(os.sched_getaffinity(0))} CPUs shared by both servers, the load generator "

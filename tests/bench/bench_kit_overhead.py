@@ -1,6 +1,7 @@
 """What the service kit costs per request: the same tiny endpoint on a bare FastAPI app and on
 a kit app (request id, trace context, access log, metrics, body limit, error handlers), both on
-Hypercorn + uvloop over h2c, loaded by h2load in the same run, alternating, median of rounds."""
+the kit's default server (Granian) and uvloop over h2c, loaded by h2load in the same run,
+alternating, median of rounds."""
 
 from __future__ import annotations
 
