@@ -12,7 +12,7 @@ parameters: any other path is declined at once.
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import Scope
 
 
@@ -33,7 +33,10 @@ class FixedPathsRouter(APIRouter):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         path: str = scope.get("path", "")
-        # endswith: the scope's path may carry a root path before the route's own.
-        if not any(path.endswith(route.path) for route in self.routes if isinstance(route, Route)):
-            return Match.NONE, {}
-        return super().matches(scope)
+        for route in self.routes:
+            own = getattr(route, "path", None)
+            # A route with parameters cannot be ruled out by its path; endswith: the scope's
+            # path may carry a root path before the route's own.
+            if not isinstance(own, str) or "{" in own or path.endswith(own):
+                return super().matches(scope)
+        return Match.NONE, {}

@@ -87,3 +87,20 @@ async def test_a_declining_router_tries_none_of_its_routes() -> None:
 
     assert other == []
     assert set(tried) == {"/health"}  # the items router declined it too
+
+
+async def test_a_fixed_paths_router_never_declines_a_route_with_parameters() -> None:
+    router = FixedPathsRouter()
+
+    @router.get("/things/{name}")
+    async def thing(name: str) -> dict[str, str]:
+        return {"thing": name}
+
+    app = FastAPI()
+    app.include_router(router)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        answer = await client.get("/things/kettle")
+
+    assert answer.json() == {"thing": "kettle"}
