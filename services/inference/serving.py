@@ -168,8 +168,10 @@ async def load_model(ctx: InferenceContext, model_id: uuid.UUID, version: int) -
     if row is None:
         raise version_not_found(model_id, version)
     data = await _read_artifact(ctx, row)
-    runner = await ctx.in_pool(_open_runner, row, data, ctx.settings.onnx_intra_op_threads)
     features = [FeatureSpec.model_validate(item) for item in row.features]
+    runner = await ctx.in_pool(
+        _open_runner, row, features, data, ctx.settings.onnx_intra_op_threads
+    )
     _log.info("model_loaded", model_id=str(model_id), version=version, bytes=len(data))
     return LoadedModel.opened(
         (model_id, version),
@@ -181,9 +183,10 @@ async def load_model(ctx: InferenceContext, model_id: uuid.UUID, version: int) -
     )
 
 
-def _open_runner(row: ModelVersionRow, data: bytes, intra_op_threads: int) -> ModelRunner:
+def _open_runner(
+    row: ModelVersionRow, features: list[FeatureSpec], data: bytes, intra_op_threads: int
+) -> ModelRunner:
     if row.format == "onnx":
-        features = [FeatureSpec.model_validate(item) for item in row.features]
         return onnx_runner(data, row.task, features, intra_op_threads)  # type: ignore[arg-type]
     if row.format == "torch-safetensors":
         return open_torch_runner(data, intra_op_threads)
